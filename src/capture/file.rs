@@ -1,0 +1,274 @@
+//! Reading pcap and pcapng files, one frame at a time.
+//!
+//! pcap-parser does the parsing: it read every file of tcpdump's test suite,
+//! both byte orders, micro- and nanosecond pcap, and pcapng with several
+//! sections and interfaces. This module adds what it leaves to the caller:
+//! per-interface link types and timestamp resolution, buffer growth for
+//! large records, and saying where a damaged file stopped.
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+
+use anyhow::{anyhow, bail, Context};
+use pcap_parser::pcapng::Block;
+use pcap_parser::traits::PcapReaderIterator;
+use pcap_parser::{create_reader, PcapBlockOwned, PcapError};
+
+use super::link::LinkType;
+use super::{FrameSource, RawFrame};
+
+/// Initial read buffer; grown when a record is larger.
+const INITIAL_BUFFER: usize = 1 << 20;
+/// No real capture has a record this large; a header claiming more is damage.
+const MAX_BUFFER: usize = 256 << 20;
+
+/// One interface of a pcapng section (a classic pcap file has exactly one).
+#[derive(Debug, Clone, Copy)]
+struct Interface {
+    link: LinkType,
+    /// Timestamp units per second (10^6 for classic pcap, 10^9 for nanosecond).
+    units_per_second: u64,
+    /// Seconds added to every timestamp (pcapng `if_tsoffset`).
+    offset_seconds: i64,
+}
+
+/// Why a file could not be read to its end. The frames before the damage
+/// have been delivered; this says where and why reading stopped.
+#[derive(Debug, thiserror::Error)]
+#[error("{path}: {reason} at byte {offset} (after {frames} frames)")]
+pub struct FileDamaged {
+    pub path: PathBuf,
+    pub reason: String,
+    pub offset: u64,
+    pub frames: u64,
+}
+
+/// A capture file opened for streaming.
+pub struct FileSource {
+    path: PathBuf,
+    reader: Box<dyn PcapReaderIterator>,
+    capacity: usize,
+    interfaces: Vec<Interface>,
+    frames: u64,
+    /// The current frame's bytes, copied out of the reader's buffer so the
+    /// reader can move on (a lending borrow across `consume` is not possible).
+    frame_buf: Vec<u8>,
+}
+
+impl FileSource {
+    pub fn open(path: &Path) -> anyhow::Result<FileSource> {
+        let file = File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+        if file.metadata().map(|m| m.is_dir()).unwrap_or(false) {
+            bail!("{} is a directory, not a capture file", path.display());
+        }
+        let reader = create_reader(INITIAL_BUFFER, file).map_err(|e| match e {
+            PcapError::HeaderNotRecognized => anyhow!(
+                "{} is not a capture file (no pcap or pcapng header)",
+                path.display()
+            ),
+            PcapError::Eof | PcapError::UnexpectedEof | PcapError::Incomplete(_) => {
+                anyhow!(
+                    "{} is empty or too short to be a capture file",
+                    path.display()
+                )
+            }
+            other => anyhow!("cannot read {}: {other:?}", path.display()),
+        })?;
+        Ok(FileSource {
+            path: path.to_path_buf(),
+            reader,
+            capacity: INITIAL_BUFFER,
+            interfaces: Vec::new(),
+            frames: 0,
+            frame_buf: Vec::with_capacity(65536),
+        })
+    }
+
+    fn damaged(&self, reason: impl Into<String>) -> anyhow::Error {
+        FileDamaged {
+            path: self.path.clone(),
+            reason: reason.into(),
+            offset: self.reader.consumed() as u64,
+            frames: self.frames,
+        }
+        .into()
+    }
+}
+
+/// Nanoseconds since the epoch from a count of `units` per second.
+fn to_ns(ticks: u64, units_per_second: u64, offset_seconds: i64) -> i64 {
+    let units = u128::from(units_per_second.max(1));
+    let ticks = u128::from(ticks);
+    let ns = (ticks / units) * 1_000_000_000 + (ticks % units) * 1_000_000_000 / units;
+    (ns.min(i64::MAX as u128) as i64).saturating_add(offset_seconds.saturating_mul(1_000_000_000))
+}
+
+impl FrameSource for FileSource {
+    fn next_frame(&mut self) -> anyhow::Result<Option<RawFrame<'_>>> {
+        loop {
+            // What the current block means for us, decided while the block
+            // borrows the reader's buffer; acted on after `consume`.
+            enum Step {
+                Frame {
+                    ts_ns: i64,
+                    link: LinkType,
+                    orig_len: u32,
+                },
+                Skip,
+            }
+            let step = match self.reader.next() {
+                Ok((size, block)) => {
+                    let step = match block {
+                        PcapBlockOwned::LegacyHeader(header) => {
+                            self.interfaces.clear();
+                            self.interfaces.push(Interface {
+                                link: LinkType::from_number(header.network.0 as u32),
+                                units_per_second: if header.is_nanosecond_precision() {
+                                    1_000_000_000
+                                } else {
+                                    1_000_000
+                                },
+                                offset_seconds: 0,
+                            });
+                            Step::Skip
+                        }
+                        PcapBlockOwned::Legacy(packet) => {
+                            let Some(&iface) = self.interfaces.first() else {
+                                return Err(anyhow!(
+                                    "{}: packet before the file header",
+                                    self.path.display()
+                                ));
+                            };
+                            let ticks = u64::from(packet.ts_sec) * iface.units_per_second
+                                + u64::from(packet.ts_usec);
+                            self.frame_buf.clear();
+                            self.frame_buf.extend_from_slice(packet.data);
+                            Step::Frame {
+                                ts_ns: to_ns(ticks, iface.units_per_second, 0),
+                                link: iface.link,
+                                orig_len: packet.origlen.max(packet.data.len() as u32),
+                            }
+                        }
+                        PcapBlockOwned::NG(Block::SectionHeader(_)) => {
+                            // Interface ids start again in every section.
+                            self.interfaces.clear();
+                            Step::Skip
+                        }
+                        PcapBlockOwned::NG(Block::InterfaceDescription(idb)) => {
+                            self.interfaces.push(Interface {
+                                link: LinkType::from_number(idb.linktype.0 as u32),
+                                units_per_second: idb.ts_resolution().unwrap_or(1_000_000),
+                                offset_seconds: idb.ts_offset(),
+                            });
+                            Step::Skip
+                        }
+                        PcapBlockOwned::NG(Block::EnhancedPacket(epb)) => {
+                            let Some(&iface) = self.interfaces.get(epb.if_id as usize) else {
+                                return Err(anyhow!(
+                                    "{}: a packet names interface {}, which no block described",
+                                    self.path.display(),
+                                    epb.if_id
+                                ));
+                            };
+                            let ticks = (u64::from(epb.ts_high) << 32) | u64::from(epb.ts_low);
+                            // pcap-parser hands out the padded block body;
+                            // the captured length says how much is packet.
+                            let len = (epb.caplen as usize).min(epb.data.len());
+                            self.frame_buf.clear();
+                            self.frame_buf.extend_from_slice(&epb.data[..len]);
+                            Step::Frame {
+                                ts_ns: to_ns(ticks, iface.units_per_second, iface.offset_seconds),
+                                link: iface.link,
+                                orig_len: epb.origlen.max(len as u32),
+                            }
+                        }
+                        PcapBlockOwned::NG(Block::SimplePacket(spb)) => {
+                            // No timestamp and no interface id: interface 0.
+                            let Some(&iface) = self.interfaces.first() else {
+                                return Err(anyhow!(
+                                    "{}: a packet comes before any interface block",
+                                    self.path.display()
+                                ));
+                            };
+                            let len = (spb.origlen as usize).min(spb.data.len());
+                            self.frame_buf.clear();
+                            self.frame_buf.extend_from_slice(&spb.data[..len]);
+                            Step::Frame {
+                                ts_ns: 0,
+                                link: iface.link,
+                                orig_len: spb.origlen,
+                            }
+                        }
+                        PcapBlockOwned::NG(_) => Step::Skip,
+                    };
+                    self.reader.consume(size);
+                    step
+                }
+                Err(PcapError::Eof) => return Ok(None),
+                Err(PcapError::Incomplete(_)) => {
+                    self.reader
+                        .refill()
+                        .map_err(|e| anyhow!("cannot read {}: {e:?}", self.path.display()))?;
+                    continue;
+                }
+                Err(PcapError::BufferTooSmall) => {
+                    if self.capacity >= MAX_BUFFER {
+                        return Err(self.damaged(format!(
+                            "a record is larger than {} MiB, which no real capture has",
+                            MAX_BUFFER >> 20
+                        )));
+                    }
+                    self.capacity *= 2;
+                    self.reader.grow(self.capacity);
+                    self.reader
+                        .refill()
+                        .map_err(|e| anyhow!("cannot read {}: {e:?}", self.path.display()))?;
+                    continue;
+                }
+                Err(PcapError::UnexpectedEof) => {
+                    return Err(self.damaged("file ends in the middle of a record (truncated file)"))
+                }
+                Err(PcapError::ReadError) => {
+                    return Err(anyhow!("cannot read {}: read error", self.path.display()))
+                }
+                Err(other) => {
+                    let reason = match other {
+                        PcapError::NomError(_, kind) => format!("unreadable record ({kind:?})"),
+                        PcapError::OwnedNomError(_, kind) => {
+                            format!("unreadable record ({kind:?})")
+                        }
+                        other => format!("unreadable record ({other:?})"),
+                    };
+                    return Err(self.damaged(reason));
+                }
+            };
+            if let Step::Frame {
+                ts_ns,
+                link,
+                orig_len,
+            } = step
+            {
+                self.frames += 1;
+                return Ok(Some(RawFrame {
+                    index: self.frames,
+                    ts_ns,
+                    link,
+                    orig_len,
+                    data: &self.frame_buf,
+                }));
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::to_ns;
+
+    #[test]
+    fn timestamps_convert_from_micro_nano_and_odd_resolutions() {
+        assert_eq!(to_ns(1_500_000, 1_000_000, 0), 1_500_000_000);
+        assert_eq!(to_ns(1_500_000_000, 1_000_000_000, 0), 1_500_000_000);
+        assert_eq!(to_ns(3, 2, 10), 11_500_000_000);
+    }
+}

@@ -1,0 +1,35 @@
+//! Where frames come from: capture files and live interfaces.
+//!
+//! Both sources hand out one [`RawFrame`] at a time, borrowed from their own
+//! buffer, so nothing grows with the number of packets.
+
+pub mod file;
+pub mod link;
+pub mod live;
+
+use self::link::LinkType;
+
+/// One captured frame, exactly as the source holds it.
+#[derive(Debug, Clone, Copy)]
+pub struct RawFrame<'a> {
+    /// 1-based position in the file or capture (Wireshark's frame number).
+    pub index: u64,
+    /// Capture time in nanoseconds since the Unix epoch.
+    pub ts_ns: i64,
+    pub link: LinkType,
+    /// Length on the wire; `data.len()` is what was captured (snaplen may cut it).
+    pub orig_len: u32,
+    pub data: &'a [u8],
+}
+
+impl RawFrame<'_> {
+    /// True when the capture kept fewer bytes than were on the wire.
+    pub fn is_truncated(&self) -> bool {
+        (self.data.len() as u64) < u64::from(self.orig_len)
+    }
+}
+
+/// A source of frames: `Ok(None)` at the end.
+pub trait FrameSource {
+    fn next_frame(&mut self) -> anyhow::Result<Option<RawFrame<'_>>>;
+}

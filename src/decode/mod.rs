@@ -1,0 +1,450 @@
+//! Decoding frames into owned, typed packets.
+//!
+//! # Contract
+//! [`decode`] takes any bytes and never panics: etherparse's lax slicers read
+//! as far as the bytes go, and wirelab strips the link headers etherparse
+//! lacks (Linux SLL2, BSD NULL/LOOP) with bounds-checked reads. What could not
+//! be decoded is reported in [`Packet::issue`] (which layer, and why), not as
+//! an error: one damaged packet never stops a replay.
+//!
+//! Lengths come from the IP header, not from the captured bytes, so a packet
+//! cut by snaplen still reports its real payload length and is marked
+//! `truncated`. Checksums are not verified: on loopback they are offloaded
+//! and "wrong" in every capture, and a teaching tool must not flag that.
+//!
+//! The packet borrows its payload from the frame; everything else is copied
+//! out, so trackers and renderers can keep what they need.
+
+pub mod tcp;
+
+use std::net::IpAddr;
+
+use etherparse::err::Layer;
+use etherparse::{
+    EtherType, IpNumber, LaxIpPayloadSlice, LaxNetSlice, LaxSlicedPacket, TcpOptionElement,
+    TransportSlice,
+};
+
+use self::tcp::{SeqNum, TcpFlags, TcpOptions, TcpSegment};
+use crate::capture::link::LinkType;
+use crate::capture::RawFrame;
+
+/// One decoded frame.
+#[derive(Debug, Clone)]
+pub struct Packet<'a> {
+    pub frame: u64,
+    pub ts_ns: i64,
+    /// Frame length on the wire.
+    pub wire_len: u32,
+    /// The capture kept fewer bytes than the wire carried (snaplen).
+    pub truncated: bool,
+    pub ip: Option<IpInfo>,
+    pub transport: Transport,
+    /// The transport payload bytes that were captured (may be shorter than
+    /// the payload length on the wire).
+    pub payload: &'a [u8],
+    /// Where and why decoding stopped early, if it did.
+    pub issue: Option<DecodeIssue>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IpInfo {
+    pub src: IpAddr,
+    pub dst: IpAddr,
+    /// TTL (IPv4) or hop limit (IPv6).
+    pub ttl: u8,
+    /// Set when this packet is one fragment of a larger IP datagram.
+    pub fragment: Option<Fragment>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Fragment {
+    /// Byte offset of this fragment in the original datagram.
+    pub offset: u32,
+    pub more_fragments: bool,
+    pub id: u32,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Transport {
+    Tcp(TcpSegment),
+    Udp(UdpDatagram),
+    Icmp(IcmpMessage),
+    /// An IP protocol wirelab does not decode (its number), or a non-first
+    /// fragment, whose transport header is in another packet.
+    Other {
+        protocol: u8,
+    },
+    /// No IP packet at all (ARP, a damaged header, ...).
+    None,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UdpDatagram {
+    pub src_port: u16,
+    pub dst_port: u16,
+    /// Payload bytes on the wire; 0 for an empty datagram.
+    pub payload_len: u32,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IcmpMessage {
+    pub v6: bool,
+    pub icmp_type: u8,
+    pub code: u8,
+    /// For error messages: the header of the packet this one answers.
+    pub quoted: Option<Quoted>,
+}
+
+impl IcmpMessage {
+    /// Port unreachable: ICMP 3/3 or ICMPv6 1/4.
+    pub fn is_port_unreachable(&self) -> bool {
+        (!self.v6 && self.icmp_type == 3 && self.code == 3)
+            || (self.v6 && self.icmp_type == 1 && self.code == 4)
+    }
+
+    /// A short name, as tcpdump and Wireshark print it.
+    pub fn describe(&self) -> &'static str {
+        match (self.v6, self.icmp_type, self.code) {
+            (false, 0, _) | (true, 129, _) => "echo reply",
+            (false, 8, _) | (true, 128, _) => "echo request",
+            (false, 3, 0) => "network unreachable",
+            (false, 3, 1) => "host unreachable",
+            (false, 3, 2) => "protocol unreachable",
+            (false, 3, 3) | (true, 1, 4) => "port unreachable",
+            (false, 3, 4) => "fragmentation needed",
+            (false, 3, _) | (true, 1, _) => "destination unreachable",
+            (false, 11, _) | (true, 3, _) => "time exceeded",
+            (false, 12, _) | (true, 4, _) => "parameter problem",
+            (true, 2, _) => "packet too big",
+            (true, 133, _) => "router solicitation",
+            (true, 134, _) => "router advertisement",
+            (true, 135, _) => "neighbor solicitation",
+            (true, 136, _) => "neighbor advertisement",
+            (true, 143, _) => "multicast listener report v2",
+            _ => "other ICMP message",
+        }
+    }
+}
+
+/// The start of the packet an ICMP error quotes back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Quoted {
+    pub src: IpAddr,
+    pub dst: IpAddr,
+    pub protocol: u8,
+    pub src_port: Option<u16>,
+    pub dst_port: Option<u16>,
+}
+
+/// Why decoding stopped before the end of a packet.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DecodeIssue {
+    /// The layer that could not be read: "link", "ip", "tcp", ...
+    pub layer: &'static str,
+    pub reason: String,
+}
+
+impl std::fmt::Display for DecodeIssue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} header: {}", self.layer, self.reason)
+    }
+}
+
+fn issue(layer: &'static str, reason: impl Into<String>) -> Option<DecodeIssue> {
+    Some(DecodeIssue {
+        layer,
+        reason: reason.into(),
+    })
+}
+
+/// BSD address families that mean IPv4 / IPv6 in a NULL or LOOP header
+/// (IPv6 is 24 on NetBSD/OpenBSD, 28 on FreeBSD, 30 on macOS).
+fn family_is_ip(af: u32) -> bool {
+    matches!(af, 2 | 24 | 28 | 30)
+}
+
+/// Strip the link header and slice the rest; `Err` says why nothing could be sliced.
+fn slice_link(link: LinkType, data: &[u8]) -> Result<LaxSlicedPacket<'_>, DecodeIssue> {
+    let short = |need: usize| DecodeIssue {
+        layer: "link",
+        reason: format!(
+            "{link} header needs {need} bytes, only {} captured",
+            data.len()
+        ),
+    };
+    let from_ip = |bytes| {
+        LaxSlicedPacket::from_ip(bytes).map_err(|e| DecodeIssue {
+            layer: "ip",
+            reason: e.to_string(),
+        })
+    };
+    match link {
+        LinkType::Ethernet => LaxSlicedPacket::from_ethernet(data).map_err(|_| short(14)),
+        LinkType::Null | LinkType::Loop => {
+            let Some(header) = data.get(..4) else {
+                return Err(short(4));
+            };
+            let raw = [header[0], header[1], header[2], header[3]];
+            // NULL is in the capturing host's byte order, which the file does
+            // not record; LOOP is big-endian. Accept either.
+            let af = if family_is_ip(u32::from_le_bytes(raw)) {
+                u32::from_le_bytes(raw)
+            } else {
+                u32::from_be_bytes(raw)
+            };
+            if !family_is_ip(af) {
+                return Err(DecodeIssue {
+                    layer: "link",
+                    reason: format!("loopback address family {af} is not IPv4 or IPv6"),
+                });
+            }
+            from_ip(&data[4..])
+        }
+        LinkType::LinuxSll => {
+            // 16 bytes: packet type, ARPHRD, address length, 8 address bytes, protocol.
+            let Some(proto) = data.get(14..16) else {
+                return Err(short(16));
+            };
+            let ether_type = EtherType(u16::from_be_bytes([proto[0], proto[1]]));
+            Ok(LaxSlicedPacket::from_ether_type(ether_type, &data[16..]))
+        }
+        LinkType::LinuxSll2 => {
+            // 20 bytes: protocol, reserved, ifindex, ARPHRD, packet type, address length, 8 address bytes.
+            if data.len() < 20 {
+                return Err(short(20));
+            }
+            let ether_type = EtherType(u16::from_be_bytes([data[0], data[1]]));
+            Ok(LaxSlicedPacket::from_ether_type(ether_type, &data[20..]))
+        }
+        LinkType::RawIp | LinkType::Ipv4 | LinkType::Ipv6 => from_ip(data),
+        LinkType::Unknown(_) => Err(DecodeIssue {
+            layer: "link",
+            reason: format!("unsupported link type {link}"),
+        }),
+    }
+}
+
+/// Payload length on the wire of the IP packet, from its header: when the
+/// capture cut the packet, the slice is shorter than this.
+fn ip_payload_wire_len(net: &LaxNetSlice<'_>, payload: &LaxIpPayloadSlice<'_>) -> u32 {
+    if !payload.incomplete {
+        return payload.payload.len() as u32;
+    }
+    match net {
+        LaxNetSlice::Ipv4(v4) => {
+            let h = v4.header();
+            u32::from(h.total_len()).saturating_sub(u32::from(h.ihl()) * 4)
+        }
+        LaxNetSlice::Ipv6(v6) => u32::from(v6.header().payload_length())
+            .saturating_sub(v6.extensions().slice().len() as u32),
+        LaxNetSlice::Arp(_) => payload.payload.len() as u32,
+    }
+}
+
+fn tcp_options(tcp: &etherparse::TcpSlice<'_>) -> TcpOptions {
+    let mut options = TcpOptions::default();
+    for element in tcp.options_iterator() {
+        match element {
+            Ok(TcpOptionElement::MaximumSegmentSize(mss)) => options.mss = Some(mss),
+            Ok(TcpOptionElement::WindowScale(scale)) => options.window_scale = Some(scale),
+            Ok(TcpOptionElement::SelectiveAcknowledgementPermitted) => {
+                options.sack_permitted = true
+            }
+            Ok(TcpOptionElement::SelectiveAcknowledgement(_, rest)) => {
+                options.sack_blocks = 1 + rest.iter().flatten().count() as u8;
+            }
+            Ok(TcpOptionElement::Timestamp(val, ecr)) => options.timestamp = Some((val, ecr)),
+            Ok(TcpOptionElement::Noop) => {}
+            // A damaged option list ends the options, not the packet.
+            Err(_) => break,
+        }
+    }
+    options
+}
+
+/// The header an ICMP error quotes: IP header plus the first 8 payload bytes.
+fn quoted(bytes: &[u8]) -> Option<Quoted> {
+    let inner = LaxSlicedPacket::from_ip(bytes).ok()?;
+    let (src, dst) = match inner.net.as_ref()? {
+        LaxNetSlice::Ipv4(v4) => (
+            IpAddr::V4(v4.header().source_addr()),
+            IpAddr::V4(v4.header().destination_addr()),
+        ),
+        LaxNetSlice::Ipv6(v6) => (
+            IpAddr::V6(v6.header().source_addr()),
+            IpAddr::V6(v6.header().destination_addr()),
+        ),
+        LaxNetSlice::Arp(_) => return None,
+    };
+    let payload = inner.ip_payload()?;
+    let protocol = payload.ip_number.0;
+    // Only 8 bytes of a TCP header are quoted, so etherparse cannot slice
+    // it; the ports are its first four bytes either way.
+    let ports = if matches!(payload.ip_number, IpNumber::TCP | IpNumber::UDP) {
+        payload.payload.get(..4).map(|p| {
+            (
+                u16::from_be_bytes([p[0], p[1]]),
+                u16::from_be_bytes([p[2], p[3]]),
+            )
+        })
+    } else {
+        None
+    };
+    Some(Quoted {
+        src,
+        dst,
+        protocol,
+        src_port: ports.map(|p| p.0),
+        dst_port: ports.map(|p| p.1),
+    })
+}
+
+/// Decode one frame. Never panics, whatever the bytes.
+pub fn decode<'a>(frame: &RawFrame<'a>) -> Packet<'a> {
+    let mut packet = Packet {
+        frame: frame.index,
+        ts_ns: frame.ts_ns,
+        wire_len: frame.orig_len,
+        truncated: frame.is_truncated(),
+        ip: None,
+        transport: Transport::None,
+        payload: &[],
+        issue: None,
+    };
+    let sliced = match slice_link(frame.link, frame.data) {
+        Ok(sliced) => sliced,
+        Err(e) => {
+            packet.issue = Some(e);
+            return packet;
+        }
+    };
+    if let Some((err, layer)) = &sliced.stop_err {
+        packet.issue = issue(layer_name(*layer), err.to_string());
+    }
+    let Some(net) = sliced.net.as_ref() else {
+        if packet.issue.is_none() {
+            packet.issue = issue("link", "not an IP packet");
+        }
+        return packet;
+    };
+    let ip_payload = match net {
+        LaxNetSlice::Ipv4(v4) => {
+            let h = v4.header();
+            let fragment = v4.is_payload_fragmented().then(|| Fragment {
+                offset: u32::from(h.fragments_offset().value()) * 8,
+                more_fragments: h.more_fragments(),
+                id: u32::from(h.identification()),
+            });
+            packet.ip = Some(IpInfo {
+                src: IpAddr::V4(h.source_addr()),
+                dst: IpAddr::V4(h.destination_addr()),
+                ttl: h.ttl(),
+                fragment,
+            });
+            v4.payload()
+        }
+        LaxNetSlice::Ipv6(v6) => {
+            let h = v6.header();
+            // etherparse reports that an IPv6 payload is fragmented but not
+            // the fragment header's fields; the offset is left at 0.
+            let fragment = v6.is_payload_fragmented().then_some(Fragment {
+                offset: 0,
+                more_fragments: true,
+                id: 0,
+            });
+            packet.ip = Some(IpInfo {
+                src: IpAddr::V6(h.source_addr()),
+                dst: IpAddr::V6(h.destination_addr()),
+                ttl: h.hop_limit(),
+                fragment,
+            });
+            v6.payload()
+        }
+        LaxNetSlice::Arp(_) => {
+            packet.issue = None;
+            return packet;
+        }
+    };
+    let wire_len = ip_payload_wire_len(net, ip_payload);
+    match &sliced.transport {
+        Some(TransportSlice::Tcp(tcp)) => {
+            let flags = TcpFlags(tcp.slice().get(13).copied().unwrap_or(0));
+            packet.transport = Transport::Tcp(TcpSegment {
+                src_port: tcp.source_port(),
+                dst_port: tcp.destination_port(),
+                seq: SeqNum(tcp.sequence_number()),
+                ack: flags.ack().then(|| SeqNum(tcp.acknowledgment_number())),
+                flags,
+                window: tcp.window_size(),
+                options: tcp_options(tcp),
+                payload_len: wire_len.saturating_sub(tcp.header_len() as u32),
+            });
+            packet.payload = tcp.payload();
+        }
+        Some(TransportSlice::Udp(udp)) => {
+            packet.transport = Transport::Udp(UdpDatagram {
+                src_port: udp.source_port(),
+                dst_port: udp.destination_port(),
+                payload_len: wire_len.saturating_sub(8),
+            });
+            packet.payload = udp.payload();
+        }
+        Some(TransportSlice::Icmpv4(icmp)) => {
+            let is_error = matches!(icmp.type_u8(), 3 | 4 | 5 | 11 | 12);
+            packet.transport = Transport::Icmp(IcmpMessage {
+                v6: false,
+                icmp_type: icmp.type_u8(),
+                code: icmp.code_u8(),
+                quoted: if is_error {
+                    quoted(icmp.payload())
+                } else {
+                    None
+                },
+            });
+            packet.payload = icmp.payload();
+        }
+        Some(TransportSlice::Icmpv6(icmp)) => {
+            let is_error = matches!(icmp.type_u8(), 1..=4);
+            packet.transport = Transport::Icmp(IcmpMessage {
+                v6: true,
+                icmp_type: icmp.type_u8(),
+                code: icmp.code_u8(),
+                quoted: if is_error {
+                    quoted(icmp.payload())
+                } else {
+                    None
+                },
+            });
+            packet.payload = icmp.payload();
+        }
+        None => {
+            packet.transport = Transport::Other {
+                protocol: ip_payload.ip_number.0,
+            };
+        }
+    }
+    packet
+}
+
+fn layer_name(layer: Layer) -> &'static str {
+    match layer {
+        Layer::Ethernet2Header
+        | Layer::LinuxSllHeader
+        | Layer::VlanHeader
+        | Layer::MacsecHeader
+        | Layer::MacsecPacket
+        | Layer::EtherPayload
+        | Layer::Arp => "link",
+        Layer::IpHeader
+        | Layer::Ipv4Header
+        | Layer::Ipv4Packet
+        | Layer::Ipv6Header
+        | Layer::Ipv6Packet => "ip",
+        Layer::TcpHeader => "tcp",
+        Layer::UdpHeader | Layer::UdpPayload => "udp",
+        Layer::Icmpv4 | Layer::Icmpv4Timestamp | Layer::Icmpv4TimestampReply => "icmp",
+        Layer::Icmpv6 => "icmpv6",
+        _ => "ip extension",
+    }
+}
