@@ -1,2 +1,24 @@
+//! wirelab makes TCP and UDP visible to people learning socket programming:
+//! every packet of a lab exchange, with the endpoint states it leaves
+//! behind and a sentence that says what it means.
+//!
+//! # Layout
+//! Data flows top to bottom, one packet at a time (nothing holds the whole
+//! capture):
+//! - [`capture`]: frames from pcap/pcapng files or live libpcap; link types.
+//! - [`decode`]: link header, IP, TCP/UDP/ICMP into owned types; never panics.
+//! - [`track`]: conversations, roles, relative sequence numbers, TCP state
+//!   per endpoint, explanations, Zeek-style summaries; bounded memory.
+//! - [`timeline`]: the rows the tracker produces.
+//! - [`render`]: terminal tables and plain text; payload escaping.
+//! - [`export`]: JSON Lines.
+//! - [`cli`] and [`app`]: arguments and the pipeline that ties it together.
+
+pub mod app;
 pub mod capture;
+pub mod cli;
 pub mod decode;
+pub mod export;
+pub mod render;
+pub mod timeline;
+pub mod track;

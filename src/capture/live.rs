@@ -36,14 +36,6 @@ pub struct LiveOptions {
     pub duration: Option<Duration>,
 }
 
-/// libpcap's counters at the end of a capture.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct DropCounters {
-    pub received: u32,
-    pub dropped_by_kernel: u32,
-    pub dropped_by_interface: u32,
-}
-
 pub struct LiveSource {
     capture: Capture<Active>,
     interface: String,
@@ -170,17 +162,16 @@ impl LiveSource {
     pub fn link(&self) -> LinkType {
         self.link
     }
-
-    pub fn drop_counters(&mut self) -> Option<DropCounters> {
-        self.capture.stats().ok().map(|s| DropCounters {
-            received: s.received,
-            dropped_by_kernel: s.dropped,
-            dropped_by_interface: s.if_dropped,
-        })
-    }
 }
 
 impl FrameSource for LiveSource {
+    fn drop_counters(&mut self) -> Option<(u32, u32, u32)> {
+        self.capture
+            .stats()
+            .ok()
+            .map(|s| (s.received, s.dropped, s.if_dropped))
+    }
+
     fn next_frame(&mut self) -> anyhow::Result<Option<RawFrame<'_>>> {
         loop {
             if self.count.is_some_and(|c| self.frames >= c) {

@@ -32,4 +32,10 @@ impl RawFrame<'_> {
 /// A source of frames: `Ok(None)` at the end.
 pub trait FrameSource {
     fn next_frame(&mut self) -> anyhow::Result<Option<RawFrame<'_>>>;
+
+    /// libpcap's counters for a live capture (received by filter, dropped
+    /// by the kernel, dropped by the interface); `None` for files.
+    fn drop_counters(&mut self) -> Option<(u32, u32, u32)> {
+        None
+    }
 }

@@ -1,0 +1,205 @@
+//! `--format json`: JSON Lines, one object per event.
+//!
+//! The schema is documented in docs/json-schema.md and kept stable: packet
+//! events are `{"kind":"packet",...}`, conversation summaries
+//! `{"kind":"conn",...}`; fields that do not apply are left out.
+//! serde_json escapes control characters in strings; notes never carry raw
+//! payload and the payload preview is escaped before it gets here.
+
+use std::io::{self, Write};
+
+use serde::Serialize;
+
+use crate::decode::Transport;
+use crate::render::{payload_column, Render, RunEnd};
+use crate::timeline::{ConnSummary, PacketRow};
+
+#[derive(Serialize)]
+struct PacketJson<'r> {
+    kind: &'static str,
+    frame: u64,
+    ts_ns: i64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    src: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    dst: Option<String>,
+    proto: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    sport: Option<u16>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    dport: Option<u16>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tcp_flags: Option<Vec<&'static str>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    seq: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    ack: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    rel_seq: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    rel_ack: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    win: Option<u16>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    win_scale: Option<u8>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    len: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    icmp_type: Option<u8>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    icmp_code: Option<u8>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    conn: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    dir: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    client_state: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    server_state: Option<&'static str>,
+    wire_len: u32,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    truncated: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    payload: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    issue: Option<String>,
+    note: &'r str,
+}
+
+#[derive(Serialize)]
+struct ConnJson<'s> {
+    kind: &'static str,
+    #[serde(flatten)]
+    summary: &'s ConnSummary,
+}
+
+#[derive(Serialize)]
+struct EndJson {
+    kind: &'static str,
+    packets: u64,
+    conversations: u64,
+    evicted_early: u64,
+    undecodable: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pcap_received: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pcap_dropped_kernel: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pcap_dropped_interface: Option<u32>,
+}
+
+pub struct JsonRender<W: Write> {
+    out: W,
+    /// Write packet events (false for `--summary`).
+    rows: bool,
+}
+
+impl<W: Write> JsonRender<W> {
+    pub fn new(out: W, rows: bool) -> JsonRender<W> {
+        JsonRender { out, rows }
+    }
+}
+
+fn to_io(e: serde_json::Error) -> io::Error {
+    io::Error::other(e)
+}
+
+impl<W: Write> Render for JsonRender<W> {
+    fn packet(&mut self, row: &PacketRow<'_, '_>) -> io::Result<()> {
+        if !self.rows {
+            return Ok(());
+        }
+        let p = row.packet;
+        let mut j = PacketJson {
+            kind: "packet",
+            frame: p.frame,
+            ts_ns: p.ts_ns,
+            src: p.ip.map(|ip| ip.src.to_string()),
+            dst: p.ip.map(|ip| ip.dst.to_string()),
+            proto: "other",
+            sport: None,
+            dport: None,
+            tcp_flags: None,
+            seq: None,
+            ack: None,
+            rel_seq: row.rel_seq,
+            rel_ack: row.rel_ack,
+            win: None,
+            win_scale: row.window_scale,
+            len: None,
+            icmp_type: None,
+            icmp_code: None,
+            conn: row.conn.map(|c| c.id),
+            dir: row.conn.map(|c| match c.direction {
+                crate::track::flow::Direction::ClientToServer => "c2s",
+                crate::track::flow::Direction::ServerToClient => "s2c",
+            }),
+            client_state: row.states.map(|s| s[0].name()),
+            server_state: row.states.map(|s| s[1].name()),
+            wire_len: p.wire_len,
+            truncated: p.truncated,
+            payload: None,
+            issue: p.issue.as_ref().map(|i| i.to_string()),
+            note: &row.note,
+        };
+        match &p.transport {
+            Transport::Tcp(t) => {
+                j.proto = "tcp";
+                j.sport = Some(t.src_port);
+                j.dport = Some(t.dst_port);
+                j.tcp_flags = Some(t.flags.names().collect());
+                j.seq = Some(t.seq.0);
+                j.ack = t.ack.map(|a| a.0);
+                j.win = Some(t.window);
+                j.len = Some(t.payload_len);
+            }
+            Transport::Udp(u) => {
+                j.proto = "udp";
+                j.sport = Some(u.src_port);
+                j.dport = Some(u.dst_port);
+                j.len = Some(u.payload_len);
+            }
+            Transport::Icmp(i) => {
+                j.proto = if i.v6 { "icmpv6" } else { "icmp" };
+                j.icmp_type = Some(i.icmp_type);
+                j.icmp_code = Some(i.code);
+            }
+            Transport::Other { .. } | Transport::None => {}
+        }
+        let payload = payload_column(row, 64);
+        if !payload.is_empty() {
+            // Without the quotes the text renderers put around it.
+            j.payload = Some(payload[1..payload.len() - 1].to_string());
+        }
+        serde_json::to_writer(&mut self.out, &j).map_err(to_io)?;
+        self.out.write_all(b"\n")
+    }
+
+    fn conn(&mut self, summary: &ConnSummary) -> io::Result<()> {
+        serde_json::to_writer(
+            &mut self.out,
+            &ConnJson {
+                kind: "conn",
+                summary,
+            },
+        )
+        .map_err(to_io)?;
+        self.out.write_all(b"\n")
+    }
+
+    fn finish(&mut self, end: &RunEnd) -> io::Result<()> {
+        let e = EndJson {
+            kind: "end",
+            packets: end.stats.packets,
+            conversations: end.stats.conversations,
+            evicted_early: end.stats.evicted_early,
+            undecodable: end.stats.undecodable,
+            pcap_received: end.drops.map(|d| d.0),
+            pcap_dropped_kernel: end.drops.map(|d| d.1),
+            pcap_dropped_interface: end.drops.map(|d| d.2),
+        };
+        serde_json::to_writer(&mut self.out, &e).map_err(to_io)?;
+        self.out.write_all(b"\n")?;
+        self.out.flush()
+    }
+}

@@ -1,0 +1,3 @@
+//! Machine-readable exports. JSON Lines for now; one file per format.
+
+pub mod json;

@@ -1,0 +1,165 @@
+//! Making untrusted payload safe to print.
+//!
+//! No crate does this for us: comfy-table, serde_json and anstream all pass
+//! control characters through. A payload can hold terminal escape
+//! sequences, bidi overrides that reorder the line, or zero-width
+//! characters that hide text; all of them are shown as visible escapes.
+
+use std::fmt::Write as _;
+
+/// Characters that change how text around them is displayed.
+fn is_invisible_or_reordering(c: char) -> bool {
+    matches!(c,
+        '\u{061C}' | '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2060}'..='\u{2064}'
+        | '\u{2066}'..='\u{2069}' | '\u{FEFF}' | '\u{FFF9}'..='\u{FFFB}' | '\u{00AD}')
+}
+
+/// Append one character, escaped if it is not safe to show as itself.
+pub fn push_char(out: &mut String, c: char) {
+    match c {
+        '\n' => out.push_str("\\n"),
+        '\r' => out.push_str("\\r"),
+        '\t' => out.push_str("\\t"),
+        '\\' => out.push_str("\\\\"),
+        c if (c as u32) < 0x20 || c == '\u{7f}' => {
+            let _ = write!(out, "\\x{:02x}", c as u32);
+        }
+        c if ('\u{80}'..='\u{9f}').contains(&c) || is_invisible_or_reordering(c) => {
+            let _ = write!(out, "\\u{{{:x}}}", c as u32);
+        }
+        c => out.push(c),
+    }
+}
+
+/// Escape arbitrary text (for example a note that quotes a payload).
+pub fn escape_text(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        push_char(&mut out, c);
+    }
+    out
+}
+
+/// A preview of payload bytes: valid UTF-8 shown as characters, anything
+/// else as `\xNN`, at most `max_chars` characters, `…` when cut.
+/// `carry_in` holds the start of a character the previous segment cut; a
+/// character cut at the end is shown as such.
+pub fn preview(carry_in: &[u8], payload: &[u8], max_chars: usize) -> String {
+    let mut out = String::new();
+    let mut rest = payload;
+    if !carry_in.is_empty() {
+        // The continuation bytes that complete the carried character.
+        let need = match carry_in[0] {
+            0xC2..=0xDF => 2,
+            0xE0..=0xEF => 3,
+            _ => 4,
+        } - carry_in.len();
+        if rest.len() >= need && rest[..need].iter().all(|b| b & 0xC0 == 0x80) {
+            let mut whole = carry_in.to_vec();
+            whole.extend_from_slice(&rest[..need]);
+            out.push_str("[…");
+            for b in &rest[..need] {
+                let _ = write!(out, "{b:02x}");
+            }
+            if let Ok(s) = std::str::from_utf8(&whole) {
+                out.push_str(" completes '");
+                for c in s.chars() {
+                    push_char(&mut out, c);
+                }
+                out.push('\'');
+            }
+            out.push(']');
+            rest = &rest[need..];
+        }
+    }
+    let mut shown = 0;
+    while !rest.is_empty() {
+        if shown >= max_chars {
+            out.push('…');
+            return out;
+        }
+        match std::str::from_utf8(rest) {
+            Ok(s) => {
+                for c in s.chars() {
+                    if shown >= max_chars {
+                        out.push('…');
+                        return out;
+                    }
+                    push_char(&mut out, c);
+                    shown += 1;
+                }
+                return out;
+            }
+            Err(e) => {
+                let (good, bad) = rest.split_at(e.valid_up_to());
+                // SAFETY of the unwrap-free path: `good` was validated by from_utf8.
+                for c in std::str::from_utf8(good).unwrap_or_default().chars() {
+                    if shown >= max_chars {
+                        out.push('…');
+                        return out;
+                    }
+                    push_char(&mut out, c);
+                    shown += 1;
+                }
+                match e.error_len() {
+                    Some(n) => {
+                        for b in &bad[..n] {
+                            let _ = write!(out, "\\x{b:02x}");
+                        }
+                        shown += n;
+                        rest = &bad[n..];
+                    }
+                    None => {
+                        // Incomplete character at the end: cut by the segment boundary.
+                        out.push('[');
+                        for b in bad {
+                            let _ = write!(out, "{b:02x}");
+                        }
+                        out.push_str("… character continues in the next segment]");
+                        return out;
+                    }
+                }
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{escape_text, preview};
+
+    #[test]
+    fn controls_and_escapes_become_visible() {
+        assert_eq!(escape_text("a\x1b[31mb\r\n"), "a\\x1b[31mb\\r\\n");
+        assert_eq!(
+            escape_text("x\u{202e}y\u{200b}z\u{85}"),
+            "x\\u{202e}y\\u{200b}z\\u{85}"
+        );
+        assert_eq!(escape_text("\x7f"), "\\x7f");
+    }
+
+    #[test]
+    fn greek_text_is_shown_as_characters() {
+        assert_eq!(preview(&[], "γειά σου".as_bytes(), 40), "γειά σου");
+    }
+
+    #[test]
+    fn character_cut_at_the_end_is_named() {
+        let bytes = "κα".as_bytes();
+        assert_eq!(
+            preview(&[], &bytes[..3], 40),
+            "κ[ce… character continues in the next segment]"
+        );
+        assert_eq!(
+            preview(&bytes[2..3], &bytes[3..], 40),
+            "[…b1 completes 'α']"
+        );
+    }
+
+    #[test]
+    fn invalid_bytes_are_hex() {
+        assert_eq!(preview(&[], b"ok\xff\x00", 40), "ok\\xff\\x00");
+        assert_eq!(preview(&[], b"abcdef", 3), "abc…");
+    }
+}

@@ -1,0 +1,244 @@
+//! Turning tracked events into output. Every renderer writes to an
+//! `impl Write` it owns, so the same code prints to a terminal, a pipe, a
+//! file or a test buffer.
+
+pub mod escape;
+pub mod table;
+pub mod text;
+
+use std::fmt::Write as _;
+use std::io;
+
+use crate::decode::Transport;
+use crate::timeline::{ConnSummary, PacketRow};
+use crate::track::TrackerStats;
+
+/// Facts about the whole run, for the closing lines.
+#[derive(Debug, Clone, Default)]
+pub struct RunEnd {
+    pub stats: TrackerStats,
+    /// libpcap counters for a live capture: received, dropped by the
+    /// kernel, dropped by the interface.
+    pub drops: Option<(u32, u32, u32)>,
+}
+
+/// Something that shows a timeline.
+pub trait Render {
+    fn packet(&mut self, row: &PacketRow<'_, '_>) -> io::Result<()>;
+    /// A conversation ended (or was evicted).
+    fn conn(&mut self, summary: &ConnSummary) -> io::Result<()>;
+    /// End of input: flush what is buffered, print closing lines.
+    fn finish(&mut self, end: &RunEnd) -> io::Result<()>;
+}
+
+/// How much detail per row: `-v` adds raw numbers and options.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Verbosity {
+    #[default]
+    Normal,
+    Verbose,
+}
+
+/// Keeps the first conversation summaries for the closing table, and
+/// only counts the rest, so memory does not grow with the capture.
+#[derive(Debug, Default)]
+pub struct SummaryKeeper {
+    pub kept: Vec<ConnSummary>,
+    pub not_shown: u64,
+    pub by_state: std::collections::BTreeMap<&'static str, u64>,
+}
+
+impl SummaryKeeper {
+    pub const MAX_KEPT: usize = 200;
+
+    pub fn add(&mut self, summary: &ConnSummary) {
+        *self.by_state.entry(summary.conn_state).or_default() += 1;
+        if self.kept.len() < Self::MAX_KEPT {
+            self.kept.push(summary.clone());
+        } else {
+            self.not_shown += 1;
+        }
+    }
+
+    pub fn total(&self) -> u64 {
+        self.by_state.values().sum()
+    }
+
+    /// "SF 3, REJ 1"
+    pub fn states_line(&self) -> String {
+        let mut s = String::new();
+        for (state, n) in &self.by_state {
+            if !s.is_empty() {
+                s.push_str(", ");
+            }
+            let _ = write!(s, "{state} {n}");
+        }
+        s
+    }
+}
+
+/// Seconds since the first packet, to the microsecond (nanoseconds with -v).
+pub fn relative_time(ts_ns: i64, first_ns: i64, verbose: bool) -> String {
+    let d = ts_ns.saturating_sub(first_ns);
+    let sign = if d < 0 { "-" } else { "" };
+    let d = d.unsigned_abs();
+    if verbose {
+        format!("{sign}{}.{:09}", d / 1_000_000_000, d % 1_000_000_000)
+    } else {
+        format!(
+            "{sign}{}.{:06}",
+            d / 1_000_000_000,
+            (d % 1_000_000_000) / 1000
+        )
+    }
+}
+
+/// Protocol and flags column: `TCP SYN,ACK`, `UDP`, `ICMP 3/3`.
+pub fn kind_column(row: &PacketRow<'_, '_>) -> String {
+    match &row.packet.transport {
+        Transport::Tcp(t) => format!("{}", t.flags),
+        Transport::Udp(_) => "UDP".to_string(),
+        Transport::Icmp(i) => format!(
+            "{} {}/{}",
+            if i.v6 { "ICMPv6" } else { "ICMP" },
+            i.icmp_type,
+            i.code
+        ),
+        Transport::Other { protocol } => format!("IP proto {protocol}"),
+        Transport::None => "-".to_string(),
+    }
+}
+
+/// Endpoints by role: `client -> server` or `client <- server`, so a
+/// loopback conversation reads the same way in both directions.
+pub fn endpoints_column(row: &PacketRow<'_, '_>) -> String {
+    if let Some(c) = row.conn {
+        return format!("{} {} {}", c.client, c.direction.arrow(), c.server);
+    }
+    let p = row.packet;
+    match (p.ip, &p.transport) {
+        (Some(ip), Transport::Tcp(t)) => format!(
+            "{}:{} -> {}:{}",
+            fmt_ip(ip.src),
+            t.src_port,
+            fmt_ip(ip.dst),
+            t.dst_port
+        ),
+        (Some(ip), Transport::Udp(u)) => format!(
+            "{}:{} -> {}:{}",
+            fmt_ip(ip.src),
+            u.src_port,
+            fmt_ip(ip.dst),
+            u.dst_port
+        ),
+        (Some(ip), _) => format!("{} -> {}", ip.src, ip.dst),
+        (None, _) => "-".to_string(),
+    }
+}
+
+fn fmt_ip(ip: std::net::IpAddr) -> String {
+    match ip {
+        std::net::IpAddr::V6(v6) => format!("[{v6}]"),
+        v4 => v4.to_string(),
+    }
+}
+
+/// `seq 1 ack 6 len 5 win 65536` (relative numbers; raw ones with -v).
+pub fn numbers_column(row: &PacketRow<'_, '_>, verbose: bool) -> String {
+    let mut s = String::new();
+    match &row.packet.transport {
+        Transport::Tcp(t) => {
+            match row.rel_seq {
+                Some(r) => {
+                    let _ = write!(s, "seq {r}");
+                }
+                None => {
+                    let _ = write!(s, "seq {}", t.seq.0);
+                }
+            }
+            if t.ack.is_some() {
+                match row.rel_ack {
+                    Some(r) => {
+                        let _ = write!(s, " ack {r}");
+                    }
+                    None => {
+                        let _ = write!(s, " ack {}", t.ack.map(|a| a.0).unwrap_or(0));
+                    }
+                }
+            }
+            let _ = write!(s, " len {}", t.payload_len);
+            match (row.window_scale, row.window_bytes()) {
+                (Some(scale), Some(bytes)) if scale > 0 => {
+                    let _ = write!(s, " win {bytes}");
+                    if verbose {
+                        let _ = write!(s, " (raw {} x 2^{scale})", t.window);
+                    }
+                }
+                _ => {
+                    let _ = write!(s, " win {}", t.window);
+                }
+            }
+            if verbose {
+                let _ = write!(s, " rawseq {}", t.seq.0);
+                if let Some(a) = t.ack {
+                    let _ = write!(s, " rawack {}", a.0);
+                }
+                let o = &t.options;
+                if let Some(mss) = o.mss {
+                    let _ = write!(s, " mss {mss}");
+                }
+                if let Some(ws) = o.window_scale {
+                    let _ = write!(s, " wscale {ws}");
+                }
+                if o.sack_permitted {
+                    s.push_str(" sackOK");
+                }
+                if o.sack_blocks > 0 {
+                    let _ = write!(s, " sack {}", o.sack_blocks);
+                }
+                if let Some((val, ecr)) = o.timestamp {
+                    let _ = write!(s, " TS val {val} ecr {ecr}");
+                }
+            }
+        }
+        Transport::Udp(u) => {
+            let _ = write!(s, "len {}", u.payload_len);
+        }
+        _ => {}
+    }
+    if verbose {
+        if let Some(ip) = row.packet.ip {
+            let _ = write!(s, " ttl {}", ip.ttl);
+        }
+        let _ = write!(s, " frame {} bytes", row.packet.wire_len);
+    }
+    s
+}
+
+/// `SYN-SENT / LISTEN`: client state, then server state.
+pub fn states_column(row: &PacketRow<'_, '_>) -> String {
+    match row.states {
+        Some([c, s]) => format!("{c} / {s}"),
+        None => String::new(),
+    }
+}
+
+/// The payload as text, escaped; empty when there is none.
+pub fn payload_column(row: &PacketRow<'_, '_>, max_chars: usize) -> String {
+    let has_payload = match row.packet.transport {
+        Transport::Tcp(t) => t.payload_len > 0,
+        Transport::Udp(u) => u.payload_len > 0,
+        _ => false,
+    };
+    if !has_payload {
+        return String::new();
+    }
+    let mut s = String::from("\"");
+    s.push_str(&escape::preview(
+        row.carry_in.as_slice(),
+        row.packet.payload,
+        max_chars,
+    ));
+    s.push('"');
+    s
+}

@@ -1,0 +1,403 @@
+//! Conversations: who is client and server, TCP state per endpoint, and
+//! what each packet means.
+//!
+//! The tracker sees packets in capture order and keeps one [`Conversation`]
+//! per live TCP connection or UDP flow. Memory is bounded by the live ones:
+//! closed conversations are evicted shortly after their last packet, idle
+//! ones after [`IDLE_TIMEOUT_NS`], and when the table holds [`MAX_LIVE`]
+//! conversations the least recently seen half goes. Each evicted
+//! conversation leaves a [`ConnSummary`].
+
+pub mod flow;
+pub mod state;
+mod summary;
+mod tcp;
+mod udp;
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+
+use self::flow::{Direction, FlowKey, Proto};
+use self::tcp::TcpConversation;
+use self::udp::UdpConversation;
+use crate::decode::{IcmpMessage, Packet, Transport};
+use crate::timeline::{ConnRef, ConnSummary, PacketRow, Utf8Carry};
+
+/// Live conversations kept at most; past this the least recently seen half is evicted.
+pub const MAX_LIVE: usize = 50_000;
+/// A conversation with no packet for this long (capture time) is evicted.
+pub const IDLE_TIMEOUT_NS: i64 = 300 * 1_000_000_000;
+/// A finished conversation stays this long for late ACKs and retransmissions.
+pub const CLOSED_GRACE_NS: i64 = 5 * 1_000_000_000;
+/// How often (in packets) the table is swept.
+const SWEEP_EVERY: u64 = 4096;
+
+/// Everything known about one conversation.
+#[derive(Debug)]
+pub struct Conversation {
+    pub id: u64,
+    pub proto: Proto,
+    pub client: SocketAddr,
+    pub server: SocketAddr,
+    pub first_ns: i64,
+    pub last_ns: i64,
+    /// Packets and payload bytes, index 0 from the client, 1 from the server.
+    pub packets: [u64; 2],
+    pub bytes: [u64; 2],
+    /// Zeek-style history letters, in the order first seen.
+    pub history: String,
+    /// ICMP errors that answered this conversation's packets.
+    pub icmp_errors: u32,
+    pub last_icmp: Option<IcmpMessage>,
+    kind: Kind,
+}
+
+#[derive(Debug)]
+enum Kind {
+    Tcp(TcpConversation),
+    Udp(UdpConversation),
+}
+
+impl Conversation {
+    fn direction_of(&self, src: SocketAddr) -> Direction {
+        if src == self.client {
+            Direction::ClientToServer
+        } else {
+            Direction::ServerToClient
+        }
+    }
+
+    fn conn_ref(&self, direction: Direction) -> ConnRef {
+        ConnRef {
+            id: self.id,
+            proto: self.proto,
+            client: self.client,
+            server: self.server,
+            direction,
+        }
+    }
+
+    /// Add a history letter once per direction: upper case for the client.
+    fn mark(&mut self, direction: Direction, letter: char) {
+        let letter = match direction {
+            Direction::ClientToServer => letter.to_ascii_uppercase(),
+            Direction::ServerToClient => letter.to_ascii_lowercase(),
+        };
+        if !self.history.contains(letter) {
+            self.history.push(letter);
+        }
+    }
+
+    fn is_finished(&self) -> bool {
+        match &self.kind {
+            Kind::Tcp(t) => t.is_finished(),
+            Kind::Udp(_) => false,
+        }
+    }
+
+    fn summary(&self, evicted: bool) -> ConnSummary {
+        summary::summarize(self, evicted)
+    }
+}
+
+/// Counters for the end of a run.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct TrackerStats {
+    pub packets: u64,
+    pub conversations: u64,
+    /// Conversations evicted before the end because they were idle or the table was full.
+    pub evicted_early: u64,
+    pub undecodable: u64,
+}
+
+#[derive(Debug, Default)]
+pub struct Tracker {
+    live: HashMap<FlowKey, Conversation>,
+    next_id: u64,
+    finished: Vec<ConnSummary>,
+    stats: TrackerStats,
+    last_sweep: u64,
+}
+
+impl Tracker {
+    pub fn new() -> Tracker {
+        Tracker::default()
+    }
+
+    pub fn stats(&self) -> TrackerStats {
+        self.stats
+    }
+
+    pub fn live_conversations(&self) -> usize {
+        self.live.len()
+    }
+
+    /// Summaries of conversations that ended since the last call.
+    pub fn drain_finished(&mut self) -> std::vec::Drain<'_, ConnSummary> {
+        self.finished.drain(..)
+    }
+
+    /// End of input: summaries of every conversation still live, in
+    /// first-seen order.
+    pub fn finish(&mut self) -> Vec<ConnSummary> {
+        let mut rest: Vec<ConnSummary> = self.live.drain().map(|(_, c)| c.summary(false)).collect();
+        rest.sort_by_key(|s| s.conn);
+        let mut out: Vec<ConnSummary> = self.finished.drain(..).collect();
+        out.extend(rest);
+        out
+    }
+
+    fn new_conversation(
+        &mut self,
+        proto: Proto,
+        client: SocketAddr,
+        server: SocketAddr,
+        ts: i64,
+    ) -> Conversation {
+        self.next_id += 1;
+        self.stats.conversations += 1;
+        Conversation {
+            id: self.next_id,
+            proto,
+            client,
+            server,
+            first_ns: ts,
+            last_ns: ts,
+            packets: [0; 2],
+            bytes: [0; 2],
+            history: String::new(),
+            icmp_errors: 0,
+            last_icmp: None,
+            kind: match proto {
+                Proto::Tcp => Kind::Tcp(TcpConversation::default()),
+                Proto::Udp => Kind::Udp(UdpConversation::default()),
+            },
+        }
+    }
+
+    /// Track one packet and explain it.
+    pub fn track<'p, 'a>(&mut self, packet: &'p Packet<'a>) -> PacketRow<'p, 'a> {
+        self.stats.packets += 1;
+        if self.stats.packets - self.last_sweep >= SWEEP_EVERY || self.live.len() >= MAX_LIVE {
+            self.sweep(packet.ts_ns);
+        }
+        let mut row = PacketRow {
+            packet,
+            conn: None,
+            rel_seq: None,
+            rel_ack: None,
+            window_scale: None,
+            states: None,
+            carry_in: Utf8Carry::default(),
+            note: String::new(),
+        };
+        let Some(ip) = packet.ip else {
+            self.stats.undecodable += 1;
+            row.note = match &packet.issue {
+                Some(issue) => format!("not decoded: {issue}"),
+                None => "not an IP packet".to_string(),
+            };
+            return row;
+        };
+        match packet.transport {
+            Transport::Tcp(seg) => {
+                let src = SocketAddr::new(ip.src, seg.src_port);
+                let dst = SocketAddr::new(ip.dst, seg.dst_port);
+                let key = FlowKey::new(Proto::Tcp, src, dst);
+                // A SYN on a finished connection's 4-tuple opens a new one
+                // (port reuse, or a TIME-WAIT takeover).
+                let reuse = seg.flags.syn()
+                    && !seg.flags.ack()
+                    && self.live.get(&key).is_some_and(|c| match &c.kind {
+                        Kind::Tcp(t) => t.is_new_syn(src == c.client, seg.seq),
+                        Kind::Udp(_) => false,
+                    });
+                if reuse {
+                    if let Some(old) = self.live.remove(&key) {
+                        self.finished.push(old.summary(false));
+                    }
+                }
+                if !self.live.contains_key(&key) {
+                    let (client, server) = tcp::roles(src, dst, &seg);
+                    let conv = self.new_conversation(Proto::Tcp, client, server, packet.ts_ns);
+                    self.live.insert(key, conv);
+                }
+                if let Some(conv) = self.live.get_mut(&key) {
+                    let direction = conv.direction_of(src);
+                    count(conv, direction, packet.ts_ns, seg.payload_len);
+                    row.conn = Some(conv.conn_ref(direction));
+                    tcp::track_segment(conv, direction, &seg, packet, &mut row);
+                }
+            }
+            Transport::Udp(dgram) => {
+                let src = SocketAddr::new(ip.src, dgram.src_port);
+                let dst = SocketAddr::new(ip.dst, dgram.dst_port);
+                let key = FlowKey::new(Proto::Udp, src, dst);
+                if !self.live.contains_key(&key) {
+                    let conv = self.new_conversation(Proto::Udp, src, dst, packet.ts_ns);
+                    self.live.insert(key, conv);
+                }
+                if let Some(conv) = self.live.get_mut(&key) {
+                    let direction = conv.direction_of(src);
+                    count(conv, direction, packet.ts_ns, dgram.payload_len);
+                    row.conn = Some(conv.conn_ref(direction));
+                    udp::track_datagram(conv, direction, &dgram, packet, &mut row);
+                }
+            }
+            Transport::Icmp(icmp) => self.track_icmp(&icmp, &mut row),
+            Transport::Other { protocol } => {
+                row.note = match ip.fragment {
+                    Some(f) if f.offset > 0 => format!(
+                        "IP fragment at byte {} of a larger datagram (id {}); its transport header is in the first fragment",
+                        f.offset, f.id
+                    ),
+                    _ => match &packet.issue {
+                        Some(issue) => format!("IP protocol {protocol}, not decoded further: {issue}"),
+                        None => format!("IP protocol {protocol} ({}), not TCP or UDP", protocol_name(protocol)),
+                    },
+                };
+            }
+            Transport::None => {
+                row.note = match &packet.issue {
+                    Some(issue) => format!("not decoded: {issue}"),
+                    None => "IP packet without a transport header".to_string(),
+                };
+            }
+        }
+        if let Some(f) = ip.fragment {
+            if f.offset == 0 && matches!(packet.transport, Transport::Tcp(_) | Transport::Udp(_)) {
+                row.note.push_str(
+                    "; first IP fragment: the rest of this datagram follows in other packets",
+                );
+            }
+        }
+        if packet.truncated && !row.note.is_empty() {
+            row.note
+                .push_str(" [cut by snaplen: only part of the packet was captured]");
+        }
+        row
+    }
+
+    fn track_icmp(&mut self, icmp: &IcmpMessage, row: &mut PacketRow<'_, '_>) {
+        let name = icmp.describe();
+        let Some(q) = icmp.quoted else {
+            row.note = match (icmp.v6, icmp.icmp_type) {
+                (false, 8) | (true, 128) => {
+                    "ping: echo request (ICMP, no ports, no connection)".to_string()
+                }
+                (false, 0) | (true, 129) => "ping: echo reply".to_string(),
+                (true, 133..=137) => format!("IPv6 neighbour discovery: {name}"),
+                _ => format!("ICMP {name} (type {}, code {})", icmp.icmp_type, icmp.code),
+            };
+            return;
+        };
+        let proto = match q.protocol {
+            6 => Some(Proto::Tcp),
+            17 => Some(Proto::Udp),
+            _ => None,
+        };
+        let (Some(proto), Some(sport), Some(dport)) = (proto, q.src_port, q.dst_port) else {
+            row.note = format!("ICMP {name}: answers a packet from {} to {}", q.src, q.dst);
+            return;
+        };
+        let quoted_src = SocketAddr::new(q.src, sport);
+        let quoted_dst = SocketAddr::new(q.dst, dport);
+        let key = FlowKey::new(proto, quoted_src, quoted_dst);
+        let Some(conv) = self.live.get_mut(&key) else {
+            row.note = format!(
+                "ICMP {name}: answers a {} packet {quoted_src} -> {quoted_dst} that is not in this capture",
+                proto.name().to_uppercase()
+            );
+            return;
+        };
+        conv.icmp_errors += 1;
+        conv.last_icmp = Some(*icmp);
+        // The error travels back towards whoever sent the quoted packet.
+        let direction = match conv.direction_of(quoted_src) {
+            Direction::ClientToServer => Direction::ServerToClient,
+            Direction::ServerToClient => Direction::ClientToServer,
+        };
+        row.conn = Some(conv.conn_ref(direction));
+        let answered = match &conv.kind {
+            Kind::Udp(u) => u.last_frame[direction.sender() ^ 1],
+            Kind::Tcp(_) => None,
+        };
+        let which = answered
+            .map(|f| format!("datagram #{f}"))
+            .unwrap_or_else(|| "the packet".to_string());
+        row.note = if icmp.is_port_unreachable() && proto == Proto::Udp {
+            format!(
+                "ICMP port unreachable: answers {which}; no socket is bound to {quoted_dst}, so the kernel \
+                 discards the datagram and says so; only a connected UDP socket hears of it (its next call \
+                 fails with ECONNREFUSED), an unconnected one just waits"
+            )
+        } else {
+            format!("ICMP {name}: answers {which} ({quoted_src} -> {quoted_dst})")
+        };
+    }
+
+    /// Evict finished conversations past their grace time and idle ones;
+    /// if the table is still full, the least recently seen half.
+    fn sweep(&mut self, now: i64) {
+        self.last_sweep = self.stats.packets;
+        let mut early = 0;
+        let finished = &mut self.finished;
+        self.live.retain(|_, c| {
+            let idle = now.saturating_sub(c.last_ns);
+            let done = c.is_finished() && idle > CLOSED_GRACE_NS;
+            let stale = idle > IDLE_TIMEOUT_NS;
+            if done || stale {
+                if stale && !done {
+                    early += 1;
+                }
+                finished.push(c.summary(!done));
+                false
+            } else {
+                true
+            }
+        });
+        if self.live.len() >= MAX_LIVE {
+            let mut seen: Vec<i64> = self.live.values().map(|c| c.last_ns).collect();
+            let middle = seen.len() / 2;
+            let (_, cutoff, _) = seen.select_nth_unstable(middle);
+            let cutoff = *cutoff;
+            self.live.retain(|_, c| {
+                if c.last_ns <= cutoff {
+                    early += u64::from(!c.is_finished());
+                    finished.push(c.summary(!c.is_finished()));
+                    false
+                } else {
+                    true
+                }
+            });
+        }
+        self.stats.evicted_early += early;
+        finished.sort_by_key(|s| s.conn);
+    }
+}
+
+fn count(conv: &mut Conversation, direction: Direction, ts: i64, payload_len: u32) {
+    let side = direction.sender();
+    conv.packets[side] += 1;
+    conv.bytes[side] += u64::from(payload_len);
+    conv.last_ns = conv.last_ns.max(ts);
+}
+
+fn protocol_name(protocol: u8) -> &'static str {
+    match protocol {
+        0 => "IPv6 hop-by-hop",
+        2 => "IGMP",
+        4 => "IP in IP",
+        41 => "IPv6 in IP",
+        47 => "GRE",
+        50 => "ESP",
+        51 => "AH",
+        58 => "ICMPv6",
+        59 => "no next header",
+        89 => "OSPF",
+        103 => "PIM",
+        112 => "VRRP",
+        132 => "SCTP",
+        _ => "other",
+    }
+}
