@@ -1,1 +1,14 @@
+//! One integration-test binary (one link step), as ripgrep does.
 
+// Shared helpers: paths, the wirelab command, replay to a string.
+mod common;
+// Command-line behaviour: help, bad input, broken pipe, output files.
+mod cli;
+// Decoding agrees with tshark field by field on tcpdump's wellformed captures.
+mod decode_vs_tshark;
+// Damaged captures replay without panic or hang.
+mod malformed;
+// Snapshots of the timeline and JSON of every capture under captures/.
+mod replay;
+// Live capture on loopback with real traffic (needs root or CAP_NET_RAW).
+mod live;

@@ -122,7 +122,10 @@ impl FrameSource for FileSource {
                         PcapBlockOwned::LegacyHeader(header) => {
                             self.interfaces.clear();
                             self.interfaces.push(Interface {
-                                link: LinkType::from_number(header.network.0 as u32),
+                                // The upper bits carry FCS information (pcap spec,
+                                // "LinkType and additional information"); the
+                                // link type is the low 16 bits.
+                                link: LinkType::from_number(header.network.0 as u32 & 0xFFFF),
                                 units_per_second: if header.is_nanosecond_precision() {
                                     1_000_000_000
                                 } else {

@@ -47,9 +47,7 @@ pub fn track_datagram(
     }
     if let Some(frame) = answering {
         let _ = write!(note, "; reply to datagram #{frame}");
-        if direction == Direction::ServerToClient {
-            udp.replies += 1;
-        }
+        udp.replies += 1;
     } else if direction == Direction::ClientToServer
         && udp.last_frame[1].is_none()
         && udp.last_frame[0].is_none()

@@ -1,0 +1,149 @@
+#!/usr/bin/env python3
+"""Socket traffic for the reference captures (scripts/record-captures).
+
+Each scenario is the smallest program that shows one lab fact on loopback.
+Usage: lab_traffic.py SCENARIO PORT
+"""
+import socket
+import struct
+import sys
+import threading
+import time
+
+HOST4, HOST6 = "127.0.0.1", "::1"
+
+
+def echo_server(family, host, port, ready, abort_client=False, half_close=False):
+    srv = socket.socket(family, socket.SOCK_STREAM)
+    srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    srv.bind((host, port))
+    srv.listen(1)
+    ready.set()
+    conn, _ = srv.accept()
+    if half_close:
+        data = b""
+        while True:
+            chunk = conn.recv(1024)
+            if not chunk:
+                break  # the client's FIN: EOF
+            data += chunk
+        conn.sendall(b"got " + data)
+        conn.close()
+    else:
+        data = conn.recv(1024)
+        if data:
+            conn.sendall(data)
+        if abort_client:
+            time.sleep(0.2)
+            conn.close()
+        else:
+            # Wait for the client's FIN, then close: the client holds TIME-WAIT.
+            while conn.recv(1024):
+                pass
+            conn.close()
+    srv.close()
+
+
+def tcp_echo(family, host, port, message=b"hello"):
+    ready = threading.Event()
+    t = threading.Thread(target=echo_server, args=(family, host, port, ready))
+    t.start()
+    ready.wait()
+    c = socket.socket(family, socket.SOCK_STREAM)
+    c.connect((host, port))
+    c.sendall(message)
+    c.recv(1024)
+    c.close()
+    t.join()
+
+
+def tcp_refused(port):
+    c = socket.socket()
+    try:
+        c.connect((HOST4, port))
+    except ConnectionRefusedError as e:
+        print("connect ->", e.errno, "ECONNREFUSED")
+    c.close()
+
+
+def udp_echo(port):
+    srv = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    srv.bind((HOST4, port))
+    c = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    c.sendto(b"ping", (HOST4, port))
+    data, addr = srv.recvfrom(1024)
+    srv.sendto(data, addr)
+    c.recvfrom(1024)
+    c.sendto(b"", (HOST4, port))  # an empty datagram is still a datagram
+    srv.recvfrom(1024)
+    c.close()
+    srv.close()
+
+
+def udp_closed_port(port):
+    c = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    c.connect((HOST4, port))
+    c.send(b"anyone?")
+    time.sleep(0.1)
+    try:
+        c.send(b"again?")
+    except ConnectionRefusedError:
+        print("second send -> ECONNREFUSED (the ICMP error was reported)")
+    c.close()
+
+
+def tcp_half_close(port):
+    ready = threading.Event()
+    t = threading.Thread(target=echo_server, args=(socket.AF_INET, HOST4, port, ready), kwargs={"half_close": True})
+    t.start()
+    ready.wait()
+    c = socket.socket()
+    c.connect((HOST4, port))
+    c.sendall(b"GET / HTTP/1.0\r\n\r\n")
+    c.shutdown(socket.SHUT_WR)  # FIN: no more from me, but I still read
+    reply = b""
+    while True:
+        chunk = c.recv(1024)
+        if not chunk:
+            break
+        reply += chunk
+    c.close()
+    t.join()
+
+
+def tcp_abort(port):
+    ready = threading.Event()
+    t = threading.Thread(target=echo_server, args=(socket.AF_INET, HOST4, port, ready), kwargs={"abort_client": True})
+    t.start()
+    ready.wait()
+    c = socket.socket()
+    c.connect((HOST4, port))
+    c.sendall(b"bye")
+    c.recv(1024)
+    c.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    c.close()  # SO_LINGER 0: RST instead of FIN
+    t.join()
+
+
+def main():
+    scenario, port = sys.argv[1], int(sys.argv[2])
+    if scenario == "tcp_echo":
+        tcp_echo(socket.AF_INET, HOST4, port)
+    elif scenario == "tcp_echo_ipv6":
+        tcp_echo(socket.AF_INET6, HOST6, port)
+    elif scenario == "tcp_refused":
+        tcp_refused(port)
+    elif scenario == "udp_echo":
+        udp_echo(port)
+    elif scenario == "udp_closed_port":
+        udp_closed_port(port)
+    elif scenario == "tcp_half_close":
+        tcp_half_close(port)
+    elif scenario == "tcp_abort":
+        tcp_abort(port)
+    else:
+        sys.exit(f"unknown scenario {scenario}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,45 @@
+use std::path::{Path, PathBuf};
+
+use assert_cmd::Command;
+use wirelab::capture::file::FileSource;
+use wirelab::capture::FrameSource;
+
+pub fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// `../shared/captures/...` beside the checkout (CI has it there too).
+pub fn shared(rel: &str) -> PathBuf {
+    repo().join("..").join("shared").join(rel)
+}
+
+pub fn wirelab() -> Command {
+    let mut cmd = Command::cargo_bin("wirelab").expect("wirelab binary");
+    cmd.env("NO_COLOR", "1");
+    cmd
+}
+
+/// Every capture file directly in `dir`, sorted.
+pub fn captures_in(dir: &Path) -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .unwrap_or_else(|e| panic!("cannot read {}: {e}", dir.display()))
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| {
+            let name = p.to_string_lossy();
+            name.ends_with(".pcap") || name.ends_with(".pcapng")
+        })
+        .collect();
+    files.sort();
+    files
+}
+
+/// Count the frames of a file through the library, to compare with tools.
+#[allow(dead_code)]
+pub fn frame_count(path: &Path) -> u64 {
+    let mut source = FileSource::open(path).expect("open");
+    let mut n = 0;
+    while let Ok(Some(_)) = source.next_frame() {
+        n += 1;
+    }
+    n
+}

@@ -1,0 +1,42 @@
+//! Snapshots of every capture under captures/: the timeline as plain text
+//! and as JSON Lines (timestamps in JSON are absolute and part of the
+//! snapshot: the files do not change).
+
+use crate::common::{repo, wirelab};
+
+fn replay(path: &std::path::Path, format: &str) -> String {
+    let out = wirelab()
+        .args(["replay", "--format", format])
+        .arg(path)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}: {}",
+        path.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+#[test]
+fn timeline_snapshots_of_reference_captures() {
+    let root = repo().join("captures");
+    insta::glob!(root.as_path(), "**/*.pcap*", |path| {
+        insta::assert_snapshot!("text", replay(path, "text"));
+        insta::assert_snapshot!("json", replay(path, "json"));
+    });
+}
+
+#[test]
+fn table_format_is_the_default_and_plain_without_a_terminal() {
+    let path = repo().join("captures/lab/tcp_echo.pcap");
+    let out = wirelab().args(["replay"]).arg(&path).output().unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        !text.contains('\x1b'),
+        "no colour when stdout is not a terminal"
+    );
+    insta::assert_snapshot!(text);
+}
