@@ -1,1 +1,196 @@
+//! Command-line behaviour: help, bad input, broken pipe, output files.
 
+use std::io::Read;
+use std::process::{Command, Stdio};
+
+use predicates::prelude::{predicate, PredicateBooleanExt};
+
+use crate::common::{repo, shared, wirelab};
+
+#[test]
+fn help_lists_replay_and_watch() {
+    wirelab()
+        .arg("--help")
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("replay").and(predicate::str::contains("watch")));
+}
+
+#[test]
+fn missing_file_is_one_line_and_exit_2() {
+    let out = wirelab()
+        .args(["replay", "/nonexistent/x.pcap"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        err.starts_with("wirelab: cannot open /nonexistent/x.pcap"),
+        "{err}"
+    );
+}
+
+#[test]
+fn not_a_capture_is_one_line_and_exit_2() {
+    let out = wirelab()
+        .args(["replay"])
+        .arg(repo().join("Cargo.toml"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(err.contains("is not a capture file"), "{err}");
+    assert_eq!(err.lines().count(), 1);
+}
+
+#[test]
+fn truncated_file_shows_what_was_read_then_says_where_it_stopped() {
+    let dir = std::env::temp_dir().join(format!("wirelab-trunc-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let bytes = std::fs::read(repo().join("captures/lab/tcp_echo.pcap")).unwrap();
+    let cut = dir.join("cut.pcap");
+    std::fs::write(&cut, &bytes[..bytes.len() - 30]).unwrap();
+    let out = wirelab()
+        .args(["replay", "--format", "text"])
+        .arg(&cut)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        stdout.contains("handshake 3/3"),
+        "frames before the damage are shown:\n{stdout}"
+    );
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(
+        err.contains("truncated file") && err.contains("after 9 frames"),
+        "{err}"
+    );
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
+fn unsupported_link_type_is_named() {
+    let path = shared("captures/peer/malformed/radiotap-heapoverflow.pcap");
+    let out = wirelab().args(["replay"]).arg(path).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(
+        err.contains("unsupported link type 127 (IEEE802_11_RADIOTAP)"),
+        "{err}"
+    );
+}
+
+#[test]
+fn unknown_format_is_a_usage_error() {
+    wirelab()
+        .args(["replay", "--format", "xml", "x.pcap"])
+        .assert()
+        .failure()
+        .code(2);
+}
+
+#[test]
+fn broken_pipe_is_not_an_error() {
+    // Read one line, then close the pipe while wirelab still writes.
+    let mut child = Command::new(env!("CARGO_BIN_EXE_wirelab"))
+        .args(["replay", "--format", "json"])
+        .arg(repo().join("captures/linktypes/lab-any-sll2.pcap"))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = [0u8; 10];
+    child
+        .stdout
+        .as_mut()
+        .unwrap()
+        .read_exact(&mut first)
+        .unwrap();
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        out.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn output_file_is_written_whole_and_input_is_untouched() {
+    let dir = std::env::temp_dir().join(format!("wirelab-out-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let input = repo().join("captures/lab/tcp_echo.pcap");
+    let before = std::fs::read(&input).unwrap();
+    let target = dir.join("out.jsonl");
+    wirelab()
+        .args(["replay", "--format", "json", "-o"])
+        .arg(&target)
+        .arg(&input)
+        .assert()
+        .success();
+    let text = std::fs::read_to_string(&target).unwrap();
+    assert_eq!(
+        text.lines()
+            .filter(|l| l.contains("\"kind\":\"packet\""))
+            .count(),
+        10
+    );
+    assert_eq!(std::fs::read(&input).unwrap(), before);
+    // A failing run leaves no partial file behind.
+    let bad = dir.join("bad.jsonl");
+    wirelab()
+        .args(["replay", "-o"])
+        .arg(&bad)
+        .arg(repo().join("Cargo.toml"))
+        .assert()
+        .code(2);
+    assert!(!bad.exists());
+    assert_eq!(
+        std::fs::read_dir(&dir).unwrap().count(),
+        1,
+        "no temporary files left"
+    );
+    // Output over the input is refused.
+    wirelab()
+        .args(["replay", "-o"])
+        .arg(&input)
+        .arg(&input)
+        .assert()
+        .code(2);
+    assert_eq!(std::fs::read(&input).unwrap(), before);
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
+fn bad_capture_filter_is_one_line() {
+    let out = wirelab()
+        .args(["watch", "--filter", "port port port"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        err.contains("bad capture filter") || err.contains("permission denied"),
+        "{err}"
+    );
+}
+
+#[test]
+fn unknown_interface_is_one_line() {
+    let out = wirelab()
+        .args(["watch", "--interface", "nosuch0"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.contains("nosuch0"), "{err}");
+}

@@ -8,6 +8,7 @@
 //! stop, the source keeps reading until the kernel has nothing left, so the
 //! last packets of an exchange are not lost.
 
+use std::os::fd::AsRawFd;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -111,7 +112,7 @@ impl LiveSource {
             .buffer_size(KERNEL_BUFFER)
             .precision(Precision::Nano);
         let mut nanoseconds = true;
-        let mut capture = match capture.open() {
+        let capture = match capture.open() {
             Ok(c) => c,
             // Not every platform offers nanosecond timestamps: fall back to µs.
             Err(_) => {
@@ -126,6 +127,7 @@ impl LiveSource {
                     .map_err(|e| open_error(&interface, e))?
             }
         };
+        let mut capture = capture;
         if let Some(filter) = &options.filter {
             capture.filter(filter, true).map_err(|e| {
                 let text = match e {
@@ -135,6 +137,12 @@ impl LiveSource {
                 anyhow!("bad capture filter \"{filter}\": {text}")
             })?;
         }
+        // Non-blocking reads plus our own poll(): on TPACKET_V3 kernels
+        // libpcap ignores the read timeout (it waits for a ring block), so a
+        // blocking read could sleep through Ctrl-C forever.
+        let capture = capture
+            .setnonblock()
+            .map_err(|e| anyhow!("cannot capture on {interface}: {e}"))?;
         let link = LinkType::from_number(capture.get_datalink().0 as u32);
         if !link.is_supported() {
             return Err(anyhow!(
@@ -161,6 +169,20 @@ impl LiveSource {
 
     pub fn link(&self) -> LinkType {
         self.link
+    }
+}
+
+impl LiveSource {
+    /// Wait up to one read timeout for the capture to become readable.
+    fn wait_readable(&self) -> bool {
+        let mut fd = libc::pollfd {
+            fd: self.capture.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        // SAFETY: one valid pollfd for the duration of the call.
+        let n = unsafe { libc::poll(&mut fd, 1, READ_TIMEOUT_MS) };
+        n > 0
     }
 }
 
@@ -206,8 +228,12 @@ impl FrameSource for LiveSource {
                         data: &self.frame_buf,
                     }));
                 }
+                // Non-blocking: nothing buffered right now.
                 Err(pcap::Error::TimeoutExpired) => {
-                    if self.draining {
+                    let readable = self.wait_readable();
+                    if self.draining && !readable {
+                        // Stopping, and the kernel had nothing more for a
+                        // whole wait: everything captured has been read.
                         return Ok(None);
                     }
                 }
