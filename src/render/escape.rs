@@ -5,6 +5,7 @@
 //! sequences, bidi overrides that reorder the line, or zero-width
 //! characters that hide text; all of them are shown as visible escapes.
 
+use std::borrow::Cow;
 use std::fmt::Write as _;
 
 /// Characters that change how text around them is displayed.
@@ -31,13 +32,29 @@ pub fn push_char(out: &mut String, c: char) {
     }
 }
 
+fn needs_escape(c: char) -> bool {
+    (c as u32) < 0x20
+        || c == '\\'
+        || ('\u{7f}'..='\u{9f}').contains(&c)
+        || is_invisible_or_reordering(c)
+}
+
 /// Escape arbitrary text (for example a note that quotes a payload).
-pub fn escape_text(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
+/// Text with nothing to escape, the common case, is not copied.
+pub fn escape_text(text: &str) -> Cow<'_, str> {
+    // Fast path: printable ASCII without a backslash needs nothing.
+    if text
+        .bytes()
+        .all(|b| (0x20..0x7f).contains(&b) && b != b'\\')
+        || !text.chars().any(needs_escape)
+    {
+        return Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 8);
     for c in text.chars() {
         push_char(&mut out, c);
     }
-    out
+    Cow::Owned(out)
 }
 
 /// A preview of payload bytes: valid UTF-8 shown as characters, anything

@@ -17,6 +17,8 @@ use crate::timeline::{ConnSummary, PacketRow};
 
 /// Rows per table: enough to read a handshake-to-close exchange at once.
 const CHUNK: usize = 40;
+/// Table width when output is not a terminal (a pipe, a file).
+const WIDTH_WITHOUT_TERMINAL: u16 = 180;
 
 pub struct TableRender<W: Write> {
     out: W,
@@ -63,6 +65,10 @@ impl<W: Write> TableRender<W> {
         } else {
             table.enforce_styling();
         }
+        if !std::io::IsTerminal::is_terminal(&std::io::stdout()) {
+            // No terminal to measure: wrap to a width a page or a pager shows.
+            table.set_width(WIDTH_WITHOUT_TERMINAL);
+        }
         for row in self.rows.drain(..) {
             table.add_row(row);
         }
@@ -99,7 +105,7 @@ impl<W: Write> Render for TableRender<W> {
             flags,
             Cell::new(numbers_column(row, verbose)),
             Cell::new(states_column(row)),
-            Cell::new(escape_text(&row.note)),
+            Cell::new(escape_text(&row.note).as_ref()),
             Cell::new(payload_column(row, if verbose { 200 } else { 24 })),
         ]);
         if self.rows.len() >= CHUNK {
@@ -134,6 +140,9 @@ impl<W: Write> Render for TableRender<W> {
                 ]);
             if !self.colour {
                 table.force_no_tty();
+            }
+            if !std::io::IsTerminal::is_terminal(&std::io::stdout()) {
+                table.set_width(WIDTH_WITHOUT_TERMINAL);
             }
             for s in &self.summaries.kept {
                 table.add_row(vec![

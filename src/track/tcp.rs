@@ -296,7 +296,7 @@ pub fn track_segment(
             append(
                 &mut note,
                 &format!(
-                    "retransmission of the {me}'s bytes {}–{rel_end}: the first copy was not acknowledged in time",
+                    "retransmission of the {me}'s bytes {}-{rel_end}: the first copy was not acknowledged in time",
                     rel_seq.unwrap_or(0)
                 ),
             );
@@ -322,7 +322,7 @@ pub fn track_segment(
             append(
                 &mut note,
                 &format!(
-                    "{} bytes of data from the {me} (bytes {first}–{} of its stream)",
+                    "{} bytes of data from the {me} (bytes {first}-{} of its stream)",
                     seg.payload_len,
                     rel_end.wrapping_sub(1)
                 ),
