@@ -74,9 +74,7 @@ fn main() {
     };
     // pcap global header: magic, v2.4, zone 0, sigfigs 0, snaplen, Ethernet.
     let mut gh = Vec::new();
-    for v in [0xa1b2c3d4u32] {
-        gh.extend_from_slice(&v.to_le_bytes());
-    }
+    gh.extend_from_slice(&0xa1b2_c3d4u32.to_le_bytes());
     gh.extend_from_slice(&2u16.to_le_bytes());
     gh.extend_from_slice(&4u16.to_le_bytes());
     gh.extend_from_slice(&[0; 8]);

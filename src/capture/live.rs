@@ -212,14 +212,19 @@ impl FrameSource for LiveSource {
                     self.frame_buf.extend_from_slice(packet.data);
                     self.frames += 1;
                     // With Precision::Nano libpcap puts nanoseconds in tv_usec.
-                    let fraction = header.ts.tv_usec as i64;
-                    let ts_ns = (header.ts.tv_sec as i64)
-                        .saturating_mul(1_000_000_000)
-                        .saturating_add(if self.nanoseconds {
-                            fraction
-                        } else {
-                            fraction * 1_000
-                        });
+                    // timeval fields are i64 on Linux but i32 on macOS.
+                    #[allow(clippy::useless_conversion)]
+                    let fraction = i64::from(header.ts.tv_usec);
+                    #[allow(clippy::useless_conversion)]
+                    let seconds = i64::from(header.ts.tv_sec);
+                    let ts_ns =
+                        seconds
+                            .saturating_mul(1_000_000_000)
+                            .saturating_add(if self.nanoseconds {
+                                fraction
+                            } else {
+                                fraction * 1_000
+                            });
                     return Ok(Some(RawFrame {
                         index: self.frames,
                         ts_ns,

@@ -14,7 +14,7 @@ impl SeqNum {
         self.0.wrapping_sub(base.0)
     }
 
-    pub fn add(self, n: u32) -> SeqNum {
+    pub fn wrapping_add(self, n: u32) -> SeqNum {
         SeqNum(self.0.wrapping_add(n))
     }
 }
@@ -159,7 +159,7 @@ mod tests {
     #[test]
     fn seq_compares_across_wraparound() {
         let before = SeqNum(u32::MAX - 5);
-        let after = before.add(10);
+        let after = before.wrapping_add(10);
         assert_eq!(after, SeqNum(4));
         assert!(before < after);
         assert_eq!(after.since(before), 10);

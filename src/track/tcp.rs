@@ -147,11 +147,11 @@ pub fn track_segment(
         snd.base = Some(if flags.syn() {
             seg.seq
         } else {
-            seg.seq.add(u32::MAX)
+            seg.seq.wrapping_add(u32::MAX)
         });
     }
     if let (Some(ack), None) = (seg.ack, rcv.base) {
-        rcv.base = Some(ack.add(u32::MAX));
+        rcv.base = Some(ack.wrapping_add(u32::MAX));
     }
     let rel_seq = snd.base.map(|b| seg.seq.since(b));
     let rel_ack = seg.ack.and_then(|a| rcv.base.map(|b| a.since(b)));
@@ -252,7 +252,9 @@ pub fn track_segment(
     // Handshake step 3: the client's ACK of the server's SYN.
     if !flags.syn() && !flags.rst() {
         if let Some(ack) = seg.ack {
-            if rcv.state == TcpState::SynReceived && rcv.syn_seq.is_some_and(|s| ack == s.add(1)) {
+            if rcv.state == TcpState::SynReceived
+                && rcv.syn_seq.is_some_and(|s| ack == s.wrapping_add(1))
+            {
                 rcv.state = TcpState::Established;
                 if snd.state == TcpState::SynSent || snd.state == TcpState::Unknown {
                     snd.state = TcpState::Established;
@@ -281,9 +283,11 @@ pub fn track_segment(
     if seg.payload_len > 0 && !flags.rst() {
         letters.push('d');
         let expected = snd.next_seq;
-        let end = seg.seq.add(seg.payload_len);
+        let end = seg.seq.wrapping_add(seg.payload_len);
         let in_order = expected.is_none_or(|e| seg.seq == e);
-        if expected.is_some_and(|e| seg.payload_len <= 1 && seg.seq.add(1) == e && !flags.fin()) {
+        if expected
+            .is_some_and(|e| seg.payload_len <= 1 && seg.seq.wrapping_add(1) == e && !flags.fin())
+        {
             append(
                 &mut note,
                 &format!(
@@ -313,9 +317,7 @@ pub fn track_segment(
             letters.push('t');
             append(
                 &mut note,
-                &format!(
-                    "partial retransmission: part of these bytes was sent before, the rest is new"
-                ),
+                "partial retransmission: part of these bytes was sent before, the rest is new",
             );
         } else {
             let first = rel_seq.unwrap_or(0);
@@ -414,7 +416,7 @@ pub fn track_segment(
     if flags.fin() && !flags.rst() {
         letters.push('f');
         if snd.fin_seq.is_none() {
-            snd.fin_seq = Some(seg.seq.add(seg.payload_len));
+            snd.fin_seq = Some(seg.seq.wrapping_add(seg.payload_len));
             if rcv.fin_seq.is_none() {
                 tcp.first_closer = Some(direction);
                 snd.state = TcpState::FinWait1;
@@ -476,7 +478,7 @@ pub fn track_segment(
     }
 
     // Bookkeeping after the explanation was written.
-    let end = seg.seq.add(seg.seq_len());
+    let end = seg.seq.wrapping_add(seg.seq_len());
     snd.next_seq = Some(match snd.next_seq {
         Some(n) if n > end => n,
         _ => end,
