@@ -24,7 +24,7 @@ use crate::decode::{IcmpMessage, Packet, Transport};
 use crate::timeline::{ConnRef, ConnSummary, PacketRow, Utf8Carry};
 
 /// Live conversations kept at most; past this the least recently seen half is evicted.
-pub const MAX_LIVE: usize = 50_000;
+pub const MAX_LIVE: usize = 20_000;
 /// A conversation with no packet for this long (capture time) is evicted.
 pub const IDLE_TIMEOUT_NS: i64 = 300 * 1_000_000_000;
 /// A finished conversation stays this long for late ACKs and retransmissions.
