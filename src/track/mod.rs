@@ -401,3 +401,6 @@ fn protocol_name(protocol: u8) -> &'static str {
         _ => "other",
     }
 }
+
+#[cfg(test)]
+mod tests;
