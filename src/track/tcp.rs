@@ -300,8 +300,9 @@ pub fn track_segment(
             append(
                 &mut note,
                 &format!(
-                    "retransmission of the {me}'s bytes {}-{rel_end}: the first copy was not acknowledged in time",
-                    rel_seq.unwrap_or(0)
+                    "retransmission of the {me}'s bytes {}-{}: the first copy was not acknowledged in time",
+                    rel_seq.unwrap_or(0),
+                    rel_end.wrapping_sub(1)
                 ),
             );
         } else if let Some(e) = expected.filter(|e| seg.seq > *e) {
