@@ -194,3 +194,30 @@ fn unknown_interface_is_one_line() {
     assert_eq!(err.lines().count(), 1, "{err}");
     assert!(err.contains("nosuch0"), "{err}");
 }
+
+#[test]
+fn no_capture_permission_names_the_fixes() {
+    // As root, drop to an unprivileged user (setpriv, util-linux) for this
+    // one run; as another user, the missing permission is already real.
+    let bin = env!("CARGO_BIN_EXE_wirelab");
+    let is_root = Command::new("id")
+        .arg("-u")
+        .output()
+        .map(|o| o.stdout == b"0\n")
+        .unwrap_or(false);
+    let mut cmd = if is_root {
+        let mut c = Command::new("setpriv");
+        c.args(["--reuid=65534", "--regid=65534", "--clear-groups", bin]);
+        c
+    } else {
+        Command::new(bin)
+    };
+    let out = cmd.args(["watch", "--duration", "1"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        err.contains("permission denied") && err.contains("setcap cap_net_raw,cap_net_admin=eip"),
+        "{err}"
+    );
+}

@@ -419,12 +419,43 @@ pub fn decode<'a>(frame: &RawFrame<'a>) -> Packet<'a> {
             packet.payload = icmp.payload();
         }
         None => {
-            packet.transport = Transport::Other {
-                protocol: ip_payload.ip_number.0,
+            packet.transport = match (
+                ip_payload.ip_number,
+                fixed_tcp_header(ip_payload.payload, wire_len),
+            ) {
+                // The snaplen cut into the TCP options: the fixed header is
+                // still there, as tcpdump shows it.
+                (IpNumber::TCP, Some(seg)) => Transport::Tcp(seg),
+                _ => Transport::Other {
+                    protocol: ip_payload.ip_number.0,
+                },
             };
         }
     }
     packet
+}
+
+/// The 20-byte fixed TCP header, when the options after it were not
+/// captured; options are left empty and no payload bytes are available.
+fn fixed_tcp_header(bytes: &[u8], ip_payload_wire_len: u32) -> Option<TcpSegment> {
+    let h = bytes.get(..20)?;
+    let be16 = |i: usize| u16::from_be_bytes([h[i], h[i + 1]]);
+    let be32 = |i: usize| u32::from_be_bytes([h[i], h[i + 1], h[i + 2], h[i + 3]]);
+    let header_len = u32::from(h[12] >> 4) * 4;
+    if header_len < 20 {
+        return None;
+    }
+    let flags = TcpFlags(h[13]);
+    Some(TcpSegment {
+        src_port: be16(0),
+        dst_port: be16(2),
+        seq: SeqNum(be32(4)),
+        ack: flags.ack().then(|| SeqNum(be32(8))),
+        flags,
+        window: be16(14),
+        options: TcpOptions::default(),
+        payload_len: ip_payload_wire_len.saturating_sub(header_len),
+    })
 }
 
 fn layer_name(layer: Layer) -> &'static str {

@@ -225,12 +225,12 @@ pub fn states_column(row: &PacketRow<'_, '_>) -> String {
 
 /// The payload as text, escaped; empty when there is none.
 pub fn payload_column(row: &PacketRow<'_, '_>, max_chars: usize) -> String {
-    let has_payload = match row.packet.transport {
-        Transport::Tcp(t) => t.payload_len > 0,
-        Transport::Udp(u) => u.payload_len > 0,
-        _ => false,
+    let len = match row.packet.transport {
+        Transport::Tcp(t) => t.payload_len,
+        Transport::Udp(u) => u.payload_len,
+        _ => 0,
     };
-    if !has_payload {
+    if len == 0 {
         return String::new();
     }
     let mut s = String::from("\"");
@@ -240,5 +240,10 @@ pub fn payload_column(row: &PacketRow<'_, '_>, max_chars: usize) -> String {
         max_chars,
     ));
     s.push('"');
+    if row.packet.truncated && row.packet.payload.len() < usize::try_from(len).unwrap_or(usize::MAX)
+    {
+        // The rest of the payload was not captured.
+        s.push_str("[cut]");
+    }
     s
 }
