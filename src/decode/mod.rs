@@ -391,31 +391,26 @@ pub fn decode<'a>(frame: &RawFrame<'a>) -> Packet<'a> {
             packet.payload = udp.payload();
         }
         Some(TransportSlice::Icmpv4(icmp)) => {
+            // Error messages quote the packet they answer.
             let is_error = matches!(icmp.type_u8(), 3 | 4 | 5 | 11 | 12);
-            packet.transport = Transport::Icmp(IcmpMessage {
-                v6: false,
-                icmp_type: icmp.type_u8(),
-                code: icmp.code_u8(),
-                quoted: if is_error {
-                    quoted(icmp.payload())
-                } else {
-                    None
-                },
-            });
+            packet.transport = icmp_message(
+                false,
+                icmp.type_u8(),
+                icmp.code_u8(),
+                is_error,
+                icmp.payload(),
+            );
             packet.payload = icmp.payload();
         }
         Some(TransportSlice::Icmpv6(icmp)) => {
             let is_error = matches!(icmp.type_u8(), 1..=4);
-            packet.transport = Transport::Icmp(IcmpMessage {
-                v6: true,
-                icmp_type: icmp.type_u8(),
-                code: icmp.code_u8(),
-                quoted: if is_error {
-                    quoted(icmp.payload())
-                } else {
-                    None
-                },
-            });
+            packet.transport = icmp_message(
+                true,
+                icmp.type_u8(),
+                icmp.code_u8(),
+                is_error,
+                icmp.payload(),
+            );
             packet.payload = icmp.payload();
         }
         None => {
@@ -433,6 +428,15 @@ pub fn decode<'a>(frame: &RawFrame<'a>) -> Packet<'a> {
         }
     }
     packet
+}
+
+fn icmp_message(v6: bool, icmp_type: u8, code: u8, is_error: bool, payload: &[u8]) -> Transport {
+    Transport::Icmp(IcmpMessage {
+        v6,
+        icmp_type,
+        code,
+        quoted: if is_error { quoted(payload) } else { None },
+    })
 }
 
 /// The 20-byte fixed TCP header, when the options after it were not

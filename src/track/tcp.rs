@@ -43,6 +43,18 @@ pub struct Endpoint {
     sent_rst: bool,
 }
 
+impl Endpoint {
+    /// This side's first SYN (or SYN-ACK): remember it to recognise
+    /// retransmissions, and its window scale offer.
+    fn record_syn(&mut self, seg: &TcpSegment, ts_ns: i64, state: TcpState) {
+        self.syn_seq = Some(seg.seq);
+        self.syn_count = 1;
+        self.first_syn_ns = ts_ns;
+        self.window_scale = seg.options.window_scale;
+        self.state = state;
+    }
+}
+
 #[derive(Debug, Default)]
 pub struct TcpConversation {
     /// Client (0) and server (1).
@@ -174,11 +186,7 @@ pub fn track_segment(
                 snd.syn_count
             );
         } else {
-            snd.syn_seq = Some(seg.seq);
-            snd.syn_count = 1;
-            snd.first_syn_ns = packet.ts_ns;
-            snd.window_scale = seg.options.window_scale;
-            snd.state = TcpState::SynSent;
+            snd.record_syn(seg, packet.ts_ns, TcpState::SynSent);
             let _ = write!(
                 note,
                 "handshake 1/3: the {me} asks to open a connection (connect()); its ISN is {}",
@@ -201,11 +209,7 @@ pub fn track_segment(
                 "SYN-ACK retransmitted: the server's SYN-ACK has not been acknowledged yet",
             );
         } else {
-            snd.syn_seq = Some(seg.seq);
-            snd.syn_count = 1;
-            snd.first_syn_ns = packet.ts_ns;
-            snd.window_scale = seg.options.window_scale;
-            snd.state = TcpState::SynReceived;
+            snd.record_syn(seg, packet.ts_ns, TcpState::SynReceived);
             if rcv.state == TcpState::SynSent || rcv.state == TcpState::Unknown {
                 rcv.state = TcpState::Established;
             }
