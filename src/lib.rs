@@ -20,5 +20,6 @@ pub mod cli;
 pub mod decode;
 pub mod export;
 pub mod render;
+pub mod sockets;
 pub mod timeline;
 pub mod track;

@@ -1,0 +1,221 @@
+//! `wirelab client`: the labs' echo client.
+
+use std::io::{Read, Write};
+use std::net::{Shutdown, SocketAddr, TcpStream, UdpSocket};
+use std::sync::{Arc, Mutex};
+use std::thread;
+use std::time::Duration;
+
+use socket2::{Domain, Protocol, SockAddr, Socket, Type};
+
+use super::{describe_chunk, encode, CallError, Calls, Encoding};
+
+#[derive(Debug, Clone)]
+pub struct ClientOptions {
+    pub udp: bool,
+    pub server: SocketAddr,
+    /// bind() before connect(): a fixed source address and port.
+    pub bind: Option<SocketAddr>,
+    pub reuseaddr: Option<bool>,
+    pub messages: Vec<String>,
+    /// Sequential connections, each with a new ephemeral port.
+    pub repeat: u32,
+    /// Concurrent connections (MultiConnEchoClient).
+    pub clients: u32,
+    /// shutdown(SHUT_WR) after sending, then read until EOF.
+    pub shutdown_write: bool,
+    pub linger0: bool,
+    pub recv_buf: usize,
+    pub encoding: Encoding,
+    /// How long to wait for a reply.
+    pub timeout: Duration,
+}
+
+impl Default for ClientOptions {
+    fn default() -> Self {
+        ClientOptions {
+            udp: false,
+            server: SocketAddr::from(([127, 0, 0, 1], 12333)),
+            bind: None,
+            reuseaddr: None,
+            messages: vec!["hello".to_string()],
+            repeat: 1,
+            clients: 1,
+            shutdown_write: false,
+            linger0: false,
+            recv_buf: 1024,
+            encoding: Encoding::Utf8,
+            timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+/// What the client got back, per connection.
+#[derive(Debug, Default, Clone)]
+pub struct Exchange {
+    pub local: Option<SocketAddr>,
+    /// The bytes received for each message sent.
+    pub replies: Vec<Vec<u8>>,
+}
+
+#[derive(Debug)]
+pub enum ClientError {
+    Call(CallError),
+    /// The message could not be encoded (ASCII and Greek): nothing was sent.
+    Encoding(String),
+}
+
+impl std::fmt::Display for ClientError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ClientError::Call(e) => e.fmt(f),
+            ClientError::Encoding(e) => f.write_str(e),
+        }
+    }
+}
+
+impl std::error::Error for ClientError {}
+
+impl From<CallError> for ClientError {
+    fn from(e: CallError) -> Self {
+        ClientError::Call(e)
+    }
+}
+
+/// Run the client: `repeat` rounds of `clients` concurrent connections.
+pub fn run(opts: &ClientOptions, calls: &Calls) -> Result<Vec<Exchange>, ClientError> {
+    // Encode first: a program fails here before anything reaches the wire.
+    let payloads = opts
+        .messages
+        .iter()
+        .map(|m| encode(m, opts.encoding))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| {
+            calls.say(&e);
+            ClientError::Encoding(e)
+        })?;
+    let mut all = Vec::new();
+    for round in 0..opts.repeat.max(1) {
+        if opts.clients <= 1 {
+            all.push(exchange(opts, &payloads, calls)?);
+            continue;
+        }
+        let results = Arc::new(Mutex::new(Vec::new()));
+        let handles: Vec<_> = (0..opts.clients)
+            .map(|i| {
+                let (opts, payloads, results) = (opts.clone(), payloads.clone(), Arc::clone(&results));
+                let calls = calls.named(format!("client {}.{}", round + 1, i + 1));
+                thread::spawn(move || {
+                    let r = exchange(&opts, &payloads, &calls);
+                    if let Ok(mut v) = results.lock() {
+                        v.push(r);
+                    }
+                })
+            })
+            .collect();
+        for h in handles {
+            let _ = h.join();
+        }
+        let results = std::mem::take(&mut *results.lock().unwrap_or_else(|e| e.into_inner()));
+        for r in results {
+            all.push(r?);
+        }
+    }
+    Ok(all)
+}
+
+fn new_socket(opts: &ClientOptions, calls: &Calls) -> Result<Socket, CallError> {
+    let domain = if opts.server.is_ipv6() { Domain::IPV6 } else { Domain::IPV4 };
+    let (ty, proto, name) =
+        if opts.udp { (Type::DGRAM, Protocol::UDP, "SOCK_DGRAM") } else { (Type::STREAM, Protocol::TCP, "SOCK_STREAM") };
+    let socket = calls.run(format!("socket({}, {name})", if opts.server.is_ipv6() { "AF_INET6" } else { "AF_INET" }), || {
+        Socket::new(domain, ty, Some(proto))
+    }, |_| "ok".into())?;
+    if let Some(on) = opts.reuseaddr {
+        calls.run(format!("setsockopt(SO_REUSEADDR, {})", u8::from(on)), || socket.set_reuse_address(on), |_| "ok".into())?;
+    }
+    if let Some(bind) = opts.bind {
+        calls.run(format!("bind({bind})"), || socket.bind(&SockAddr::from(bind)), |_| "ok".into())?;
+    }
+    Ok(socket)
+}
+
+fn exchange(opts: &ClientOptions, payloads: &[Vec<u8>], calls: &Calls) -> Result<Exchange, CallError> {
+    let socket = new_socket(opts, calls)?;
+    if opts.udp {
+        let udp: UdpSocket = socket.into();
+        let _ = udp.set_read_timeout(Some(opts.timeout));
+        let mut ex = Exchange::default();
+        let mut buf = vec![0u8; opts.recv_buf.max(1)];
+        for p in payloads {
+            calls.run(format!("sendto({}, {})", p.len(), opts.server), || udp.send_to(p, opts.server), |n| {
+                if *n == 0 {
+                    "0 bytes: an empty message is still a UDP datagram".to_string()
+                } else {
+                    format!("{n} bytes")
+                }
+            })?;
+            ex.local = udp.local_addr().ok();
+            let (n, _) = calls.run(format!("recvfrom({})", buf.len()), || udp.recv_from(&mut buf), |(n, p)| {
+                format!("{n} bytes from {p}")
+            })?;
+            ex.replies.push(buf[..n].to_vec());
+        }
+        return Ok(ex);
+    }
+    calls.run(format!("connect({})", opts.server), || socket.connect(&SockAddr::from(opts.server)), |_| {
+        let local = socket.local_addr().ok().and_then(|a| a.as_socket());
+        format!("ok, local port {}", local.map(|a| a.port()).unwrap_or(0))
+    })?;
+    let mut stream: TcpStream = socket.into();
+    let _ = stream.set_read_timeout(Some(opts.timeout));
+    let mut ex = Exchange { local: stream.local_addr().ok(), replies: Vec::new() };
+    let mut buf = vec![0u8; opts.recv_buf.max(1)];
+    let mut carry = Vec::new();
+    for p in payloads {
+        if p.is_empty() {
+            calls.say("send(0) -> 0 bytes: on TCP an empty message sends nothing at all (no segment)");
+            ex.replies.push(Vec::new());
+            continue;
+        }
+        calls.run(format!("send({})", p.len()), || stream.write_all(p).map(|()| p.len()), |n| format!("{n} bytes"))?;
+        if opts.shutdown_write {
+            continue;
+        }
+        // Read until the echo is complete: TCP keeps no message boundaries.
+        let mut got = Vec::new();
+        while got.len() < p.len() {
+            let n = calls.run(format!("recv({})", buf.len()), || stream.read(&mut buf), |n| format!("{n} bytes"))?;
+            if n == 0 {
+                break;
+            }
+            calls.say(&format!("  received {}", describe_chunk(&mut carry, &buf[..n])));
+            got.extend_from_slice(&buf[..n]);
+        }
+        ex.replies.push(got);
+    }
+    if opts.shutdown_write {
+        calls.run("shutdown(SHUT_WR)", || stream.shutdown(Shutdown::Write), |_| {
+            "ok: FIN sent, reading continues".into()
+        })?;
+        let mut got = Vec::new();
+        loop {
+            let n = calls.run(format!("recv({})", buf.len()), || stream.read(&mut buf), |n| {
+                if *n == 0 { "0 bytes: the server closed (FIN)".to_string() } else { format!("{n} bytes") }
+            })?;
+            if n == 0 {
+                break;
+            }
+            got.extend_from_slice(&buf[..n]);
+        }
+        ex.replies.push(got);
+    }
+    if opts.linger0 {
+        let sock = socket2::SockRef::from(&stream);
+        calls.run("setsockopt(SO_LINGER, {on 1, linger 0})", || sock.set_linger(Some(Duration::ZERO)), |_| {
+            "ok: close() will send RST".into()
+        })?;
+    }
+    calls.run("close()", || Ok(drop(stream)), |()| "ok".into())?;
+    Ok(ex)
+}
