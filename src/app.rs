@@ -12,19 +12,103 @@ use anyhow::{bail, Context};
 use crate::capture::file::FileSource;
 use crate::capture::live::{LiveOptions, LiveSource};
 use crate::capture::FrameSource;
-use crate::cli::{Command, Format, OutputArgs, ReplayArgs, WatchArgs};
+use crate::cli::{
+    ClientArgs, Command, Format, OnOff, OutputArgs, ReplayArgs, ServeArgs, Transport, WatchArgs,
+};
 use crate::decode::decode;
 use crate::export::json::JsonRender;
 use crate::render::table::TableRender;
 use crate::render::text::TextRender;
 use crate::render::{Render, RunEnd, Verbosity};
+use crate::sockets::Calls;
 use crate::track::Tracker;
 
 pub fn run(command: Command) -> anyhow::Result<()> {
     match command {
         Command::Replay(args) => replay(&args),
         Command::Watch(args) => watch(&args),
+        Command::Serve(args) => serve(&args),
+        Command::Client(args) => client(&args),
     }
+}
+
+fn serve(args: &ServeArgs) -> anyhow::Result<()> {
+    use crate::sockets::server::{self, ServeOptions};
+    let calls = Calls::stdout("server");
+    let addrs = server::resolve(&args.addr, args.port, &calls)?;
+    let addr = *addrs
+        .first()
+        .with_context(|| format!("{} resolves to no address", args.addr))?;
+    let opts = ServeOptions {
+        udp: args.transport == Transport::Udp,
+        addr,
+        reuseaddr: args.reuseaddr.map(OnOff::is_on),
+        reuseport: args.reuseport,
+        backlog: args.backlog,
+        linger0: args.linger0,
+        recv_buf: args.recv_buf,
+        recv_once: args.recv_once,
+        delay: Duration::from_millis(args.delay),
+        no_accept: args.no_accept,
+        v6only: args.v6only.map(OnOff::is_on),
+        mode: args.mode,
+    };
+    let stop = Arc::new(AtomicBool::new(false));
+    let handler_stop = Arc::clone(&stop);
+    ctrlc::set_handler(move || handler_stop.store(true, Ordering::Relaxed))
+        .context("cannot install the Ctrl-C handler")?;
+    if let Some(d) = args.duration {
+        let timer_stop = Arc::clone(&stop);
+        let d = Duration::try_from_secs_f64(d)
+            .context("--duration must be a positive number of seconds")?;
+        std::thread::spawn(move || {
+            std::thread::sleep(d);
+            timer_stop.store(true, Ordering::Relaxed);
+        });
+    }
+    let socket = server::open(&opts, &calls)?;
+    let log = server::SharedLog::default();
+    server::serve(socket, &opts, &calls, &stop, &log)?;
+    calls.say("stopped; sockets closed");
+    Ok(())
+}
+
+fn client(args: &ClientArgs) -> anyhow::Result<()> {
+    use crate::sockets::client::{self, ClientOptions};
+    let calls = Calls::stdout("client");
+    let addrs = crate::sockets::server::resolve(&args.addr, args.port, &calls)?;
+    let server = *addrs
+        .first()
+        .with_context(|| format!("{} resolves to no address", args.addr))?;
+    let opts = ClientOptions {
+        udp: args.transport == Transport::Udp,
+        server,
+        bind: args.bind,
+        reuseaddr: args.reuseaddr.map(OnOff::is_on),
+        messages: if args.messages.is_empty() {
+            vec!["hello".to_string()]
+        } else {
+            args.messages.clone()
+        },
+        repeat: args.repeat,
+        clients: args.clients,
+        shutdown_write: args.shutdown_write,
+        linger0: args.linger0,
+        recv_buf: args.recv_buf,
+        encoding: args.encoding,
+        ..ClientOptions::default()
+    };
+    let exchanges = client::run(&opts, &calls)?;
+    let ports: Vec<String> = exchanges
+        .iter()
+        .filter_map(|e| e.local.map(|a| a.port().to_string()))
+        .collect();
+    calls.say(&format!(
+        "done: {} connection(s), local port(s) {}",
+        exchanges.len(),
+        ports.join(", ")
+    ));
+    Ok(())
 }
 
 /// Where output goes: standard output, or a temporary file renamed into

@@ -22,6 +22,110 @@ pub enum Command {
     Replay(ReplayArgs),
     /// Capture live (loopback by default) and explain each packet as it comes
     Watch(WatchArgs),
+    /// The labs' echo server, printing every socket call it makes
+    Serve(ServeArgs),
+    /// The labs' echo client, printing every socket call it makes
+    Client(ClientArgs),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Transport {
+    Tcp,
+    Udp,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OnOff {
+    On,
+    Off,
+}
+
+impl OnOff {
+    pub fn is_on(self) -> bool {
+        self == OnOff::On
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// tcp or udp
+    pub transport: Transport,
+    /// Address to bind: an IPv4/IPv6 address, 0.0.0.0, ::, or a name (getaddrinfo)
+    #[arg(long, default_value = "127.0.0.1")]
+    pub addr: String,
+    #[arg(short, long, default_value_t = 12333)]
+    pub port: u16,
+    /// SO_REUSEADDR (the OS default, off, unless given)
+    #[arg(long, value_enum)]
+    pub reuseaddr: Option<OnOff>,
+    /// SO_REUSEPORT
+    #[arg(long)]
+    pub reuseport: bool,
+    /// IPV6_V6ONLY for an IPv6 address
+    #[arg(long, value_enum)]
+    pub v6only: Option<OnOff>,
+    /// listen() backlog
+    #[arg(long, default_value_t = 5)]
+    pub backlog: i32,
+    /// SO_LINGER {1, 0} on accepted connections: close() sends RST
+    #[arg(long)]
+    pub linger0: bool,
+    /// Bytes per recv() call
+    #[arg(long, default_value_t = 1024, value_name = "N")]
+    pub recv_buf: usize,
+    /// One recv() per connection (as in OneRecv), instead of looping until EOF
+    #[arg(long)]
+    pub recv_once: bool,
+    /// Wait this long before echoing
+    #[arg(long, default_value_t = 0, value_name = "MS")]
+    pub delay: u64,
+    /// listen() but never accept()
+    #[arg(long)]
+    pub no_accept: bool,
+    /// Who serves a connection
+    #[arg(long, value_enum, default_value_t = crate::sockets::server::Mode::Single)]
+    pub mode: crate::sockets::server::Mode,
+    /// Stop after this many seconds (default: until Ctrl-C)
+    #[arg(long, value_name = "SECONDS")]
+    pub duration: Option<f64>,
+}
+
+#[derive(Debug, Args)]
+pub struct ClientArgs {
+    /// tcp or udp
+    pub transport: Transport,
+    /// Server address or name
+    #[arg(long, default_value = "127.0.0.1")]
+    pub addr: String,
+    #[arg(short, long, default_value_t = 12333)]
+    pub port: u16,
+    /// bind() to ADDR:PORT before connecting (a fixed client port)
+    #[arg(long, value_name = "ADDR:PORT")]
+    pub bind: Option<std::net::SocketAddr>,
+    /// SO_REUSEADDR on the client socket
+    #[arg(long, value_enum)]
+    pub reuseaddr: Option<OnOff>,
+    /// A message to send (repeatable; an empty one is allowed)
+    #[arg(short, long = "message", value_name = "TEXT")]
+    pub messages: Vec<String>,
+    /// Sequential connections (each gets a new ephemeral port)
+    #[arg(long, default_value_t = 1, value_name = "N")]
+    pub repeat: u32,
+    /// Concurrent connections
+    #[arg(long, default_value_t = 1, value_name = "N")]
+    pub clients: u32,
+    /// shutdown(SHUT_WR) after sending, then read until the server closes
+    #[arg(long)]
+    pub shutdown_write: bool,
+    /// SO_LINGER {1, 0}: close() sends RST
+    #[arg(long)]
+    pub linger0: bool,
+    /// Bytes per recv() call
+    #[arg(long, default_value_t = 1024, value_name = "N")]
+    pub recv_buf: usize,
+    /// How text becomes bytes
+    #[arg(long, value_enum, default_value_t = crate::sockets::Encoding::Utf8)]
+    pub encoding: crate::sockets::Encoding,
 }
 
 #[derive(Debug, Args)]

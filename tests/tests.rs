@@ -12,3 +12,5 @@ mod malformed;
 mod replay;
 // Live capture on loopback with real traffic (needs root or CAP_NET_RAW).
 mod live;
+// The echo programs (serve, client) and their knobs on loopback.
+mod sockets;

@@ -103,7 +103,8 @@ pub fn run(opts: &ClientOptions, calls: &Calls) -> Result<Vec<Exchange>, ClientE
         let results = Arc::new(Mutex::new(Vec::new()));
         let handles: Vec<_> = (0..opts.clients)
             .map(|i| {
-                let (opts, payloads, results) = (opts.clone(), payloads.clone(), Arc::clone(&results));
+                let (opts, payloads, results) =
+                    (opts.clone(), payloads.clone(), Arc::clone(&results));
                 let calls = calls.named(format!("client {}.{}", round + 1, i + 1));
                 thread::spawn(move || {
                     let r = exchange(&opts, &payloads, &calls);
@@ -125,22 +126,50 @@ pub fn run(opts: &ClientOptions, calls: &Calls) -> Result<Vec<Exchange>, ClientE
 }
 
 fn new_socket(opts: &ClientOptions, calls: &Calls) -> Result<Socket, CallError> {
-    let domain = if opts.server.is_ipv6() { Domain::IPV6 } else { Domain::IPV4 };
-    let (ty, proto, name) =
-        if opts.udp { (Type::DGRAM, Protocol::UDP, "SOCK_DGRAM") } else { (Type::STREAM, Protocol::TCP, "SOCK_STREAM") };
-    let socket = calls.run(format!("socket({}, {name})", if opts.server.is_ipv6() { "AF_INET6" } else { "AF_INET" }), || {
-        Socket::new(domain, ty, Some(proto))
-    }, |_| "ok".into())?;
+    let domain = if opts.server.is_ipv6() {
+        Domain::IPV6
+    } else {
+        Domain::IPV4
+    };
+    let (ty, proto, name) = if opts.udp {
+        (Type::DGRAM, Protocol::UDP, "SOCK_DGRAM")
+    } else {
+        (Type::STREAM, Protocol::TCP, "SOCK_STREAM")
+    };
+    let socket = calls.run(
+        format!(
+            "socket({}, {name})",
+            if opts.server.is_ipv6() {
+                "AF_INET6"
+            } else {
+                "AF_INET"
+            }
+        ),
+        || Socket::new(domain, ty, Some(proto)),
+        |_| "ok".into(),
+    )?;
     if let Some(on) = opts.reuseaddr {
-        calls.run(format!("setsockopt(SO_REUSEADDR, {})", u8::from(on)), || socket.set_reuse_address(on), |_| "ok".into())?;
+        calls.run(
+            format!("setsockopt(SO_REUSEADDR, {})", u8::from(on)),
+            || socket.set_reuse_address(on),
+            |_| "ok".into(),
+        )?;
     }
     if let Some(bind) = opts.bind {
-        calls.run(format!("bind({bind})"), || socket.bind(&SockAddr::from(bind)), |_| "ok".into())?;
+        calls.run(
+            format!("bind({bind})"),
+            || socket.bind(&SockAddr::from(bind)),
+            |_| "ok".into(),
+        )?;
     }
     Ok(socket)
 }
 
-fn exchange(opts: &ClientOptions, payloads: &[Vec<u8>], calls: &Calls) -> Result<Exchange, CallError> {
+fn exchange(
+    opts: &ClientOptions,
+    payloads: &[Vec<u8>],
+    calls: &Calls,
+) -> Result<Exchange, CallError> {
     let socket = new_socket(opts, calls)?;
     if opts.udp {
         let udp: UdpSocket = socket.into();
@@ -148,61 +177,97 @@ fn exchange(opts: &ClientOptions, payloads: &[Vec<u8>], calls: &Calls) -> Result
         let mut ex = Exchange::default();
         let mut buf = vec![0u8; opts.recv_buf.max(1)];
         for p in payloads {
-            calls.run(format!("sendto({}, {})", p.len(), opts.server), || udp.send_to(p, opts.server), |n| {
-                if *n == 0 {
-                    "0 bytes: an empty message is still a UDP datagram".to_string()
-                } else {
-                    format!("{n} bytes")
-                }
-            })?;
+            calls.run(
+                format!("sendto({}, {})", p.len(), opts.server),
+                || udp.send_to(p, opts.server),
+                |n| {
+                    if *n == 0 {
+                        "0 bytes: an empty message is still a UDP datagram".to_string()
+                    } else {
+                        format!("{n} bytes")
+                    }
+                },
+            )?;
             ex.local = udp.local_addr().ok();
-            let (n, _) = calls.run(format!("recvfrom({})", buf.len()), || udp.recv_from(&mut buf), |(n, p)| {
-                format!("{n} bytes from {p}")
-            })?;
+            let (n, _) = calls.run(
+                format!("recvfrom({})", buf.len()),
+                || udp.recv_from(&mut buf),
+                |(n, p)| format!("{n} bytes from {p}"),
+            )?;
             ex.replies.push(buf[..n].to_vec());
         }
         return Ok(ex);
     }
-    calls.run(format!("connect({})", opts.server), || socket.connect(&SockAddr::from(opts.server)), |_| {
-        let local = socket.local_addr().ok().and_then(|a| a.as_socket());
-        format!("ok, local port {}", local.map(|a| a.port()).unwrap_or(0))
-    })?;
+    calls.run(
+        format!("connect({})", opts.server),
+        || socket.connect(&SockAddr::from(opts.server)),
+        |_| {
+            let local = socket.local_addr().ok().and_then(|a| a.as_socket());
+            format!("ok, local port {}", local.map(|a| a.port()).unwrap_or(0))
+        },
+    )?;
     let mut stream: TcpStream = socket.into();
     let _ = stream.set_read_timeout(Some(opts.timeout));
-    let mut ex = Exchange { local: stream.local_addr().ok(), replies: Vec::new() };
+    let mut ex = Exchange {
+        local: stream.local_addr().ok(),
+        replies: Vec::new(),
+    };
     let mut buf = vec![0u8; opts.recv_buf.max(1)];
     let mut carry = Vec::new();
     for p in payloads {
         if p.is_empty() {
-            calls.say("send(0) -> 0 bytes: on TCP an empty message sends nothing at all (no segment)");
+            calls.say(
+                "send(0) -> 0 bytes: on TCP an empty message sends nothing at all (no segment)",
+            );
             ex.replies.push(Vec::new());
             continue;
         }
-        calls.run(format!("send({})", p.len()), || stream.write_all(p).map(|()| p.len()), |n| format!("{n} bytes"))?;
+        calls.run(
+            format!("send({})", p.len()),
+            || stream.write_all(p).map(|()| p.len()),
+            |n| format!("{n} bytes"),
+        )?;
         if opts.shutdown_write {
             continue;
         }
         // Read until the echo is complete: TCP keeps no message boundaries.
         let mut got = Vec::new();
         while got.len() < p.len() {
-            let n = calls.run(format!("recv({})", buf.len()), || stream.read(&mut buf), |n| format!("{n} bytes"))?;
+            let n = calls.run(
+                format!("recv({})", buf.len()),
+                || stream.read(&mut buf),
+                |n| format!("{n} bytes"),
+            )?;
             if n == 0 {
                 break;
             }
-            calls.say(&format!("  received {}", describe_chunk(&mut carry, &buf[..n])));
+            calls.say(&format!(
+                "  received {}",
+                describe_chunk(&mut carry, &buf[..n])
+            ));
             got.extend_from_slice(&buf[..n]);
         }
         ex.replies.push(got);
     }
     if opts.shutdown_write {
-        calls.run("shutdown(SHUT_WR)", || stream.shutdown(Shutdown::Write), |_| {
-            "ok: FIN sent, reading continues".into()
-        })?;
+        calls.run(
+            "shutdown(SHUT_WR)",
+            || stream.shutdown(Shutdown::Write),
+            |_| "ok: FIN sent, reading continues".into(),
+        )?;
         let mut got = Vec::new();
         loop {
-            let n = calls.run(format!("recv({})", buf.len()), || stream.read(&mut buf), |n| {
-                if *n == 0 { "0 bytes: the server closed (FIN)".to_string() } else { format!("{n} bytes") }
-            })?;
+            let n = calls.run(
+                format!("recv({})", buf.len()),
+                || stream.read(&mut buf),
+                |n| {
+                    if *n == 0 {
+                        "0 bytes: the server closed (FIN)".to_string()
+                    } else {
+                        format!("{n} bytes")
+                    }
+                },
+            )?;
             if n == 0 {
                 break;
             }
@@ -212,10 +277,19 @@ fn exchange(opts: &ClientOptions, payloads: &[Vec<u8>], calls: &Calls) -> Result
     }
     if opts.linger0 {
         let sock = socket2::SockRef::from(&stream);
-        calls.run("setsockopt(SO_LINGER, {on 1, linger 0})", || sock.set_linger(Some(Duration::ZERO)), |_| {
-            "ok: close() will send RST".into()
-        })?;
+        calls.run(
+            "setsockopt(SO_LINGER, {on 1, linger 0})",
+            || sock.set_linger(Some(Duration::ZERO)),
+            |_| "ok: close() will send RST".into(),
+        )?;
     }
-    calls.run("close()", || Ok(drop(stream)), |()| "ok".into())?;
+    calls.run(
+        "close()",
+        || {
+            drop(stream);
+            Ok(())
+        },
+        |()| "ok".into(),
+    )?;
     Ok(ex)
 }

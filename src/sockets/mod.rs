@@ -57,7 +57,13 @@ impl CallError {
 
 impl fmt::Display for CallError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} -> {} ({})", self.call, self.errno_name(), os_text(&self.source))
+        write!(
+            f,
+            "{} -> {} ({})",
+            self.call,
+            self.errno_name(),
+            os_text(&self.source)
+        )
     }
 }
 
@@ -81,17 +87,26 @@ pub struct Calls {
 
 impl Calls {
     pub fn stdout(who: &str) -> Calls {
-        Calls { who: who.to_string(), out: Arc::new(Mutex::new(Box::new(io::stdout()))) }
+        Calls {
+            who: who.to_string(),
+            out: Arc::new(Mutex::new(Box::new(io::stdout()))),
+        }
     }
 
     /// Reports nowhere (library use, tests).
     pub fn quiet(who: &str) -> Calls {
-        Calls { who: who.to_string(), out: Arc::new(Mutex::new(Box::new(io::sink()))) }
+        Calls {
+            who: who.to_string(),
+            out: Arc::new(Mutex::new(Box::new(io::sink()))),
+        }
     }
 
     /// The same output, reported under another name (a worker).
     pub fn named(&self, who: String) -> Calls {
-        Calls { who, out: Arc::clone(&self.out) }
+        Calls {
+            who,
+            out: Arc::clone(&self.out),
+        }
     }
 
     pub fn say(&self, line: &str) {
@@ -115,7 +130,11 @@ impl Calls {
                 Ok(v)
             }
             Err(source) => {
-                let err = CallError { call, errno: source.raw_os_error(), source };
+                let err = CallError {
+                    call,
+                    errno: source.raw_os_error(),
+                    source,
+                };
                 self.say(&err.to_string());
                 Err(err)
             }
@@ -170,7 +189,11 @@ pub fn describe_chunk(carry: &mut Vec<u8>, chunk: &[u8]) -> String {
         out.push_str(&format!(
             " [recv boundary cut a character: {} of its bytes ({}) arrive in the next recv]",
             tail.len,
-            tail.as_slice().iter().map(|b| format!("{b:02x}")).collect::<Vec<_>>().join(" ")
+            tail.as_slice()
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect::<Vec<_>>()
+                .join(" ")
         ));
     }
     out
@@ -192,7 +215,10 @@ mod tests {
         let bytes = "καλημέρα".as_bytes();
         let mut carry = Vec::new();
         let first = describe_chunk(&mut carry, &bytes[..3]);
-        assert!(first.starts_with("\"κ\"") && first.contains("recv boundary cut a character"), "{first}");
+        assert!(
+            first.starts_with("\"κ\"") && first.contains("recv boundary cut a character"),
+            "{first}"
+        );
         let second = describe_chunk(&mut carry, &bytes[3..6]);
         assert!(second.starts_with("[completes"), "{second}");
     }

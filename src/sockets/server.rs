@@ -78,6 +78,19 @@ pub struct ServerLog {
     /// Peers as accept() (or recvfrom()) returned them.
     pub peers: Vec<SocketAddr>,
     pub echoed_bytes: u64,
+    /// What each recv() returned, as received (the first [`ServerLog::KEEP`]).
+    pub chunks: Vec<Vec<u8>>,
+}
+
+impl ServerLog {
+    pub const KEEP: usize = 64;
+
+    fn received(&mut self, chunk: &[u8]) {
+        self.echoed_bytes += chunk.len() as u64;
+        if self.chunks.len() < Self::KEEP {
+            self.chunks.push(chunk.to_vec());
+        }
+    }
 }
 
 pub type SharedLog = Arc<Mutex<ServerLog>>;
@@ -88,44 +101,82 @@ fn show(addr: &SocketAddr) -> String {
 
 /// socket(), the options, bind() and, for TCP, listen().
 pub fn open(opts: &ServeOptions, calls: &Calls) -> Result<Socket, CallError> {
-    let domain = if opts.addr.is_ipv6() { Domain::IPV6 } else { Domain::IPV4 };
+    let domain = if opts.addr.is_ipv6() {
+        Domain::IPV6
+    } else {
+        Domain::IPV4
+    };
     let (ty, proto, name) = if opts.udp {
         (Type::DGRAM, Protocol::UDP, "SOCK_DGRAM")
     } else {
         (Type::STREAM, Protocol::TCP, "SOCK_STREAM")
     };
-    let family = if opts.addr.is_ipv6() { "AF_INET6" } else { "AF_INET" };
-    let socket = calls.run(format!("socket({family}, {name})"), || Socket::new(domain, ty, Some(proto)), |s| {
-        format!("fd {}", s.as_raw_fd())
-    })?;
+    let family = if opts.addr.is_ipv6() {
+        "AF_INET6"
+    } else {
+        "AF_INET"
+    };
+    let socket = calls.run(
+        format!("socket({family}, {name})"),
+        || Socket::new(domain, ty, Some(proto)),
+        |s| format!("fd {}", s.as_raw_fd()),
+    )?;
     if let Some(on) = opts.reuseaddr {
-        calls.run(format!("setsockopt(SO_REUSEADDR, {})", u8::from(on)), || socket.set_reuse_address(on), |_| "ok".into())?;
+        calls.run(
+            format!("setsockopt(SO_REUSEADDR, {})", u8::from(on)),
+            || socket.set_reuse_address(on),
+            |_| "ok".into(),
+        )?;
     }
     if opts.reuseport {
-        calls.run("setsockopt(SO_REUSEPORT, 1)", || socket.set_reuse_port(true), |_| "ok".into())?;
+        calls.run(
+            "setsockopt(SO_REUSEPORT, 1)",
+            || socket.set_reuse_port(true),
+            |_| "ok".into(),
+        )?;
     }
     if let (Some(v6only), true) = (opts.v6only, opts.addr.is_ipv6()) {
-        calls.run(format!("setsockopt(IPV6_V6ONLY, {})", u8::from(v6only)), || socket.set_only_v6(v6only), |_| {
-            "ok".into()
-        })?;
+        calls.run(
+            format!("setsockopt(IPV6_V6ONLY, {})", u8::from(v6only)),
+            || socket.set_only_v6(v6only),
+            |_| "ok".into(),
+        )?;
     }
-    calls.run(format!("bind({})", show(&opts.addr)), || socket.bind(&SockAddr::from(opts.addr)), |_| "ok".into())?;
+    calls.run(
+        format!("bind({})", show(&opts.addr)),
+        || socket.bind(&SockAddr::from(opts.addr)),
+        |_| "ok".into(),
+    )?;
     if !opts.udp {
-        calls.run(format!("listen({})", opts.backlog), || socket.listen(opts.backlog), |_| "ok".into())?;
+        calls.run(
+            format!("listen({})", opts.backlog),
+            || socket.listen(opts.backlog),
+            |_| "ok".into(),
+        )?;
     }
     Ok(socket)
 }
 
 /// Wait until `fd` is readable, up to 100 ms; false on timeout.
 fn readable(fd: i32) -> bool {
-    let mut p = libc::pollfd { fd, events: libc::POLLIN, revents: 0 };
+    let mut p = libc::pollfd {
+        fd,
+        events: libc::POLLIN,
+        revents: 0,
+    };
     // SAFETY: one valid pollfd for the duration of the call.
     unsafe { libc::poll(&mut p, 1, 100) > 0 }
 }
 
 /// Serve until `stop` is set. Socket-call failures while serving one
 /// client are reported and do not end the server.
-pub fn serve(socket: Socket, opts: &ServeOptions, calls: &Calls, stop: &AtomicBool, log: &SharedLog) -> Result<(), CallError> {
+pub fn serve(
+    socket: Socket,
+    opts: &ServeOptions,
+    calls: &Calls,
+    stop: &AtomicBool,
+    log: &SharedLog,
+) -> Result<(), CallError> {
     if opts.udp {
         return serve_udp(socket.into(), opts, calls, stop, log);
     }
@@ -147,9 +198,11 @@ pub fn serve(socket: Socket, opts: &ServeOptions, calls: &Calls, stop: &AtomicBo
         if !readable(listener.as_raw_fd()) {
             continue;
         }
-        let Ok((stream, peer)) = calls.run("accept()", || listener.accept(), |(s, p)| {
-            format!("fd {}, peer {p}", s.as_raw_fd())
-        }) else {
+        let Ok((stream, peer)) = calls.run(
+            "accept()",
+            || listener.accept(),
+            |(s, p)| format!("fd {}, peer {p}", s.as_raw_fd()),
+        ) else {
             continue;
         };
         if let Ok(mut l) = log.lock() {
@@ -210,52 +263,91 @@ fn reap(children: &mut Vec<libc::pid_t>) {
 }
 
 /// Echo on one connection: recv, (delay), send back; until EOF, or once.
-fn handle(mut stream: TcpStream, peer: SocketAddr, opts: &ServeOptions, calls: &Calls, log: &SharedLog) {
+fn handle(
+    mut stream: TcpStream,
+    peer: SocketAddr,
+    opts: &ServeOptions,
+    calls: &Calls,
+    log: &SharedLog,
+) {
     if opts.linger0 {
         let sock = socket2::SockRef::from(&stream);
-        let _ = calls.run("setsockopt(SO_LINGER, {on 1, linger 0})", || sock.set_linger(Some(Duration::ZERO)), |_| {
-            "ok: close() will send RST".into()
-        });
+        let _ = calls.run(
+            "setsockopt(SO_LINGER, {on 1, linger 0})",
+            || sock.set_linger(Some(Duration::ZERO)),
+            |_| "ok: close() will send RST".into(),
+        );
     }
     let mut buf = vec![0u8; opts.recv_buf.max(1)];
     let mut carry = Vec::new();
     loop {
-        let n = match calls.run(format!("recv({})", buf.len()), || stream.read(&mut buf), |n| {
-            if *n == 0 {
-                "0 bytes: the peer closed its side (FIN)".to_string()
-            } else {
-                format!("{n} bytes")
-            }
-        }) {
+        let n = match calls.run(
+            format!("recv({})", buf.len()),
+            || stream.read(&mut buf),
+            |n| {
+                if *n == 0 {
+                    "0 bytes: the peer closed its side (FIN)".to_string()
+                } else {
+                    format!("{n} bytes")
+                }
+            },
+        ) {
             Ok(0) | Err(_) => break,
             Ok(n) => n,
         };
-        calls.say(&format!("  received {}", describe_chunk(&mut carry, &buf[..n])));
+        calls.say(&format!(
+            "  received {}",
+            describe_chunk(&mut carry, &buf[..n])
+        ));
         if !opts.delay.is_zero() {
             thread::sleep(opts.delay);
         }
-        if calls.run(format!("send({n})"), || stream.write_all(&buf[..n]).map(|()| n), |n| format!("{n} bytes")).is_err() {
+        if calls
+            .run(
+                format!("send({n})"),
+                || stream.write_all(&buf[..n]).map(|()| n),
+                |n| format!("{n} bytes"),
+            )
+            .is_err()
+        {
             break;
         }
         if let Ok(mut l) = log.lock() {
-            l.echoed_bytes += n as u64;
+            l.received(&buf[..n]);
         }
         if opts.recv_once {
             break;
         }
     }
-    let _ = calls.run(format!("close() [{peer}]"), || Ok(drop(stream)), |()| "ok".into());
+    let _ = calls.run(
+        format!("close() [{peer}]"),
+        || {
+            drop(stream);
+            Ok(())
+        },
+        |()| "ok".into(),
+    );
 }
 
 /// One poll() loop over the listener and every connection.
-fn serve_event(listener: TcpListener, opts: &ServeOptions, calls: &Calls, stop: &AtomicBool, log: &SharedLog) -> Result<(), CallError> {
+fn serve_event(
+    listener: TcpListener,
+    opts: &ServeOptions,
+    calls: &Calls,
+    stop: &AtomicBool,
+    log: &SharedLog,
+) -> Result<(), CallError> {
     listener.set_nonblocking(true).ok();
     let mut conns: Vec<(TcpStream, SocketAddr)> = Vec::new();
     let mut buf = vec![0u8; opts.recv_buf.max(1)];
     while !stop.load(Ordering::Relaxed) {
         let mut fds: Vec<libc::pollfd> = std::iter::once(listener.as_raw_fd())
             .chain(conns.iter().map(|(s, _)| s.as_raw_fd()))
-            .map(|fd| libc::pollfd { fd, events: libc::POLLIN, revents: 0 })
+            .map(|fd| libc::pollfd {
+                fd,
+                events: libc::POLLIN,
+                revents: 0,
+            })
             .collect();
         // SAFETY: `fds` is a valid array of pollfd for the call.
         let ready = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, 100) };
@@ -266,7 +358,11 @@ fn serve_event(listener: TcpListener, opts: &ServeOptions, calls: &Calls, stop: 
             loop {
                 match listener.accept() {
                     Ok((s, peer)) => {
-                        calls.say(&format!("accept() -> fd {}, peer {peer} (event loop, {} open)", s.as_raw_fd(), conns.len() + 1));
+                        calls.say(&format!(
+                            "accept() -> fd {}, peer {peer} (event loop, {} open)",
+                            s.as_raw_fd(),
+                            conns.len() + 1
+                        ));
                         if let Ok(mut l) = log.lock() {
                             l.peers.push(peer);
                         }
@@ -288,14 +384,17 @@ fn serve_event(listener: TcpListener, opts: &ServeOptions, calls: &Calls, stop: 
             let (stream, peer) = &mut conns[i - 1];
             match stream.read(&mut buf) {
                 Ok(0) | Err(_) => {
-                    calls.say(&format!("recv({}) [{peer}] -> 0 bytes: the peer closed; close()", buf.len()));
+                    calls.say(&format!(
+                        "recv({}) [{peer}] -> 0 bytes: the peer closed; close()",
+                        buf.len()
+                    ));
                     closed.push(i - 1);
                 }
                 Ok(n) => {
                     calls.say(&format!("recv({}) [{peer}] -> {n} bytes", buf.len()));
                     if stream.write_all(&buf[..n]).is_ok() {
                         if let Ok(mut l) = log.lock() {
-                            l.echoed_bytes += n as u64;
+                            l.received(&buf[..n]);
                         }
                     }
                 }
@@ -308,7 +407,13 @@ fn serve_event(listener: TcpListener, opts: &ServeOptions, calls: &Calls, stop: 
     Ok(())
 }
 
-fn serve_udp(socket: UdpSocket, opts: &ServeOptions, calls: &Calls, stop: &AtomicBool, log: &SharedLog) -> Result<(), CallError> {
+fn serve_udp(
+    socket: UdpSocket,
+    opts: &ServeOptions,
+    calls: &Calls,
+    stop: &AtomicBool,
+    log: &SharedLog,
+) -> Result<(), CallError> {
     let mut big = vec![0u8; 65536];
     let mut buf = vec![0u8; opts.recv_buf.max(1)];
     while !stop.load(Ordering::Relaxed) {
@@ -329,24 +434,37 @@ fn serve_udp(socket: UdpSocket, opts: &ServeOptions, calls: &Calls, stop: &Atomi
         };
         if let Ok(mut l) = log.lock() {
             l.peers.push(peer);
-            l.echoed_bytes += n as u64;
+            l.received(&buf[..n]);
         }
         if !opts.delay.is_zero() {
             thread::sleep(opts.delay);
         }
-        let _ = calls.run(format!("sendto({n}, {peer})"), || socket.send_to(&buf[..n], peer), |n| format!("{n} bytes"));
+        let _ = calls.run(
+            format!("sendto({n}, {peer})"),
+            || socket.send_to(&buf[..n], peer),
+            |n| format!("{n} bytes"),
+        );
     }
     Ok(())
 }
 
 /// Addresses getaddrinfo gives for a name (all of them are shown).
 pub fn resolve(host: &str, port: u16, calls: &Calls) -> Result<Vec<SocketAddr>, CallError> {
-    if let Ok(ip) = host.trim_matches(|c| c == '[' || c == ']').parse::<IpAddr>() {
+    if let Ok(ip) = host
+        .trim_matches(|c| c == '[' || c == ']')
+        .parse::<IpAddr>()
+    {
         return Ok(vec![SocketAddr::new(ip, port)]);
     }
     calls.run(
         format!("getaddrinfo({host}, {port})"),
         || std::net::ToSocketAddrs::to_socket_addrs(&(host, port)).map(|a| a.collect::<Vec<_>>()),
-        |addrs| addrs.iter().map(ToString::to_string).collect::<Vec<_>>().join(", "),
+        |addrs| {
+            addrs
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join(", ")
+        },
     )
 }

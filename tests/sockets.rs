@@ -1,0 +1,421 @@
+//! The echo programs on loopback: each knob, asserted on what the kernel
+//! did (errno values, peers, received chunks, packets), not on printed text.
+
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use wirelab::capture::live::{LiveOptions, LiveSource};
+use wirelab::capture::FrameSource;
+use wirelab::decode::{decode, Transport};
+use wirelab::sockets::client::{self, ClientOptions};
+use wirelab::sockets::server::{self, Mode, ServeOptions, SharedLog};
+use wirelab::sockets::Calls;
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn local(port: u16) -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], port))
+}
+
+/// A server from the library on a thread, stopped when dropped.
+struct Running {
+    stop: Arc<AtomicBool>,
+    log: SharedLog,
+    handle: Option<thread::JoinHandle<()>>,
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(h) = self.handle.take() {
+            let _ = h.join();
+        }
+    }
+}
+
+fn start(opts: ServeOptions) -> Running {
+    let calls = Calls::quiet("server");
+    let socket = server::open(&opts, &calls).expect("server socket");
+    let stop = Arc::new(AtomicBool::new(false));
+    let log = SharedLog::default();
+    let (s, l) = (Arc::clone(&stop), Arc::clone(&log));
+    let handle = thread::spawn(move || {
+        let _ = server::serve(socket, &opts, &calls, &s, &l);
+    });
+    Running {
+        stop,
+        log,
+        handle: Some(handle),
+    }
+}
+
+/// `wirelab serve` as a child process (process mode forks, so it gets a
+/// process of its own rather than the multi-threaded test harness).
+fn serve_binary(args: &[&str]) -> Child {
+    let child = Command::new(env!("CARGO_BIN_EXE_wirelab"))
+        .arg("serve")
+        .args(args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    thread::sleep(Duration::from_millis(300));
+    child
+}
+
+/// Capture on loopback while `f` runs; returns the decoded TCP segments' flags.
+fn capture_tcp_flags(port: u16, linger: Duration, f: impl FnOnce()) -> Vec<(u16, u16, u8, u32)> {
+    let stop = Arc::new(AtomicBool::new(false));
+    let options = LiveOptions {
+        filter: Some(format!("tcp port {port}")),
+        ..LiveOptions::default()
+    };
+    let mut source =
+        LiveSource::open(&options, Arc::clone(&stop)).expect("live capture on lo (needs root)");
+    let reader = thread::spawn(move || {
+        let mut segs = Vec::new();
+        while let Ok(Some(frame)) = source.next_frame() {
+            if let Transport::Tcp(t) = decode(&frame).transport {
+                segs.push((t.src_port, t.dst_port, t.flags.0, t.seq.0));
+            }
+        }
+        segs
+    });
+    thread::sleep(Duration::from_millis(200));
+    f();
+    thread::sleep(linger);
+    stop.store(true, Ordering::Relaxed);
+    reader.join().unwrap()
+}
+
+#[test]
+fn two_servers_on_one_port_without_reuseaddr_get_eaddrinuse() {
+    let port = free_port();
+    let calls = Calls::quiet("server");
+    let opts = ServeOptions {
+        addr: local(port),
+        ..ServeOptions::default()
+    };
+    let _first = server::open(&opts, &calls).unwrap();
+    let err = server::open(&opts, &calls).unwrap_err();
+    assert_eq!(err.errno, Some(libc::EADDRINUSE));
+    assert_eq!(err.call, format!("bind(127.0.0.1:{port})"));
+}
+
+/// Leave a TIME-WAIT on the server's port: the server closes first.
+fn time_wait_on_server_port(port: u16, reuseaddr: bool) {
+    let calls = Calls::quiet("server");
+    let opts = ServeOptions {
+        addr: local(port),
+        reuseaddr: Some(reuseaddr),
+        ..ServeOptions::default()
+    };
+    let listener: TcpListener = server::open(&opts, &calls).unwrap().into();
+    let client = TcpStream::connect(local(port)).unwrap();
+    let (accepted, _) = listener.accept().unwrap();
+    drop(accepted); // server's FIN first
+    let mut c = client;
+    let mut buf = [0u8; 8];
+    assert_eq!(std::io::Read::read(&mut c, &mut buf).unwrap(), 0);
+    drop(c);
+    drop(listener);
+    thread::sleep(Duration::from_millis(100));
+}
+
+#[test]
+fn linux_reuseaddr_rule_needs_both_sockets() {
+    let calls = Calls::quiet("server");
+    for (old, new, ok) in [
+        (false, true, false),
+        (true, false, false),
+        (true, true, true),
+    ] {
+        let port = free_port();
+        time_wait_on_server_port(port, old);
+        let opts = ServeOptions {
+            addr: local(port),
+            reuseaddr: Some(new),
+            ..ServeOptions::default()
+        };
+        let result = server::open(&opts, &calls);
+        if ok {
+            assert!(result.is_ok(), "old {old}, new {new}: {:?}", result.err());
+        } else {
+            assert_eq!(
+                result.err().and_then(|e| e.errno),
+                Some(libc::EADDRINUSE),
+                "old {old}, new {new}"
+            );
+        }
+    }
+}
+
+#[test]
+fn recv_buf_3_splits_greek_letters() {
+    let port = free_port();
+    let srv = start(ServeOptions {
+        addr: local(port),
+        recv_buf: 3,
+        ..ServeOptions::default()
+    });
+    let opts = ClientOptions {
+        server: local(port),
+        messages: vec!["καλημέρα".into()],
+        ..ClientOptions::default()
+    };
+    let ex = client::run(&opts, &Calls::quiet("client")).unwrap();
+    assert_eq!(ex[0].replies[0], "καλημέρα".as_bytes());
+    thread::sleep(Duration::from_millis(100));
+    let chunks = srv.log.lock().unwrap().chunks.clone();
+    assert!(chunks.iter().all(|c| c.len() <= 3));
+    let split = chunks
+        .iter()
+        .filter(|c| std::str::from_utf8(c).is_err())
+        .count();
+    assert!(
+        split >= 2,
+        "recv(3) should cut 2-byte Greek letters: {chunks:?}"
+    );
+}
+
+#[test]
+fn dual_stack_server_sees_ipv4_client_as_mapped_address() {
+    let port = free_port();
+    let srv = start(ServeOptions {
+        addr: SocketAddr::from((std::net::Ipv6Addr::UNSPECIFIED, port)),
+        v6only: Some(false),
+        ..ServeOptions::default()
+    });
+    let opts = ClientOptions {
+        server: local(port),
+        ..ClientOptions::default()
+    };
+    client::run(&opts, &Calls::quiet("client")).unwrap();
+    thread::sleep(Duration::from_millis(100));
+    let peer = srv.log.lock().unwrap().peers[0];
+    assert!(
+        peer.ip().to_string().starts_with("::ffff:127.0.0.1"),
+        "{peer}"
+    );
+
+    // V6ONLY on: the IPv4 client is refused.
+    let port = free_port();
+    let _v6 = start(ServeOptions {
+        addr: SocketAddr::from((std::net::Ipv6Addr::UNSPECIFIED, port)),
+        v6only: Some(true),
+        ..ServeOptions::default()
+    });
+    let err = TcpStream::connect(local(port)).unwrap_err();
+    assert_eq!(err.raw_os_error(), Some(libc::ECONNREFUSED));
+}
+
+#[test]
+fn linger0_closes_with_rst() {
+    let port = free_port();
+    let _srv = start(ServeOptions {
+        addr: local(port),
+        ..ServeOptions::default()
+    });
+    let segs = capture_tcp_flags(port, Duration::from_millis(300), || {
+        let opts = ClientOptions {
+            server: local(port),
+            linger0: true,
+            ..ClientOptions::default()
+        };
+        client::run(&opts, &Calls::quiet("client")).unwrap();
+    });
+    let rst_from_client = segs
+        .iter()
+        .any(|&(sp, _, flags, _)| sp != port && flags & 0x04 != 0);
+    let fin_from_client = segs
+        .iter()
+        .any(|&(sp, _, flags, _)| sp != port && flags & 0x01 != 0);
+    assert!(rst_from_client && !fin_from_client, "{segs:?}");
+}
+
+#[test]
+fn no_accept_backlog_1_completes_two_handshakes_and_drops_later_syns() {
+    let port = free_port();
+    let _srv = start(ServeOptions {
+        addr: local(port),
+        backlog: 1,
+        no_accept: true,
+        ..ServeOptions::default()
+    });
+    let segs = capture_tcp_flags(port, Duration::from_millis(200), || {
+        let clients: Vec<_> = (0..4)
+            .map(|i| {
+                thread::spawn(move || {
+                    thread::sleep(Duration::from_millis(100 * i));
+                    TcpStream::connect_timeout(&local(port), Duration::from_millis(2500)).ok()
+                })
+            })
+            .collect();
+        let _connected: Vec<_> = clients.into_iter().map(|c| c.join().unwrap()).collect();
+    });
+    let syn_acks = segs
+        .iter()
+        .filter(|s| s.0 == port && s.2 & 0x12 == 0x12)
+        .count();
+    assert_eq!(
+        syn_acks, 2,
+        "queue = backlog + 1 = 2 completed handshakes: {segs:?}"
+    );
+    let mut syns: Vec<(u16, u32)> = segs
+        .iter()
+        .filter(|s| s.2 & 0x12 == 0x02)
+        .map(|s| (s.0, s.3))
+        .collect();
+    let all = syns.len();
+    syns.sort();
+    syns.dedup();
+    assert!(
+        all - syns.len() >= 2,
+        "the unanswered clients retransmit their SYNs: {segs:?}"
+    );
+}
+
+fn twenty_clients_two_messages(port: u16) {
+    let opts = ClientOptions {
+        server: local(port),
+        clients: 20,
+        messages: vec!["first message".into(), "δεύτερο".into()],
+        ..ClientOptions::default()
+    };
+    let all = client::run(&opts, &Calls::quiet("client")).unwrap();
+    assert_eq!(all.len(), 20);
+    for ex in &all {
+        assert_eq!(
+            ex.replies,
+            vec![b"first message".to_vec(), "δεύτερο".as_bytes().to_vec()]
+        );
+    }
+    let mut ports: Vec<u16> = all.iter().map(|e| e.local.unwrap().port()).collect();
+    ports.sort();
+    ports.dedup();
+    assert_eq!(
+        ports.len(),
+        20,
+        "each connection has its own ephemeral port"
+    );
+}
+
+fn python_client(port: u16) {
+    let script = format!(
+        "import socket\ns=socket.create_connection(('127.0.0.1',{port}))\ns.sendall(b'plain python')\n\
+         d=b''\nwhile len(d)<12:\n    d+=s.recv(1024)\ns.close()\nprint(d.decode())"
+    );
+    let out = Command::new("python3")
+        .args(["-c", &script])
+        .output()
+        .expect("python3");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        "plain python",
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn every_mode_serves_twenty_concurrent_clients_and_a_python_client() {
+    for mode in ["single", "thread", "process", "event"] {
+        let port = free_port();
+        let mut child = serve_binary(&[
+            "tcp",
+            "--port",
+            &port.to_string(),
+            "--mode",
+            mode,
+            "--duration",
+            "20",
+        ]);
+        let started = Instant::now();
+        if mode != "single" {
+            twenty_clients_two_messages(port);
+        }
+        python_client(port);
+        assert!(
+            started.elapsed() < Duration::from_secs(15),
+            "{mode} too slow"
+        );
+        Command::new("kill")
+            .args(["-INT", &child.id().to_string()])
+            .status()
+            .unwrap();
+        let status = child.wait().unwrap();
+        assert!(status.success(), "{mode}: {status}");
+    }
+}
+
+#[test]
+fn multi_conn_echo_client_against_event_server() {
+    let port = free_port();
+    let srv = start(ServeOptions {
+        addr: local(port),
+        mode: Mode::Event,
+        ..ServeOptions::default()
+    });
+    let opts = ClientOptions {
+        server: local(port),
+        clients: 5,
+        messages: vec![
+            "Message 1 from client.".into(),
+            "Message 2 from client.".into(),
+        ],
+        ..ClientOptions::default()
+    };
+    let all = client::run(&opts, &Calls::quiet("client")).unwrap();
+    assert!(all
+        .iter()
+        .all(|e| e.replies.len() == 2 && e.replies[1] == b"Message 2 from client."));
+    thread::sleep(Duration::from_millis(100));
+    assert_eq!(srv.log.lock().unwrap().peers.len(), 5);
+}
+
+#[test]
+fn udp_echo_and_empty_datagram() {
+    let port = free_port();
+    let srv = start(ServeOptions {
+        addr: local(port),
+        udp: true,
+        ..ServeOptions::default()
+    });
+    let opts = ClientOptions {
+        server: local(port),
+        udp: true,
+        messages: vec!["ping".into(), String::new()],
+        ..ClientOptions::default()
+    };
+    let ex = client::run(&opts, &Calls::quiet("client")).unwrap();
+    assert_eq!(
+        ex[0].replies,
+        vec![b"ping".to_vec(), Vec::new()],
+        "an empty UDP datagram is echoed as one"
+    );
+    drop(srv);
+}
+
+#[test]
+fn ascii_encoding_refuses_greek_before_connecting() {
+    let port = free_port();
+    let opts = ClientOptions {
+        server: local(port),
+        messages: vec!["γειά σου".into()],
+        encoding: wirelab::sockets::Encoding::Ascii,
+        ..ClientOptions::default()
+    };
+    // Nothing listens: had it connected, this would be ECONNREFUSED.
+    let err = client::run(&opts, &Calls::quiet("client")).unwrap_err();
+    assert!(matches!(err, client::ClientError::Encoding(_)), "{err}");
+}
