@@ -20,7 +20,7 @@ use crate::export::json::JsonRender;
 use crate::render::table::TableRender;
 use crate::render::text::TextRender;
 use crate::render::{Render, RunEnd, Verbosity};
-use crate::sockets::Calls;
+use crate::sockets::{CallQueue, Calls};
 use crate::track::Tracker;
 
 pub fn run(command: Command) -> anyhow::Result<()> {
@@ -30,6 +30,47 @@ pub fn run(command: Command) -> anyhow::Result<()> {
         Command::Serve(args) => serve(&args),
         Command::Client(args) => client(&args),
     }
+}
+
+/// Run `body` (a server or a client) while capturing its port live: the
+/// annotated timeline streams to stdout (or `--output`), interleaved with
+/// the socket-call lines as they happen.
+fn with_capture(
+    capture: bool,
+    who: &str,
+    port: u16,
+    output: &OutputArgs,
+    body: impl FnOnce(&Calls) -> anyhow::Result<()>,
+) -> anyhow::Result<()> {
+    if !capture {
+        return body(&Calls::stdout(who));
+    }
+    let queue = CallQueue::default();
+    let calls = Calls::queued(who, Arc::clone(&queue));
+    let stop = Arc::new(AtomicBool::new(false));
+    let options = LiveOptions {
+        filter: capture_filter(None, &[port]),
+        ..LiveOptions::default()
+    };
+    let mut source = LiveSource::open(&options, Arc::clone(&stop))?;
+    eprintln!("wirelab: capturing on {} (port {port})", source.interface());
+    let sink = Sink::open(output.output.as_deref(), None)?;
+    let args = output.clone();
+    let capture = std::thread::spawn(move || {
+        let result = run_to(&sink, &args, true, |render| {
+            pump_with_calls(&mut source, render, Some(&queue))
+        });
+        finish_sink(sink, result)
+    });
+    std::thread::sleep(Duration::from_millis(100));
+    let result = body(&calls);
+    // Let the last ACKs of a close reach the capture before stopping it.
+    std::thread::sleep(Duration::from_millis(300));
+    stop.store(true, Ordering::Relaxed);
+    let captured = capture
+        .join()
+        .map_err(|_| anyhow::anyhow!("the capture thread failed"))?;
+    result.and(captured)
 }
 
 fn serve(args: &ServeArgs) -> anyhow::Result<()> {
@@ -66,11 +107,13 @@ fn serve(args: &ServeArgs) -> anyhow::Result<()> {
             timer_stop.store(true, Ordering::Relaxed);
         });
     }
-    let socket = server::open(&opts, &calls)?;
-    let log = server::SharedLog::default();
-    server::serve(socket, &opts, &calls, &stop, &log)?;
-    calls.say("stopped; sockets closed");
-    Ok(())
+    with_capture(args.capture, "server", addr.port(), &args.output, |calls| {
+        let socket = server::open(&opts, calls)?;
+        let log = server::SharedLog::default();
+        server::serve(socket, &opts, calls, &stop, &log)?;
+        calls.say("stopped; sockets closed");
+        Ok(())
+    })
 }
 
 fn client(args: &ClientArgs) -> anyhow::Result<()> {
@@ -98,17 +141,25 @@ fn client(args: &ClientArgs) -> anyhow::Result<()> {
         encoding: args.encoding,
         ..ClientOptions::default()
     };
-    let exchanges = client::run(&opts, &calls)?;
-    let ports: Vec<String> = exchanges
-        .iter()
-        .filter_map(|e| e.local.map(|a| a.port().to_string()))
-        .collect();
-    calls.say(&format!(
-        "done: {} connection(s), local port(s) {}",
-        exchanges.len(),
-        ports.join(", ")
-    ));
-    Ok(())
+    with_capture(
+        args.capture,
+        "client",
+        server.port(),
+        &args.output,
+        |calls| {
+            let exchanges = client::run(&opts, calls)?;
+            let ports: Vec<String> = exchanges
+                .iter()
+                .filter_map(|e| e.local.map(|a| a.port().to_string()))
+                .collect();
+            calls.say(&format!(
+                "done: {} connection(s), local port(s) {}",
+                exchanges.len(),
+                ports.join(", ")
+            ));
+            Ok(())
+        },
+    )
 }
 
 /// Where output goes: standard output, or a temporary file renamed into
@@ -153,9 +204,13 @@ impl Sink {
         })
     }
 
-    fn writer(&self) -> anyhow::Result<Box<dyn Write>> {
+    /// A writer for the renderer. Live output is line-buffered, so each row
+    /// shows as its packet arrives and socket-call lines printed by other
+    /// threads interleave with it (nothing holds the stdout lock between lines).
+    fn writer(&self, live: bool) -> anyhow::Result<Box<dyn Write + Send>> {
         Ok(match self {
-            Sink::Stdout => Box::new(BufWriter::with_capacity(1 << 16, io::stdout().lock())),
+            Sink::Stdout if live => Box::new(io::LineWriter::new(io::stdout())),
+            Sink::Stdout => Box::new(BufWriter::with_capacity(1 << 16, io::stdout())),
             Sink::File { file, .. } => {
                 Box::new(BufWriter::with_capacity(1 << 16, file.try_clone()?))
             }
@@ -183,8 +238,9 @@ impl Sink {
 
 fn renderer<'w>(
     args: &OutputArgs,
-    out: Box<dyn Write + 'w>,
+    out: Box<dyn Write + Send + 'w>,
     to_terminal: bool,
+    live: bool,
 ) -> Box<dyn Render + 'w> {
     let verbosity = if args.verbose {
         Verbosity::Verbose
@@ -195,6 +251,8 @@ fn renderer<'w>(
         Format::Json => Box::new(JsonRender::new(out, !args.summary)),
         Format::Text => Box::new(TextRender::new(out, verbosity, !args.summary)),
         Format::Table if args.summary => Box::new(TextRender::new(out, verbosity, false)),
+        // A live view streams plain rows: a table would wait for its chunk to fill.
+        Format::Table if live => Box::new(TextRender::new(out, verbosity, true)),
         Format::Table => {
             let colour = to_terminal && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
             Box::new(TableRender::new(out, verbosity, colour))
@@ -206,6 +264,40 @@ fn renderer<'w>(
 /// file, an interface that went away) still lets the output finish with
 /// what was read; the error is returned afterwards.
 pub fn pump(source: &mut dyn FrameSource, render: &mut dyn Render) -> anyhow::Result<()> {
+    pump_with_calls(source, render, None)
+}
+
+/// Render socket calls from `calls` that happened up to `until_ns` (all of them for `None`).
+fn drain_calls(
+    calls: Option<&CallQueue>,
+    until_ns: Option<i64>,
+    render: &mut dyn Render,
+) -> io::Result<()> {
+    let Some(queue) = calls else { return Ok(()) };
+    loop {
+        let next = {
+            let Ok(mut q) = queue.lock() else {
+                return Ok(());
+            };
+            match q.front() {
+                Some(&(ts, _)) if until_ns.is_none_or(|u| ts <= u) => q.pop_front(),
+                _ => None,
+            }
+        };
+        match next {
+            Some((ts, text)) => render.call(ts, &text)?,
+            None => return Ok(()),
+        }
+    }
+}
+
+/// The pipeline, with socket calls merged in by time when wirelab's own
+/// programs run under `--capture`.
+pub fn pump_with_calls(
+    source: &mut dyn FrameSource,
+    render: &mut dyn Render,
+    calls: Option<&CallQueue>,
+) -> anyhow::Result<()> {
     let mut tracker = Tracker::new();
     let mut source_error = None;
     loop {
@@ -224,12 +316,14 @@ pub fn pump(source: &mut dyn FrameSource, render: &mut dyn Render) -> anyhow::Re
             );
         }
         let packet = decode(&frame);
+        drain_calls(calls, Some(packet.ts_ns), render)?;
         let row = tracker.track(&packet);
         render.packet(&row)?;
         for summary in tracker.drain_finished() {
             render.conn(&summary)?;
         }
     }
+    drain_calls(calls, None, render)?;
     for summary in tracker.finish() {
         render.conn(&summary)?;
     }
@@ -246,17 +340,20 @@ pub fn pump(source: &mut dyn FrameSource, render: &mut dyn Render) -> anyhow::Re
 fn replay(args: &ReplayArgs) -> anyhow::Result<()> {
     let mut source = FileSource::open(&args.file)?;
     let sink = Sink::open(args.output.output.as_deref(), Some(&args.file))?;
-    let result = run_to(&sink, &args.output, |render| pump(&mut source, render));
+    let result = run_to(&sink, &args.output, false, |render| {
+        pump(&mut source, render)
+    });
     finish_sink(sink, result)
 }
 
 fn run_to(
     sink: &Sink,
     args: &OutputArgs,
+    live: bool,
     body: impl FnOnce(&mut dyn Render) -> anyhow::Result<()>,
 ) -> anyhow::Result<()> {
     let to_terminal = matches!(sink, Sink::Stdout) && io::stdout().is_terminal();
-    let mut render = renderer(args, sink.writer()?, to_terminal);
+    let mut render = renderer(args, sink.writer(live)?, to_terminal, live);
     body(render.as_mut())
 }
 
@@ -324,6 +421,8 @@ fn watch(args: &WatchArgs) -> anyhow::Result<()> {
             .unwrap_or_default()
     );
     let sink = Sink::open(args.output.output.as_deref(), None)?;
-    let result = run_to(&sink, &args.output, |render| pump(&mut source, render));
+    let result = run_to(&sink, &args.output, true, |render| {
+        pump(&mut source, render)
+    });
     finish_sink(sink, result)
 }

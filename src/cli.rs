@@ -88,6 +88,11 @@ pub struct ServeArgs {
     /// Stop after this many seconds (default: until Ctrl-C)
     #[arg(long, value_name = "SECONDS")]
     pub duration: Option<f64>,
+    /// Capture this port live and explain each packet, interleaved with the socket calls
+    #[arg(long)]
+    pub capture: bool,
+    #[command(flatten)]
+    pub output: OutputArgs,
 }
 
 #[derive(Debug, Args)]
@@ -126,6 +131,11 @@ pub struct ClientArgs {
     /// How text becomes bytes
     #[arg(long, value_enum, default_value_t = crate::sockets::Encoding::Utf8)]
     pub encoding: crate::sockets::Encoding,
+    /// Capture this port live and explain each packet, interleaved with the socket calls
+    #[arg(long)]
+    pub capture: bool,
+    #[command(flatten)]
+    pub output: OutputArgs,
 }
 
 #[derive(Debug, Args)]
@@ -157,7 +167,7 @@ pub struct WatchArgs {
     pub output: OutputArgs,
 }
 
-#[derive(Debug, Args)]
+#[derive(Debug, Clone, Args)]
 pub struct OutputArgs {
     /// Output format
     #[arg(long, value_enum, default_value_t = Format::Table)]

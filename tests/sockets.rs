@@ -419,3 +419,67 @@ fn ascii_encoding_refuses_greek_before_connecting() {
     let err = client::run(&opts, &Calls::quiet("client")).unwrap_err();
     assert!(matches!(err, client::ClientError::Encoding(_)), "{err}");
 }
+
+#[test]
+fn client_capture_interleaves_socket_calls_with_packets() {
+    let port = free_port();
+    let _srv = start(ServeOptions {
+        addr: local(port),
+        ..ServeOptions::default()
+    });
+    let out = Command::new(env!("CARGO_BIN_EXE_wirelab"))
+        .args([
+            "client",
+            "tcp",
+            "--port",
+            &port.to_string(),
+            "-m",
+            "hi",
+            "--capture",
+            "--format",
+            "json",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let lines: Vec<serde_json::Value> = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let kinds: Vec<String> = lines
+        .iter()
+        .map(|v| {
+            let text = v["text"].as_str().unwrap_or("");
+            match v["kind"].as_str().unwrap() {
+                "call" if text.contains("connect(") => "connect".to_string(),
+                "call" if text.contains("close()") => "close".to_string(),
+                "packet" => format!("{:?}", v["tcp_flags"]),
+                other => other.to_string(),
+            }
+        })
+        .collect();
+    let pos = |k: &str| {
+        kinds
+            .iter()
+            .position(|x| x == k)
+            .unwrap_or_else(|| panic!("{k} not in {kinds:?}"))
+    };
+    // Each call is stamped when it returns: connect() after the SYN-ACK
+    // that completed it, close() after the data and once its FIN is sent.
+    assert!(
+        pos(r#"Array [String("SYN"), String("ACK")]"#) < pos("connect"),
+        "{kinds:?}"
+    );
+    assert!(
+        pos(r#"Array [String("PSH"), String("ACK")]"#) < pos("close"),
+        "{kinds:?}"
+    );
+    // Calls and packets are merged in time order.
+    let ts: Vec<i64> = lines.iter().filter_map(|v| v["ts_ns"].as_i64()).collect();
+    assert!(ts.windows(2).all(|w| w[0] <= w[1]), "time order");
+}

@@ -175,6 +175,15 @@ impl<W: Write> Render for JsonRender<W> {
         self.out.write_all(b"\n")
     }
 
+    fn call(&mut self, ts_ns: i64, text: &str) -> io::Result<()> {
+        if !self.rows {
+            return Ok(());
+        }
+        let j = serde_json::json!({"kind": "call", "ts_ns": ts_ns, "text": text});
+        serde_json::to_writer(&mut self.out, &j).map_err(to_io)?;
+        self.out.write_all(b"\n")
+    }
+
     fn conn(&mut self, summary: &ConnSummary) -> io::Result<()> {
         serde_json::to_writer(
             &mut self.out,

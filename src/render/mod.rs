@@ -25,6 +25,8 @@ pub struct RunEnd {
 /// Something that shows a timeline.
 pub trait Render {
     fn packet(&mut self, row: &PacketRow<'_, '_>) -> io::Result<()>;
+    /// A socket call made by wirelab's own programs during a live capture.
+    fn call(&mut self, ts_ns: i64, text: &str) -> io::Result<()>;
     /// A conversation ended (or was evicted).
     fn conn(&mut self, summary: &ConnSummary) -> io::Result<()>;
     /// End of input: flush what is buffered, print closing lines.

@@ -114,6 +114,20 @@ impl<W: Write> Render for TableRender<W> {
         Ok(())
     }
 
+    fn call(&mut self, ts_ns: i64, text: &str) -> io::Result<()> {
+        let first = *self.first_ns.get_or_insert(ts_ns);
+        let verbose = self.verbosity == Verbosity::Verbose;
+        let mut row = vec![
+            Cell::new(""),
+            Cell::new(relative_time(ts_ns, first, verbose)),
+        ];
+        row.extend((0..5).map(|_| Cell::new("")));
+        row.push(Cell::new(escape_text(text).as_ref()));
+        row.push(Cell::new(""));
+        self.rows.push(row);
+        Ok(())
+    }
+
     fn conn(&mut self, summary: &ConnSummary) -> io::Result<()> {
         self.summaries.add(summary);
         Ok(())

@@ -63,6 +63,21 @@ impl<W: Write> Render for TextRender<W> {
         writeln!(self.out)
     }
 
+    fn call(&mut self, ts_ns: i64, text: &str) -> io::Result<()> {
+        let first = *self.first_ns.get_or_insert(ts_ns);
+        if !self.rows {
+            return Ok(());
+        }
+        let verbose = self.verbosity == Verbosity::Verbose;
+        writeln!(
+            self.out,
+            "{:>6} {:>10}      {}",
+            "",
+            relative_time(ts_ns, first, verbose),
+            escape_text(text)
+        )
+    }
+
     fn conn(&mut self, summary: &ConnSummary) -> io::Result<()> {
         self.summaries.add(summary);
         Ok(())

@@ -78,18 +78,35 @@ fn os_text(e: &io::Error) -> String {
     }
 }
 
+/// Socket calls waiting to be merged into a captured timeline, with the
+/// time each call started (ns since the epoch, the clock pcap uses).
+pub type CallQueue = Arc<Mutex<std::collections::VecDeque<(i64, String)>>>;
+
+#[derive(Clone)]
+enum Sink {
+    Writer(Arc<Mutex<Box<dyn Write + Send>>>),
+    Queue(CallQueue),
+}
+
 /// Where socket calls are reported: one line each, prefixed with who made it.
 #[derive(Clone)]
 pub struct Calls {
     who: String,
-    out: Arc<Mutex<Box<dyn Write + Send>>>,
+    sink: Sink,
+}
+
+pub fn now_ns() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
 }
 
 impl Calls {
     pub fn stdout(who: &str) -> Calls {
         Calls {
             who: who.to_string(),
-            out: Arc::new(Mutex::new(Box::new(io::stdout()))),
+            sink: Sink::Writer(Arc::new(Mutex::new(Box::new(io::stdout())))),
         }
     }
 
@@ -97,7 +114,15 @@ impl Calls {
     pub fn quiet(who: &str) -> Calls {
         Calls {
             who: who.to_string(),
-            out: Arc::new(Mutex::new(Box::new(io::sink()))),
+            sink: Sink::Writer(Arc::new(Mutex::new(Box::new(io::sink())))),
+        }
+    }
+
+    /// Reports into a queue that a live capture merges with its packets by time.
+    pub fn queued(who: &str, queue: CallQueue) -> Calls {
+        Calls {
+            who: who.to_string(),
+            sink: Sink::Queue(queue),
         }
     }
 
@@ -105,14 +130,24 @@ impl Calls {
     pub fn named(&self, who: String) -> Calls {
         Calls {
             who,
-            out: Arc::clone(&self.out),
+            sink: self.sink.clone(),
         }
     }
 
     pub fn say(&self, line: &str) {
-        if let Ok(mut out) = self.out.lock() {
-            let _ = writeln!(out, "{}: {line}", self.who);
-            let _ = out.flush();
+        let ts_ns = now_ns();
+        match &self.sink {
+            Sink::Writer(out) => {
+                if let Ok(mut out) = out.lock() {
+                    let _ = writeln!(out, "{}: {line}", self.who);
+                    let _ = out.flush();
+                }
+            }
+            Sink::Queue(queue) => {
+                if let Ok(mut q) = queue.lock() {
+                    q.push_back((ts_ns, format!("{}: {line}", self.who)));
+                }
+            }
         }
     }
 
@@ -124,6 +159,8 @@ impl Calls {
         describe: impl FnOnce(&T) -> String,
     ) -> Result<T, CallError> {
         let call = call.into();
+        // Stamped when the call returns, with its result: connect() -> ok
+        // lands after the SYN-ACK that completed it, recv() after the data.
         match f() {
             Ok(v) => {
                 self.say(&format!("{call} -> {}", describe(&v)));
