@@ -13,7 +13,8 @@ use crate::capture::file::FileSource;
 use crate::capture::live::{LiveOptions, LiveSource};
 use crate::capture::FrameSource;
 use crate::cli::{
-    ClientArgs, Command, Format, OnOff, OutputArgs, ReplayArgs, ServeArgs, Transport, WatchArgs,
+    ClientArgs, Command, Format, OnOff, OutputArgs, ProxyArgs, ReplayArgs, ServeArgs, Transport,
+    WatchArgs,
 };
 use crate::decode::decode;
 use crate::export::json::JsonRender;
@@ -29,7 +30,36 @@ pub fn run(command: Command) -> anyhow::Result<()> {
         Command::Watch(args) => watch(&args),
         Command::Serve(args) => serve(&args),
         Command::Client(args) => client(&args),
+        Command::Proxy(args) => proxy(&args),
     }
+}
+
+/// A stop flag set by Ctrl-C, or after `duration` seconds.
+fn stop_flag(duration: Option<f64>) -> anyhow::Result<Arc<AtomicBool>> {
+    let stop = Arc::new(AtomicBool::new(false));
+    let handler_stop = Arc::clone(&stop);
+    ctrlc::set_handler(move || handler_stop.store(true, Ordering::Relaxed))
+        .context("cannot install the Ctrl-C handler")?;
+    if let Some(d) = duration {
+        let timer_stop = Arc::clone(&stop);
+        let d = Duration::try_from_secs_f64(d)
+            .context("--duration must be a positive number of seconds")?;
+        std::thread::spawn(move || {
+            std::thread::sleep(d);
+            timer_stop.store(true, Ordering::Relaxed);
+        });
+    }
+    Ok(stop)
+}
+
+fn proxy(args: &ProxyArgs) -> anyhow::Result<()> {
+    let stop = stop_flag(args.duration)?;
+    let ports = [args.listen.port(), args.upstream.port()];
+    with_capture(args.capture, "proxy", &ports, &args.output, |calls| {
+        crate::sockets::proxy::run(args.listen, args.upstream, calls, &stop)?;
+        calls.say("stopped; sockets closed");
+        Ok(())
+    })
 }
 
 /// Run `body` (a server or a client) while capturing its port live: the
@@ -38,7 +68,7 @@ pub fn run(command: Command) -> anyhow::Result<()> {
 fn with_capture(
     capture: bool,
     who: &str,
-    port: u16,
+    ports: &[u16],
     output: &OutputArgs,
     body: impl FnOnce(&Calls) -> anyhow::Result<()>,
 ) -> anyhow::Result<()> {
@@ -49,11 +79,15 @@ fn with_capture(
     let calls = Calls::queued(who, Arc::clone(&queue));
     let stop = Arc::new(AtomicBool::new(false));
     let options = LiveOptions {
-        filter: capture_filter(None, &[port]),
+        filter: capture_filter(None, ports),
         ..LiveOptions::default()
     };
     let mut source = LiveSource::open(&options, Arc::clone(&stop))?;
-    eprintln!("wirelab: capturing on {} (port {port})", source.interface());
+    eprintln!(
+        "wirelab: capturing on {} ({})",
+        source.interface(),
+        options.filter.as_deref().unwrap_or("all")
+    );
     let sink = Sink::open(output.output.as_deref(), None)?;
     let args = output.clone();
     let capture = std::thread::spawn(move || {
@@ -94,26 +128,20 @@ fn serve(args: &ServeArgs) -> anyhow::Result<()> {
         v6only: args.v6only.map(OnOff::is_on),
         mode: args.mode,
     };
-    let stop = Arc::new(AtomicBool::new(false));
-    let handler_stop = Arc::clone(&stop);
-    ctrlc::set_handler(move || handler_stop.store(true, Ordering::Relaxed))
-        .context("cannot install the Ctrl-C handler")?;
-    if let Some(d) = args.duration {
-        let timer_stop = Arc::clone(&stop);
-        let d = Duration::try_from_secs_f64(d)
-            .context("--duration must be a positive number of seconds")?;
-        std::thread::spawn(move || {
-            std::thread::sleep(d);
-            timer_stop.store(true, Ordering::Relaxed);
-        });
-    }
-    with_capture(args.capture, "server", addr.port(), &args.output, |calls| {
-        let socket = server::open(&opts, calls)?;
-        let log = server::SharedLog::default();
-        server::serve(socket, &opts, calls, &stop, &log)?;
-        calls.say("stopped; sockets closed");
-        Ok(())
-    })
+    let stop = stop_flag(args.duration)?;
+    with_capture(
+        args.capture,
+        "server",
+        &[addr.port()],
+        &args.output,
+        |calls| {
+            let socket = server::open(&opts, calls)?;
+            let log = server::SharedLog::default();
+            server::serve(socket, &opts, calls, &stop, &log)?;
+            calls.say("stopped; sockets closed");
+            Ok(())
+        },
+    )
 }
 
 fn client(args: &ClientArgs) -> anyhow::Result<()> {
@@ -144,10 +172,17 @@ fn client(args: &ClientArgs) -> anyhow::Result<()> {
     with_capture(
         args.capture,
         "client",
-        server.port(),
+        &[server.port()],
         &args.output,
         |calls| {
-            let exchanges = client::run(&opts, calls)?;
+            let interactive = args.stdin || (args.messages.is_empty() && io::stdin().is_terminal());
+            let exchanges = if interactive {
+                calls.say("reading lines from standard input: each one is sent, and the echo shown; Ctrl-D ends");
+                let lines = io::stdin().lines().map_while(Result::ok);
+                vec![client::interactive(&opts, lines, calls)?]
+            } else {
+                client::run(&opts, calls)?
+            };
             let ports: Vec<String> = exchanges
                 .iter()
                 .filter_map(|e| e.local.map(|a| a.port().to_string()))

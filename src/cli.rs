@@ -26,6 +26,24 @@ pub enum Command {
     Serve(ServeArgs),
     /// The labs' echo client, printing every socket call it makes
     Client(ClientArgs),
+    /// A TCP relay: accept on LISTEN, connect to UPSTREAM for each client
+    Proxy(ProxyArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ProxyArgs {
+    /// Address to listen on, e.g. 127.0.0.1:12334
+    pub listen: std::net::SocketAddr,
+    /// The server to relay to, e.g. 127.0.0.1:12333
+    pub upstream: std::net::SocketAddr,
+    /// Stop after this many seconds (default: until Ctrl-C)
+    #[arg(long, value_name = "SECONDS")]
+    pub duration: Option<f64>,
+    /// Capture both ports live and explain each packet, interleaved with the socket calls
+    #[arg(long)]
+    pub capture: bool,
+    #[command(flatten)]
+    pub output: OutputArgs,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -131,6 +149,9 @@ pub struct ClientArgs {
     /// How text becomes bytes
     #[arg(long, value_enum, default_value_t = crate::sockets::Encoding::Utf8)]
     pub encoding: crate::sockets::Encoding,
+    /// Read messages from standard input, one per line (the default when it is a terminal and no --message is given)
+    #[arg(long)]
+    pub stdin: bool,
     /// Capture this port live and explain each packet, interleaved with the socket calls
     #[arg(long)]
     pub capture: bool,

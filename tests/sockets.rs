@@ -483,3 +483,67 @@ fn client_capture_interleaves_socket_calls_with_packets() {
     let ts: Vec<i64> = lines.iter().filter_map(|v| v["ts_ns"].as_i64()).collect();
     assert!(ts.windows(2).all(|w| w[0] <= w[1]), "time order");
 }
+
+#[test]
+fn proxy_relays_and_the_server_sees_the_proxy() {
+    let (server_port, proxy_port) = (free_port(), free_port());
+    let srv = start(ServeOptions {
+        addr: local(server_port),
+        ..ServeOptions::default()
+    });
+    let stop = Arc::new(AtomicBool::new(false));
+    let s = Arc::clone(&stop);
+    let proxy = thread::spawn(move || {
+        wirelab::sockets::proxy::run(
+            local(proxy_port),
+            local(server_port),
+            &Calls::quiet("proxy"),
+            &s,
+        )
+    });
+    thread::sleep(Duration::from_millis(200));
+    let opts = ClientOptions {
+        server: local(proxy_port),
+        messages: vec!["via proxy".into()],
+        ..ClientOptions::default()
+    };
+    let ex = client::run(&opts, &Calls::quiet("client")).unwrap();
+    assert_eq!(ex[0].replies[0], b"via proxy");
+    thread::sleep(Duration::from_millis(200));
+    stop.store(true, Ordering::Relaxed);
+    proxy.join().unwrap().unwrap();
+    let seen = srv.log.lock().unwrap().peers[0];
+    assert_ne!(
+        seen,
+        ex[0].local.unwrap(),
+        "the server's peer is the proxy's own connection"
+    );
+}
+
+#[test]
+fn stdin_lines_are_sent_one_by_one_on_one_connection() {
+    use std::io::Write as _;
+    let port = free_port();
+    let srv = start(ServeOptions {
+        addr: local(port),
+        ..ServeOptions::default()
+    });
+    let mut child = Command::new(env!("CARGO_BIN_EXE_wirelab"))
+        .args(["client", "tcp", "--port", &port.to_string(), "--stdin"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all("first\nsecond\n".as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success());
+    thread::sleep(Duration::from_millis(100));
+    let log = srv.log.lock().unwrap();
+    assert_eq!(log.peers.len(), 1, "one connection for all lines");
+    assert_eq!(log.echoed_bytes, 11);
+}

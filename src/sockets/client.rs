@@ -97,7 +97,7 @@ pub fn run(opts: &ClientOptions, calls: &Calls) -> Result<Vec<Exchange>, ClientE
     let mut all = Vec::new();
     for round in 0..opts.repeat.max(1) {
         if opts.clients <= 1 {
-            all.push(exchange(opts, &payloads, calls)?);
+            all.push(exchange(opts, &mut payloads.iter().cloned(), calls)?);
             continue;
         }
         let results = Arc::new(Mutex::new(Vec::new()));
@@ -107,7 +107,7 @@ pub fn run(opts: &ClientOptions, calls: &Calls) -> Result<Vec<Exchange>, ClientE
                     (opts.clone(), payloads.clone(), Arc::clone(&results));
                 let calls = calls.named(format!("client {}.{}", round + 1, i + 1));
                 thread::spawn(move || {
-                    let r = exchange(&opts, &payloads, &calls);
+                    let r = exchange(&opts, &mut payloads.iter().cloned(), &calls);
                     if let Ok(mut v) = results.lock() {
                         v.push(r);
                     }
@@ -165,9 +165,26 @@ fn new_socket(opts: &ClientOptions, calls: &Calls) -> Result<Socket, CallError> 
     Ok(socket)
 }
 
+/// One interactive session: `lines` are read as they come.
+pub fn interactive(
+    opts: &ClientOptions,
+    lines: impl Iterator<Item = String>,
+    calls: &Calls,
+) -> Result<Exchange, CallError> {
+    // A line the encoding cannot hold is refused, not sent; the session goes on.
+    let mut payloads = lines.filter_map(|line| match encode(&line, opts.encoding) {
+        Ok(bytes) => Some(bytes),
+        Err(e) => {
+            calls.say(&e);
+            None
+        }
+    });
+    exchange(opts, &mut payloads, calls)
+}
+
 fn exchange(
     opts: &ClientOptions,
-    payloads: &[Vec<u8>],
+    payloads: &mut dyn Iterator<Item = Vec<u8>>,
     calls: &Calls,
 ) -> Result<Exchange, CallError> {
     let socket = new_socket(opts, calls)?;
@@ -179,7 +196,7 @@ fn exchange(
         for p in payloads {
             calls.run(
                 format!("sendto({}, {})", p.len(), opts.server),
-                || udp.send_to(p, opts.server),
+                || udp.send_to(&p, opts.server),
                 |n| {
                     if *n == 0 {
                         "0 bytes: an empty message is still a UDP datagram".to_string()
@@ -224,7 +241,7 @@ fn exchange(
         }
         calls.run(
             format!("send({})", p.len()),
-            || stream.write_all(p).map(|()| p.len()),
+            || stream.write_all(&p).map(|()| p.len()),
             |n| format!("{n} bytes"),
         )?;
         if opts.shutdown_write {

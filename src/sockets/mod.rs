@@ -7,6 +7,7 @@
 //! on what the kernel said, not on printed prose.
 
 pub mod client;
+pub mod proxy;
 pub mod server;
 
 use std::fmt;
