@@ -547,3 +547,30 @@ fn stdin_lines_are_sent_one_by_one_on_one_connection() {
     assert_eq!(log.peers.len(), 1, "one connection for all lines");
     assert_eq!(log.echoed_bytes, 11);
 }
+
+#[test]
+fn privileged_port_without_root_is_eacces() {
+    let bin = env!("CARGO_BIN_EXE_wirelab");
+    let is_root = Command::new("id")
+        .arg("-u")
+        .output()
+        .map(|o| o.stdout == b"0\n")
+        .unwrap_or(false);
+    let mut cmd = if is_root {
+        let mut c = Command::new("setpriv");
+        c.args(["--reuid=65534", "--regid=65534", "--clear-groups", bin]);
+        c
+    } else {
+        Command::new(bin)
+    };
+    let out = cmd
+        .args(["serve", "tcp", "--port", "80", "--duration", "1"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert_eq!(
+        err.trim(),
+        "wirelab: bind(127.0.0.1:80) -> EACCES (Permission denied)"
+    );
+}
