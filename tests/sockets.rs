@@ -574,3 +574,95 @@ fn privileged_port_without_root_is_eacces() {
         "wirelab: bind(127.0.0.1:80) -> EACCES (Permission denied)"
     );
 }
+
+#[test]
+fn recv_once_delay_shutdown_write_bind_repeat_and_reuseport() {
+    let calls = Calls::quiet("client");
+    // --recv-once: the server reads once, echoes, and closes.
+    let port = free_port();
+    let srv = start(ServeOptions {
+        addr: local(port),
+        recv_once: true,
+        delay: Duration::from_millis(200),
+        ..ServeOptions::default()
+    });
+    let started = Instant::now();
+    let opts = ClientOptions {
+        server: local(port),
+        messages: vec!["GET / HTTP/1.0".into()],
+        shutdown_write: true,
+        ..ClientOptions::default()
+    };
+    let ex = client::run(&opts, &calls).unwrap();
+    assert!(
+        started.elapsed() >= Duration::from_millis(200),
+        "--delay waits before echoing"
+    );
+    assert_eq!(
+        ex[0].replies,
+        vec![b"GET / HTTP/1.0".to_vec()],
+        "read after shutdown(SHUT_WR) until EOF"
+    );
+    thread::sleep(Duration::from_millis(50));
+    assert_eq!(srv.log.lock().unwrap().chunks.len(), 1, "one recv() only");
+    drop(srv);
+
+    // --repeat: sequential connections, each with a new ephemeral port.
+    let port = free_port();
+    let _srv = start(ServeOptions {
+        addr: local(port),
+        ..ServeOptions::default()
+    });
+    let opts = ClientOptions {
+        server: local(port),
+        repeat: 3,
+        ..ClientOptions::default()
+    };
+    let ports: Vec<u16> = client::run(&opts, &calls)
+        .unwrap()
+        .iter()
+        .map(|e| e.local.unwrap().port())
+        .collect();
+    assert_eq!(ports.len(), 3);
+    assert!(ports[0] != ports[1] && ports[1] != ports[2], "{ports:?}");
+
+    // --bind: a fixed client port; reconnecting at once after an active
+    // close needs SO_REUSEADDR on both sockets (TIME-WAIT takeover).
+    let fixed = free_port();
+    let plain = ClientOptions {
+        server: local(port),
+        bind: Some(local(fixed)),
+        ..ClientOptions::default()
+    };
+    assert_eq!(
+        client::run(&plain, &calls).unwrap()[0]
+            .local
+            .unwrap()
+            .port(),
+        fixed
+    );
+    let again = client::run(&plain, &calls).unwrap_err();
+    assert!(
+        matches!(&again, client::ClientError::Call(e) if e.errno == Some(libc::EADDRINUSE)),
+        "{again}"
+    );
+    let fixed = free_port();
+    let reuse = ClientOptions {
+        bind: Some(local(fixed)),
+        reuseaddr: Some(true),
+        ..plain.clone()
+    };
+    client::run(&reuse, &calls).unwrap();
+    client::run(&reuse, &calls)
+        .expect("both sockets set SO_REUSEADDR: the TIME-WAIT is taken over");
+
+    // --reuseport: two listeners on one port.
+    let port = free_port();
+    let opts = ServeOptions {
+        addr: local(port),
+        reuseport: true,
+        ..ServeOptions::default()
+    };
+    let _a = server::open(&opts, &Calls::quiet("a")).unwrap();
+    let _b = server::open(&opts, &Calls::quiet("b")).expect("SO_REUSEPORT on both");
+}
