@@ -641,6 +641,7 @@ fn recv_once_delay_shutdown_write_bind_repeat_and_reuseport() {
             .port(),
         fixed
     );
+    thread::sleep(Duration::from_millis(100));
     let again = client::run(&plain, &calls).unwrap_err();
     assert!(
         matches!(&again, client::ClientError::Call(e) if e.errno == Some(libc::EADDRINUSE)),
@@ -653,6 +654,8 @@ fn recv_once_delay_shutdown_write_bind_repeat_and_reuseport() {
         ..plain.clone()
     };
     client::run(&reuse, &calls).unwrap();
+    // Let the server's FIN arrive: the old socket moves from FIN-WAIT-2 to TIME-WAIT.
+    thread::sleep(Duration::from_millis(100));
     client::run(&reuse, &calls)
         .expect("both sockets set SO_REUSEADDR: the TIME-WAIT is taken over");
 
