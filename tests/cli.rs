@@ -197,21 +197,7 @@ fn unknown_interface_is_one_line() {
 
 #[test]
 fn no_capture_permission_names_the_fixes() {
-    // As root, drop to an unprivileged user (setpriv, util-linux) for this
-    // one run; as another user, the missing permission is already real.
-    let bin = env!("CARGO_BIN_EXE_wirelab");
-    let is_root = Command::new("id")
-        .arg("-u")
-        .output()
-        .map(|o| o.stdout == b"0\n")
-        .unwrap_or(false);
-    let mut cmd = if is_root {
-        let mut c = Command::new("setpriv");
-        c.args(["--reuid=65534", "--regid=65534", "--clear-groups", bin]);
-        c
-    } else {
-        Command::new(bin)
-    };
+    let mut cmd = crate::common::unprivileged_wirelab();
     let out = cmd.args(["watch", "--duration", "1"]).output().unwrap();
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8(out.stderr).unwrap();

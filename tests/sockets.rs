@@ -550,19 +550,7 @@ fn stdin_lines_are_sent_one_by_one_on_one_connection() {
 
 #[test]
 fn privileged_port_without_root_is_eacces() {
-    let bin = env!("CARGO_BIN_EXE_wirelab");
-    let is_root = Command::new("id")
-        .arg("-u")
-        .output()
-        .map(|o| o.stdout == b"0\n")
-        .unwrap_or(false);
-    let mut cmd = if is_root {
-        let mut c = Command::new("setpriv");
-        c.args(["--reuid=65534", "--regid=65534", "--clear-groups", bin]);
-        c
-    } else {
-        Command::new(bin)
-    };
+    let mut cmd = crate::common::unprivileged_wirelab();
     let out = cmd
         .args(["serve", "tcp", "--port", "80", "--duration", "1"])
         .output()

@@ -43,3 +43,22 @@ pub fn frame_count(path: &Path) -> u64 {
     }
     n
 }
+
+/// The wirelab binary run without capture or bind privileges: as root,
+/// dropped to nobody with setpriv (util-linux); as another user, as is.
+#[allow(dead_code)]
+pub fn unprivileged_wirelab() -> std::process::Command {
+    let bin = env!("CARGO_BIN_EXE_wirelab");
+    let is_root = std::process::Command::new("id")
+        .arg("-u")
+        .output()
+        .map(|o| o.stdout == b"0\n")
+        .unwrap_or(false);
+    if is_root {
+        let mut c = std::process::Command::new("setpriv");
+        c.args(["--reuid=65534", "--regid=65534", "--clear-groups", bin]);
+        c
+    } else {
+        std::process::Command::new(bin)
+    }
+}
