@@ -13,8 +13,8 @@ use crate::capture::file::FileSource;
 use crate::capture::live::{LiveOptions, LiveSource};
 use crate::capture::FrameSource;
 use crate::cli::{
-    ClientArgs, Command, Format, OnOff, OutputArgs, ProxyArgs, ReplayArgs, ServeArgs, Transport,
-    WatchArgs,
+    ClientArgs, Command, DemoArgs, Format, OnOff, OutputArgs, ProxyArgs, ReplayArgs, ServeArgs,
+    Transport, WatchArgs,
 };
 use crate::decode::decode;
 use crate::export::json::JsonRender;
@@ -31,7 +31,113 @@ pub fn run(command: Command) -> anyhow::Result<()> {
         Command::Serve(args) => serve(&args),
         Command::Client(args) => client(&args),
         Command::Proxy(args) => proxy(&args),
+        Command::Demo(args) => demo(&args),
     }
+}
+
+fn demo(args: &DemoArgs) -> anyhow::Result<()> {
+    use crate::lab::labs::{find, LABS};
+    let Some(name) = args.lab.as_deref().filter(|_| !args.list) else {
+        for lab in LABS {
+            println!("{:<16} {:>4.1} s  {}", lab.name, lab.seconds, lab.question);
+        }
+        return Ok(());
+    };
+    let labs: Vec<&crate::lab::Lab> = if name == "all" {
+        LABS.iter().collect()
+    } else {
+        vec![find(name)
+            .with_context(|| format!("no lab named {name} (wirelab demo --list shows them)"))?]
+    };
+    let mut failed = 0;
+    for lab in labs {
+        failed += run_lab(lab, args)?;
+    }
+    if failed > 0 {
+        bail!("{failed} check(s) failed");
+    }
+    Ok(())
+}
+
+fn free_port() -> anyhow::Result<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
+}
+
+/// Run one lab: capture its ports, run its program, then check what was seen.
+/// Returns the number of failed checks.
+fn run_lab(lab: &crate::lab::Lab, args: &DemoArgs) -> anyhow::Result<usize> {
+    use crate::lab::{Check, LabCtx, Recorder, RowRecord};
+    println!("== {}: {}", lab.name, lab.question);
+    let ports = (0..lab.ports)
+        .map(|_| free_port())
+        .collect::<anyhow::Result<Vec<u16>>>()?;
+    let mut packet_checks: Vec<Check> = Vec::new();
+    let mut ctx;
+    if args.no_capture {
+        ctx = LabCtx::new(Calls::stdout("lab"), ports, args.step);
+        (lab.run)(&mut ctx)?;
+    } else {
+        let stop = Arc::new(AtomicBool::new(false));
+        let options = LiveOptions {
+            filter: capture_filter(None, &ports),
+            ..LiveOptions::default()
+        };
+        let mut source = LiveSource::open(&options, Arc::clone(&stop))
+            .context("the demo captures its own traffic (or run it with --no-capture)")?;
+        let queue = CallQueue::default();
+        ctx = LabCtx::new(Calls::queued("lab", Arc::clone(&queue)), ports, args.step);
+        let rows: Arc<std::sync::Mutex<Vec<RowRecord>>> = Arc::default();
+        let recorded = Arc::clone(&rows);
+        let sink = Sink::open(args.output.output.as_deref(), None)?;
+        let out = args.output.clone();
+        let capture = std::thread::spawn(move || {
+            let result = run_to(&sink, &out, true, |render| {
+                let mut recorder = Recorder {
+                    inner: render,
+                    rows: recorded,
+                };
+                pump_with_calls(&mut source, &mut recorder, Some(&queue))
+            });
+            finish_sink(sink, result)
+        });
+        std::thread::sleep(Duration::from_millis(100));
+        let result = (lab.run)(&mut ctx);
+        // Let the last ACKs (a delayed ACK is ~40 ms) reach the capture.
+        std::thread::sleep(Duration::from_millis(300));
+        stop.store(true, Ordering::Relaxed);
+        capture
+            .join()
+            .map_err(|_| anyhow::anyhow!("the capture thread failed"))??;
+        result?;
+        let rows = rows.lock().map(|r| r.clone()).unwrap_or_default();
+        packet_checks = (lab.packets)(&ctx, &rows);
+    }
+    let checks: Vec<&Check> = ctx.checks.iter().chain(packet_checks.iter()).collect();
+    println!("what you should have seen:");
+    let mut failed = 0;
+    for c in &checks {
+        let mark = match c.passed {
+            Some(true) => "passed",
+            Some(false) => {
+                failed += 1;
+                "FAILED"
+            }
+            None => "not checked",
+        };
+        let detail = if c.detail.is_empty() {
+            String::new()
+        } else {
+            format!(" ({})", c.detail)
+        };
+        println!("  [{mark}] {}{detail}", c.what);
+    }
+    if args.no_capture {
+        println!("  [not checked] packet checks (run as root without --no-capture to capture)");
+    }
+    println!();
+    Ok(failed)
 }
 
 /// A stop flag set by Ctrl-C, or after `duration` seconds.

@@ -28,6 +28,25 @@ pub enum Command {
     Client(ClientArgs),
     /// A TCP relay: accept on LISTEN, connect to UPSTREAM for each client
     Proxy(ProxyArgs),
+    /// Run a socket-lab step on loopback, captured, explained and checked
+    Demo(DemoArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// The lab to run, or "all" (see --list)
+    pub lab: Option<String>,
+    /// List the labs: name, the question each answers, how long it takes
+    #[arg(long)]
+    pub list: bool,
+    /// Pause before each step (Enter continues, q quits)
+    #[arg(long)]
+    pub step: bool,
+    /// Run without capturing (socket calls and states only; no root needed)
+    #[arg(long)]
+    pub no_capture: bool,
+    #[command(flatten)]
+    pub output: OutputArgs,
 }
 
 #[derive(Debug, Args)]

@@ -19,6 +19,7 @@ pub mod capture;
 pub mod cli;
 pub mod decode;
 pub mod export;
+pub mod lab;
 pub mod render;
 pub mod sockets;
 pub mod timeline;

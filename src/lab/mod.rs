@@ -1,0 +1,193 @@
+//! `wirelab demo`: each lab step of ../shared/LABS.md, run on loopback,
+//! captured, explained, and checked.
+//!
+//! A lab is a small program written against [`crate::sockets`] (so its
+//! socket calls report themselves) plus the checks a student should see
+//! hold. API checks are recorded while the lab runs; packet checks look at
+//! the rows the live capture actually produced, never at the lab's name.
+
+pub mod labs;
+pub mod sockstate;
+
+use std::sync::{Arc, Mutex};
+
+use crate::decode::Transport;
+use crate::render::{Render, RunEnd};
+use crate::sockets::Calls;
+use crate::timeline::{ConnSummary, PacketRow};
+
+/// What a packet check needs of a captured row.
+#[derive(Debug, Clone)]
+pub struct RowRecord {
+    pub frame: u64,
+    pub udp: bool,
+    pub tcp_flags: Option<u8>,
+    pub icmp: Option<(u8, u8)>,
+    pub sport: u16,
+    pub dport: u16,
+    pub len: u32,
+    pub conn: Option<u64>,
+    pub from_client: bool,
+    pub states: Option<(&'static str, &'static str)>,
+    pub note: String,
+}
+
+impl RowRecord {
+    pub fn has(&self, bits: u8) -> bool {
+        self.tcp_flags.is_some_and(|f| f & bits == bits)
+    }
+}
+
+pub const SYN: u8 = 0x02;
+pub const ACK: u8 = 0x10;
+pub const FIN: u8 = 0x01;
+pub const RST: u8 = 0x04;
+
+/// A renderer that passes everything on and keeps a record of packet rows
+/// for the checks (labs are short: a few hundred rows at most).
+pub struct Recorder<'r> {
+    pub inner: &'r mut dyn Render,
+    pub rows: Arc<Mutex<Vec<RowRecord>>>,
+}
+
+impl Render for Recorder<'_> {
+    fn packet(&mut self, row: &PacketRow<'_, '_>) -> std::io::Result<()> {
+        let (tcp_flags, icmp, sport, dport, len, udp) = match row.packet.transport {
+            Transport::Tcp(t) => (
+                Some(t.flags.0),
+                None,
+                t.src_port,
+                t.dst_port,
+                t.payload_len,
+                false,
+            ),
+            Transport::Udp(u) => (None, None, u.src_port, u.dst_port, u.payload_len, true),
+            Transport::Icmp(i) => (None, Some((i.icmp_type, i.code)), 0, 0, 0, false),
+            _ => (None, None, 0, 0, 0, false),
+        };
+        if let Ok(mut rows) = self.rows.lock() {
+            rows.push(RowRecord {
+                frame: row.packet.frame,
+                udp,
+                tcp_flags,
+                icmp,
+                sport,
+                dport,
+                len,
+                conn: row.conn.map(|c| c.id),
+                from_client: row
+                    .conn
+                    .is_some_and(|c| c.direction == crate::track::flow::Direction::ClientToServer),
+                states: row.states.map(|[c, s]| (c.name(), s.name())),
+                note: row.note.clone(),
+            });
+        }
+        self.inner.packet(row)
+    }
+    fn call(&mut self, ts_ns: i64, text: &str) -> std::io::Result<()> {
+        self.inner.call(ts_ns, text)
+    }
+    fn conn(&mut self, summary: &ConnSummary) -> std::io::Result<()> {
+        self.inner.conn(summary)
+    }
+    fn finish(&mut self, end: &RunEnd) -> std::io::Result<()> {
+        self.inner.finish(end)
+    }
+}
+
+/// One "what you should have seen" line.
+#[derive(Debug, Clone)]
+pub struct Check {
+    pub what: String,
+    /// `None`: could not be checked (no capture).
+    pub passed: Option<bool>,
+    pub detail: String,
+}
+
+/// What a lab body works with.
+pub struct LabCtx {
+    pub calls: Calls,
+    /// Free ports chosen for this run; the capture filters on them.
+    pub ports: Vec<u16>,
+    pub checks: Vec<Check>,
+    pub step_mode: bool,
+    pub quit: bool,
+}
+
+impl LabCtx {
+    pub fn new(calls: Calls, ports: Vec<u16>, step_mode: bool) -> LabCtx {
+        LabCtx {
+            calls,
+            ports,
+            checks: Vec::new(),
+            step_mode,
+            quit: false,
+        }
+    }
+
+    pub fn port(&self, i: usize) -> u16 {
+        self.ports[i]
+    }
+
+    /// Announce a step; with --step, wait for Enter (q quits).
+    pub fn step(&mut self, text: &str) {
+        self.calls.named("step".into()).say(text);
+        if self.step_mode && !self.quit {
+            eprint!("[{text}] Enter continues, q quits: ");
+            let mut line = String::new();
+            let _ = std::io::stdin().read_line(&mut line);
+            if line.trim() == "q" {
+                self.quit = true;
+            }
+        }
+    }
+
+    /// Snapshot the kernel's sockets on the lab's ports, like `ss -tan`.
+    pub fn states(&self, label: &str) -> Vec<sockstate::SocketRow> {
+        let ss = self.calls.named("ss".into());
+        match sockstate::snapshot(&self.ports) {
+            Some(rows) => {
+                if rows.is_empty() {
+                    ss.say(&format!("{label}: no TCP socket on these ports"));
+                }
+                for r in &rows {
+                    ss.say(&format!("{label}: {r}"));
+                }
+                rows
+            }
+            None => {
+                ss.say("socket states are unavailable here (Linux /proc/net/tcp only)");
+                Vec::new()
+            }
+        }
+    }
+
+    pub fn check(&mut self, what: &str, passed: bool, detail: impl Into<String>) {
+        self.checks.push(Check {
+            what: what.to_string(),
+            passed: Some(passed),
+            detail: detail.into(),
+        });
+    }
+}
+
+/// A lab: a question, a program, and checks on its capture.
+pub struct Lab {
+    pub name: &'static str,
+    pub question: &'static str,
+    /// Rough running time, for `--list`.
+    pub seconds: f32,
+    /// How many free ports it needs.
+    pub ports: usize,
+    pub run: fn(&mut LabCtx) -> anyhow::Result<()>,
+    /// Checks on the captured rows.
+    pub packets: fn(&LabCtx, &[RowRecord]) -> Vec<Check>,
+}
+
+pub fn packet_check(what: &str, passed: bool, detail: impl Into<String>) -> Check {
+    Check {
+        what: what.to_string(),
+        passed: Some(passed),
+        detail: detail.into(),
+    }
+}
