@@ -4,6 +4,8 @@
 mod common;
 // Command-line behaviour: help, bad input, broken pipe, output files.
 mod cli;
+// The lab demos, run with a real capture.
+mod demo;
 // Decoding agrees with tshark field by field on tcpdump's wellformed captures.
 mod decode_vs_tshark;
 // Damaged captures replay without panic or hang.

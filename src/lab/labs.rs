@@ -106,6 +106,15 @@ impl Drop for Server {
     }
 }
 
+/// Received bytes as escaped text, for a check's detail.
+fn shown(chunks: &[Vec<u8>]) -> String {
+    let parts: Vec<String> = chunks
+        .iter()
+        .map(|c| format!("\"{}\"", crate::render::escape::preview(&[], c, 40)))
+        .collect();
+    format!("got {}", parts.join(", "))
+}
+
 fn pause(ms: u64) {
     thread::sleep(Duration::from_millis(ms));
 }
@@ -137,7 +146,7 @@ fn tcp_echo(ctx: &mut LabCtx) -> anyhow::Result<()> {
         ctx.check(
             &format!("client {i} gets its 5 bytes back"),
             reply_ok,
-            format!("{:?}", ex[0].replies),
+            shown(&ex[0].replies),
         );
         if let Some(local) = ex[0].local {
             client_ports.push(local.port());
@@ -276,12 +285,12 @@ fn udp_echo(ctx: &mut LabCtx) -> anyhow::Result<()> {
     ctx.check(
         "recvfrom(4) returns 4 bytes; the other 6 are discarded",
         got == b"0123",
-        format!("{got:?}"),
+        shown(std::slice::from_ref(&got)),
     );
     ctx.check(
         "the echo is one 4-byte datagram",
         ex[0].replies == vec![b"0123".to_vec()],
-        format!("{:?}", ex[0].replies),
+        shown(&ex[0].replies),
     );
     Ok(())
 }
@@ -448,7 +457,7 @@ fn half_close(ctx: &mut LabCtx) -> anyhow::Result<()> {
     ctx.check(
         "the client still receives the reply after its FIN",
         reply == b"HTTP/1.0 200",
-        format!("{reply:?}"),
+        shown(std::slice::from_ref(&reply)),
     );
     drop(client);
     pause(50);

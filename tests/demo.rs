@@ -1,0 +1,104 @@
+//! `wirelab demo`: every lab runs on loopback with a real capture and
+//! passes its checks (API results and key packets from ../shared/LABS.md).
+
+use crate::common::wirelab;
+
+fn run_lab(name: &str) -> String {
+    let out = wirelab()
+        .args(["demo", name, "--format", "text"])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        out.status.success(),
+        "demo {name} failed: {}\n{stdout}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(!stdout.contains("[FAILED]"), "{stdout}");
+    assert!(stdout.contains("what you should have seen:"), "{stdout}");
+    stdout
+}
+
+fn passed(out: &str, check: &str) {
+    assert!(
+        out.contains(&format!("[passed] {check}")),
+        "missing passed check {check:?} in:\n{out}"
+    );
+}
+
+#[test]
+fn demo_list_names_every_lab() {
+    let out = wirelab().args(["demo", "--list"]).output().unwrap();
+    let text = String::from_utf8(out.stdout).unwrap();
+    for lab in [
+        "tcp-echo",
+        "refused",
+        "udp-echo",
+        "udp-no-server",
+        "half-close",
+        "abort",
+    ] {
+        assert!(text.contains(lab), "{text}");
+    }
+}
+
+#[test]
+fn demo_tcp_echo() {
+    let out = run_lab("tcp-echo");
+    passed(&out, "TIME-WAIT is on the client's side (it closed first)");
+    passed(&out, "two connections, each with handshake 1/3, 2/3, 3/3");
+    passed(
+        &out,
+        "each connection ends with the client in TIME-WAIT and the server CLOSED",
+    );
+}
+
+#[test]
+fn demo_refused() {
+    let out = run_lab("refused");
+    passed(&out, "connect() fails at once with ECONNREFUSED");
+    passed(&out, "the SYN is answered by RST-ACK");
+}
+
+#[test]
+fn demo_udp_echo() {
+    let out = run_lab("udp-echo");
+    passed(
+        &out,
+        "recvfrom(4) returns 4 bytes; the other 6 are discarded",
+    );
+    passed(&out, "one datagram each way: 10 bytes, then 4");
+}
+
+#[test]
+fn demo_udp_no_server() {
+    let out = run_lab("udp-no-server");
+    passed(&out, "an unconnected socket never hears of the error");
+    passed(
+        &out,
+        "the connected socket's next call fails with ECONNREFUSED",
+    );
+    passed(&out, "each is answered by ICMP port unreachable (3/3)");
+}
+
+#[test]
+fn demo_half_close() {
+    let out = run_lab("half-close");
+    passed(&out, "server in CLOSE-WAIT, client in FIN-WAIT-2");
+    passed(&out, "the server sends data after the client's FIN");
+}
+
+#[test]
+fn demo_abort() {
+    let out = run_lab("abort");
+    passed(&out, "the server's recv() fails with ECONNRESET");
+    passed(&out, "the client's close sends RST-ACK and no FIN is seen");
+}
+
+#[test]
+fn unknown_lab_is_one_line() {
+    let out = wirelab().args(["demo", "nosuch"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(err.contains("no lab named nosuch"), "{err}");
+}
