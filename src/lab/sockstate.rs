@@ -89,7 +89,7 @@ pub fn snapshot(ports: &[u16]) -> Option<Vec<SocketRow>> {
         return None;
     }
     rows.retain(|r| ports.contains(&r.local.port()) || ports.contains(&r.remote.port()));
-    rows.sort_by(|a, b| (a.local, a.remote).cmp(&(b.local, b.remote)));
+    rows.sort_by_key(|r| (r.local, r.remote));
     Some(rows)
 }
 
