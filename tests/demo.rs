@@ -102,3 +102,73 @@ fn unknown_lab_is_one_line() {
     let err = String::from_utf8(out.stderr).unwrap();
     assert!(err.contains("no lab named nosuch"), "{err}");
 }
+
+#[test]
+fn demo_empty_message() {
+    let out = run_lab("empty-message");
+    passed(
+        &out,
+        "no TCP segment carries data: an empty send sends nothing",
+    );
+    passed(&out, "a UDP datagram of length 0 is on the wire");
+}
+
+#[test]
+fn demo_encoding() {
+    let out = run_lab("encoding");
+    passed(
+        &out,
+        "ASCII cannot hold Greek: the program fails before anything is sent",
+    );
+    passed(&out, "the 15 bytes travel in one segment");
+}
+
+#[test]
+fn demo_recv_buffer() {
+    let out = run_lab("recv-buffer");
+    passed(&out, "recv(3) cuts Greek letters (2 bytes each) in half");
+    passed(&out, "the 16 bytes crossed the wire in one segment");
+}
+
+#[test]
+fn demo_ipv6_dual_stack() {
+    let out = run_lab("ipv6-dual-stack");
+    passed(&out, "accept() reports the IPv4 client as ::ffff:127.0.0.1");
+    passed(&out, "the dual-stack connection is plain IPv4 on the wire");
+    passed(
+        &out,
+        "with V6ONLY the IPv4 client is refused (ECONNREFUSED)",
+    );
+}
+
+#[test]
+fn demo_http_get() {
+    let out = run_lab("http-get");
+    passed(&out, "the client's FIN comes before the 18-byte echo");
+}
+
+#[test]
+fn demo_proxy() {
+    let out = run_lab("proxy");
+    passed(
+        &out,
+        "the server sees the proxy's connection, not the client's",
+    );
+    passed(
+        &out,
+        "two connections, each with its own handshake and its own FINs",
+    );
+}
+
+#[test]
+fn demo_client_fixed_port() {
+    let out = run_lab("client-fixed-port");
+    passed(
+        &out,
+        "without SO_REUSEADDR the fixed port is still in use (EADDRINUSE)",
+    );
+    passed(
+        &out,
+        "the new SYN reuses the 4-tuple with ISN = old next sequence number + 65537",
+    );
+}

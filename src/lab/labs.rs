@@ -62,6 +62,63 @@ pub const LABS: &[Lab] = &[
         run: abort,
         packets: abort_packets,
     },
+    Lab {
+        name: "empty-message",
+        question: "What does sending an empty message do in TCP and in UDP?",
+        seconds: 1.0,
+        ports: 2,
+        run: empty_message,
+        packets: empty_message_packets,
+    },
+    Lab {
+        name: "encoding",
+        question: "Do sockets carry characters or bytes?",
+        seconds: 1.0,
+        ports: 1,
+        run: encoding,
+        packets: encoding_packets,
+    },
+    Lab {
+        name: "recv-buffer",
+        question: "What does a small recv() buffer do to a UTF-8 message?",
+        seconds: 1.0,
+        ports: 1,
+        run: recv_buffer,
+        packets: recv_buffer_packets,
+    },
+    Lab {
+        name: "ipv6-dual-stack",
+        question: "How does an IPv6 server see an IPv4 client, and what does IPV6_V6ONLY change?",
+        seconds: 1.0,
+        ports: 2,
+        run: ipv6_dual_stack,
+        packets: ipv6_dual_stack_packets,
+    },
+    Lab {
+        name: "http-get",
+        question:
+            "What happens when a client sends GET / HTTP/1.0 to an echo server and half-closes?",
+        seconds: 1.0,
+        ports: 1,
+        run: http_get,
+        packets: http_get_packets,
+    },
+    Lab {
+        name: "proxy",
+        question: "How many connections does a proxy make?",
+        seconds: 1.0,
+        ports: 2,
+        run: proxy,
+        packets: proxy_packets,
+    },
+    Lab {
+        name: "client-fixed-port",
+        question: "Can a client bound to a fixed port reconnect right after closing?",
+        seconds: 1.0,
+        ports: 2,
+        run: client_fixed_port,
+        packets: client_fixed_port_packets,
+    },
 ];
 
 pub fn find(name: &str) -> Option<&'static Lab> {
@@ -540,5 +597,478 @@ fn abort_packets(_ctx: &LabCtx, rows: &[RowRecord]) -> Vec<Check> {
         "the client's close sends RST-ACK and no FIN is seen",
         rst && !fin,
         "",
+    )]
+}
+
+// ---- empty-message ----
+
+fn empty_message(ctx: &mut LabCtx) -> anyhow::Result<()> {
+    let (tcp_port, udp_port) = (ctx.port(0), ctx.port(1));
+    let calls = ctx.calls.clone();
+    let srv = calls.named("server".into());
+    let cl = calls.named("client".into());
+    let listener: std::net::TcpListener = server::open(
+        &ServeOptions {
+            addr: local(tcp_port),
+            ..ServeOptions::default()
+        },
+        &srv,
+    )?
+    .into();
+    ctx.step("TCP: the client sends an empty message, waits, then closes");
+    let mut client = cl.run(
+        format!("connect(127.0.0.1:{tcp_port})"),
+        || TcpStream::connect(local(tcp_port)),
+        |_| "ok".into(),
+    )?;
+    let (mut conn, _) = srv.run(
+        "accept()",
+        || listener.accept(),
+        |(_, p)| format!("peer {p}"),
+    )?;
+    let sent = cl.run(
+        "send(0)",
+        || client.write(b""),
+        |n| format!("{n} bytes: nothing goes on the wire"),
+    )?;
+    pause(100);
+    cl.run(
+        "close()",
+        || {
+            client.flush()?;
+            drop(client);
+            Ok(())
+        },
+        |()| "ok".into(),
+    )?;
+    let mut buf = [0u8; 16];
+    let n = srv.run(
+        "recv(16)",
+        || conn.read(&mut buf),
+        |n| format!("{n} bytes: on TCP an empty read means the peer closed (FIN)"),
+    )?;
+    ctx.check(
+        "TCP send(b\"\") returns 0 and the server's recv() returns 0 only at the FIN",
+        sent == 0 && n == 0,
+        "",
+    );
+    drop(conn);
+    ctx.step("UDP: the client sends an empty datagram");
+    let server = Server::start(
+        ServeOptions {
+            addr: local(udp_port),
+            udp: true,
+            ..ServeOptions::default()
+        },
+        &calls,
+    )?;
+    let opts = ClientOptions {
+        server: local(udp_port),
+        udp: true,
+        messages: vec![String::new()],
+        ..ClientOptions::default()
+    };
+    let ex = client::run(&opts, &cl)?;
+    let got = server
+        .log
+        .lock()
+        .map(|l| l.chunks.clone())
+        .unwrap_or_default();
+    ctx.check(
+        "UDP recvfrom() returns a 0-byte datagram, and its echo comes back",
+        got == vec![Vec::<u8>::new()] && ex[0].replies == vec![Vec::<u8>::new()],
+        shown(&got),
+    );
+    Ok(())
+}
+
+fn empty_message_packets(ctx: &LabCtx, rows: &[RowRecord]) -> Vec<Check> {
+    let tcp_data = rows.iter().any(|r| r.tcp_flags.is_some() && r.len > 0);
+    let empty_udp = rows
+        .iter()
+        .any(|r| r.udp && r.len == 0 && r.dport == ctx.port(1));
+    vec![
+        packet_check(
+            "no TCP segment carries data: an empty send sends nothing",
+            !tcp_data,
+            "",
+        ),
+        packet_check("a UDP datagram of length 0 is on the wire", empty_udp, ""),
+    ]
+}
+
+// ---- encoding ----
+
+fn encoding(ctx: &mut LabCtx) -> anyhow::Result<()> {
+    let port = ctx.port(0);
+    let _server = Server::start(
+        ServeOptions {
+            addr: local(port),
+            ..ServeOptions::default()
+        },
+        &ctx.calls,
+    )?;
+    let text = "γειά σου";
+    ctx.step("the client encodes 'γειά σου' as ASCII");
+    let ascii = ClientOptions {
+        server: local(port),
+        messages: vec![text.into()],
+        encoding: crate::sockets::Encoding::Ascii,
+        ..ClientOptions::default()
+    };
+    let refused = matches!(
+        client::run(&ascii, &ctx.calls.named("client".into())),
+        Err(client::ClientError::Encoding(_))
+    );
+    ctx.check(
+        "ASCII cannot hold Greek: the program fails before anything is sent",
+        refused,
+        "",
+    );
+    ctx.step("the client sends it as UTF-8");
+    let utf8 = ClientOptions {
+        server: local(port),
+        messages: vec![text.into()],
+        ..ClientOptions::default()
+    };
+    let ex = client::run(&utf8, &ctx.calls.named("client".into()))?;
+    ctx.check(
+        "8 characters are 15 bytes in UTF-8, and all 15 come back",
+        text.chars().count() == 8 && ex[0].replies == vec![text.as_bytes().to_vec()],
+        shown(&ex[0].replies),
+    );
+    Ok(())
+}
+
+fn encoding_packets(_ctx: &LabCtx, rows: &[RowRecord]) -> Vec<Check> {
+    let conns = rows
+        .iter()
+        .filter(|r| r.note.starts_with("handshake 1/3"))
+        .count();
+    let one_segment = rows.iter().any(|r| r.from_client && r.len == 15);
+    vec![
+        packet_check(
+            "only one connection was made (the ASCII attempt never reached the wire)",
+            conns == 1,
+            format!("{conns}"),
+        ),
+        packet_check("the 15 bytes travel in one segment", one_segment, ""),
+    ]
+}
+
+// ---- recv-buffer ----
+
+fn recv_buffer(ctx: &mut LabCtx) -> anyhow::Result<()> {
+    let port = ctx.port(0);
+    let calls = ctx.calls.clone();
+    ctx.step("a server reading with recv(3) gets 'καλημέρα' (16 bytes)");
+    let server = Server::start(
+        ServeOptions {
+            addr: local(port),
+            recv_buf: 3,
+            ..ServeOptions::default()
+        },
+        &calls,
+    )?;
+    let opts = ClientOptions {
+        server: local(port),
+        messages: vec!["καλημέρα".into()],
+        recv_buf: 4,
+        ..ClientOptions::default()
+    };
+    client::run(&opts, &calls.named("client".into()))?;
+    pause(50);
+    let chunks = server
+        .log
+        .lock()
+        .map(|l| l.chunks.clone())
+        .unwrap_or_default();
+    let cut = chunks
+        .iter()
+        .filter(|c| std::str::from_utf8(c).is_err())
+        .count();
+    ctx.check(
+        "recv(3) cuts Greek letters (2 bytes each) in half",
+        cut >= 2,
+        format!(
+            "{} recv calls, {cut} of them not whole letters",
+            chunks.len()
+        ),
+    );
+    drop(server);
+    Ok(())
+}
+
+fn recv_buffer_packets(_ctx: &LabCtx, rows: &[RowRecord]) -> Vec<Check> {
+    let segments: Vec<u32> = rows
+        .iter()
+        .filter(|r| r.from_client && r.len > 0)
+        .map(|r| r.len)
+        .collect();
+    vec![packet_check(
+        "the 16 bytes crossed the wire in one segment: recv boundaries are not send boundaries",
+        segments == [16],
+        format!("client segments {segments:?}"),
+    )]
+}
+
+// ---- ipv6-dual-stack ----
+
+fn ipv6_dual_stack(ctx: &mut LabCtx) -> anyhow::Result<()> {
+    let (dual, v6only) = (ctx.port(0), ctx.port(1));
+    let any6 = |p| SocketAddr::from((std::net::Ipv6Addr::UNSPECIFIED, p));
+    ctx.step(&format!(
+        "a server on [::]:{dual} with IPV6_V6ONLY off; an IPv4 client connects"
+    ));
+    let server = Server::start(
+        ServeOptions {
+            addr: any6(dual),
+            v6only: Some(false),
+            ..ServeOptions::default()
+        },
+        &ctx.calls,
+    )?;
+    client::run(
+        &ClientOptions {
+            server: local(dual),
+            ..ClientOptions::default()
+        },
+        &ctx.calls.named("client".into()),
+    )?;
+    pause(50);
+    let peer = server
+        .log
+        .lock()
+        .ok()
+        .and_then(|l| l.peers.first().copied());
+    ctx.check(
+        "accept() reports the IPv4 client as ::ffff:127.0.0.1",
+        peer.is_some_and(|p| p.ip().to_string() == "::ffff:127.0.0.1"),
+        format!("{peer:?}"),
+    );
+    ctx.step(&format!(
+        "a server on [::]:{v6only} with IPV6_V6ONLY on: IPv4 client, then IPv6 client"
+    ));
+    let _v6 = Server::start(
+        ServeOptions {
+            addr: any6(v6only),
+            v6only: Some(true),
+            ..ServeOptions::default()
+        },
+        &ctx.calls,
+    )?;
+    let v4 = client::run(
+        &ClientOptions {
+            server: local(v6only),
+            ..ClientOptions::default()
+        },
+        &ctx.calls.named("client".into()),
+    );
+    ctx.check(
+        "with V6ONLY the IPv4 client is refused (ECONNREFUSED)",
+        matches!(&v4, Err(client::ClientError::Call(e)) if e.errno == Some(libc::ECONNREFUSED)),
+        "",
+    );
+    let v6 = client::run(
+        &ClientOptions {
+            server: SocketAddr::from((std::net::Ipv6Addr::LOCALHOST, v6only)),
+            ..ClientOptions::default()
+        },
+        &ctx.calls.named("client".into()),
+    );
+    ctx.check("the IPv6 client (::1) is served", v6.is_ok(), "");
+    Ok(())
+}
+
+fn ipv6_dual_stack_packets(ctx: &LabCtx, rows: &[RowRecord]) -> Vec<Check> {
+    let dual = ctx.port(0);
+    let dual_rows: Vec<&RowRecord> = rows
+        .iter()
+        .filter(|r| r.sport == dual || r.dport == dual)
+        .collect();
+    vec![
+        packet_check(
+            "the dual-stack connection is plain IPv4 on the wire (mapped addresses exist only in the API)",
+            !dual_rows.is_empty() && dual_rows.iter().all(|r| !r.v6),
+            format!("{} packets", dual_rows.len()),
+        ),
+        packet_check(
+            "the IPv4 SYN to the V6ONLY server is answered by RST",
+            rows.iter().any(|r| r.sport == ctx.port(1) && !r.v6 && r.has(RST)),
+            "",
+        ),
+    ]
+}
+
+// ---- http-get ----
+
+fn http_get(ctx: &mut LabCtx) -> anyhow::Result<()> {
+    let port = ctx.port(0);
+    let _server = Server::start(
+        ServeOptions {
+            addr: local(port),
+            ..ServeOptions::default()
+        },
+        &ctx.calls,
+    )?;
+    ctx.step(
+        "the client sends 'GET / HTTP/1.0' to the echo server and half-closes, as client.py does",
+    );
+    let opts = ClientOptions {
+        server: local(port),
+        messages: vec!["GET / HTTP/1.0\r\n\r\n".into()],
+        shutdown_write: true,
+        ..ClientOptions::default()
+    };
+    let ex = client::run(&opts, &ctx.calls.named("client".into()))?;
+    ctx.check(
+        "the echo server returns the request and then closes (recv() returns 0)",
+        ex[0].replies == vec![b"GET / HTTP/1.0\r\n\r\n".to_vec()],
+        shown(&ex[0].replies),
+    );
+    Ok(())
+}
+
+fn http_get_packets(_ctx: &LabCtx, rows: &[RowRecord]) -> Vec<Check> {
+    let client_fin = rows.iter().position(|r| r.from_client && r.has(FIN));
+    let echo_after =
+        client_fin.is_some_and(|f| rows[f..].iter().any(|r| !r.from_client && r.len == 18));
+    vec![packet_check(
+        "the client's FIN comes before the 18-byte echo",
+        echo_after,
+        "",
+    )]
+}
+
+// ---- proxy ----
+
+fn proxy(ctx: &mut LabCtx) -> anyhow::Result<()> {
+    let (server_port, proxy_port) = (ctx.port(0), ctx.port(1));
+    let server = Server::start(
+        ServeOptions {
+            addr: local(server_port),
+            ..ServeOptions::default()
+        },
+        &ctx.calls,
+    )?;
+    ctx.step(&format!(
+        "a proxy on 127.0.0.1:{proxy_port} relays to the server on {server_port}"
+    ));
+    let stop = Arc::new(AtomicBool::new(false));
+    let (s, pc) = (Arc::clone(&stop), ctx.calls.named("proxy".into()));
+    let relay = thread::spawn(move || {
+        crate::sockets::proxy::run(local(proxy_port), local(server_port), &pc, &s)
+    });
+    pause(150);
+    ctx.step("the client connects to the proxy and sends \"hello\"");
+    let ex = client::run(
+        &ClientOptions {
+            server: local(proxy_port),
+            ..ClientOptions::default()
+        },
+        &ctx.calls.named("client".into()),
+    );
+    pause(100);
+    stop.store(true, Ordering::Relaxed);
+    let _ = relay.join();
+    let ex = ex?;
+    ctx.check(
+        "the echo comes back through the proxy",
+        ex[0].replies == vec![b"hello".to_vec()],
+        shown(&ex[0].replies),
+    );
+    let peer = server
+        .log
+        .lock()
+        .ok()
+        .and_then(|l| l.peers.first().copied());
+    ctx.check(
+        "the server sees the proxy's connection, not the client's",
+        peer.is_some() && peer != ex[0].local,
+        format!("server's peer {peer:?}, client {:?}", ex[0].local),
+    );
+    Ok(())
+}
+
+fn proxy_packets(ctx: &LabCtx, rows: &[RowRecord]) -> Vec<Check> {
+    let handshakes = |port: u16| {
+        rows.iter()
+            .filter(|r| r.dport == port && r.note.starts_with("handshake 3/3"))
+            .count()
+    };
+    let fins = |port: u16| {
+        rows.iter()
+            .filter(|r| (r.dport == port || r.sport == port) && r.has(FIN))
+            .count()
+    };
+    vec![packet_check(
+        "two connections, each with its own handshake and its own FINs",
+        handshakes(ctx.port(1)) == 1
+            && handshakes(ctx.port(0)) == 1
+            && fins(ctx.port(0)) == 2
+            && fins(ctx.port(1)) == 2,
+        "",
+    )]
+}
+
+// ---- client-fixed-port ----
+
+fn client_fixed_port(ctx: &mut LabCtx) -> anyhow::Result<()> {
+    let (server_port, fixed) = (ctx.port(0), ctx.port(1));
+    let _server = Server::start(
+        ServeOptions {
+            addr: local(server_port),
+            ..ServeOptions::default()
+        },
+        &ctx.calls,
+    )?;
+    let base = ClientOptions {
+        server: local(server_port),
+        bind: Some(local(fixed)),
+        reuseaddr: Some(true),
+        ..ClientOptions::default()
+    };
+    ctx.step(&format!(
+        "the client binds 127.0.0.1:{fixed} (SO_REUSEADDR on), talks, and closes first"
+    ));
+    client::run(&base, &ctx.calls.named("client".into()))?;
+    pause(100);
+    ctx.states("after the close");
+    ctx.step("it reconnects from the same port without SO_REUSEADDR");
+    let plain = ClientOptions {
+        reuseaddr: None,
+        ..base.clone()
+    };
+    let r = client::run(&plain, &ctx.calls.named("client".into()));
+    ctx.check(
+        "without SO_REUSEADDR the fixed port is still in use (EADDRINUSE)",
+        matches!(&r, Err(client::ClientError::Call(e)) if e.errno == Some(libc::EADDRINUSE)),
+        "",
+    );
+    ctx.step("it reconnects with SO_REUSEADDR on");
+    let r = client::run(&base, &ctx.calls.named("client".into()));
+    ctx.check(
+        "with SO_REUSEADDR on both sockets Linux takes over the TIME-WAIT",
+        r.is_ok(),
+        "",
+    );
+    Ok(())
+}
+
+fn client_fixed_port_packets(ctx: &LabCtx, rows: &[RowRecord]) -> Vec<Check> {
+    let fixed = ctx.port(1);
+    let syns: Vec<&RowRecord> = rows
+        .iter()
+        .filter(|r| r.sport == fixed && r.has(SYN))
+        .collect();
+    let old_fin = rows.iter().find(|r| r.sport == fixed && r.has(FIN));
+    let isn_ok = match (syns.as_slice(), old_fin) {
+        ([_, new], Some(fin)) => new.seq.wrapping_sub(fin.seq.wrapping_add(1)) == 65537,
+        _ => false,
+    };
+    vec![packet_check(
+        "the new SYN reuses the 4-tuple with ISN = old next sequence number + 65537",
+        isn_ok,
+        format!("{} SYNs from port {fixed}", syns.len()),
     )]
 }

@@ -20,6 +20,10 @@ use crate::timeline::{ConnSummary, PacketRow};
 #[derive(Debug, Clone)]
 pub struct RowRecord {
     pub frame: u64,
+    /// Carried over IPv6 (else IPv4).
+    pub v6: bool,
+    /// Raw TCP sequence number.
+    pub seq: u32,
     pub udp: bool,
     pub tcp_flags: Option<u8>,
     pub icmp: Option<(u8, u8)>,
@@ -68,6 +72,11 @@ impl Render for Recorder<'_> {
         if let Ok(mut rows) = self.rows.lock() {
             rows.push(RowRecord {
                 frame: row.packet.frame,
+                v6: row.packet.ip.is_some_and(|ip| ip.src.is_ipv6()),
+                seq: match row.packet.transport {
+                    Transport::Tcp(t) => t.seq.0,
+                    _ => 0,
+                },
                 udp,
                 tcp_flags,
                 icmp,
