@@ -172,3 +172,44 @@ fn demo_client_fixed_port() {
         "the new SYN reuses the 4-tuple with ISN = old next sequence number + 65537",
     );
 }
+
+#[test]
+fn demo_reuseaddr() {
+    let out = run_lab("reuseaddr");
+    passed(
+        &out,
+        "TIME-WAIT is on the server's port: the server closed first",
+    );
+    passed(
+        &out,
+        "bind() fails with EADDRINUSE while the TIME-WAIT lasts",
+    );
+    passed(
+        &out,
+        "with SO_REUSEADDR on the old and the new socket, bind() succeeds (Linux rule)",
+    );
+}
+
+#[test]
+fn demo_bind_wildcard_vs_specific() {
+    let out = run_lab("bind-wildcard-vs-specific");
+    passed(&out, "Linux refuses the second listener (EADDRINUSE)");
+    passed(&out, "with SO_REUSEPORT on both, both listen");
+}
+
+#[test]
+fn demo_backlog() {
+    let out = run_lab("backlog");
+    passed(
+        &out,
+        "two connects succeed (the queue holds backlog + 1 = 2), two time out",
+    );
+    passed(&out, "exactly two SYN-ACKs");
+    passed(&out, "the other SYNs get no answer and are retransmitted");
+}
+
+#[test]
+fn demo_concurrency() {
+    let out = run_lab("concurrency");
+    passed(&out, "six connections, each with its own handshake");
+}

@@ -119,6 +119,38 @@ pub const LABS: &[Lab] = &[
         run: client_fixed_port,
         packets: client_fixed_port_packets,
     },
+    Lab {
+        name: "reuseaddr",
+        question: "Why can't a restarted server bind its port, and what does SO_REUSEADDR change?",
+        seconds: 1.0,
+        ports: 1,
+        run: reuseaddr,
+        packets: reuseaddr_packets,
+    },
+    Lab {
+        name: "bind-wildcard-vs-specific",
+        question: "Can 0.0.0.0:P and 127.0.0.2:P both listen?",
+        seconds: 0.5,
+        ports: 1,
+        run: bind_wildcard,
+        packets: no_packets,
+    },
+    Lab {
+        name: "backlog",
+        question: "What does the listen() backlog limit?",
+        seconds: 3.5,
+        ports: 1,
+        run: backlog,
+        packets: backlog_packets,
+    },
+    Lab {
+        name: "concurrency",
+        question: "How do thread and event-loop servers serve several clients at once?",
+        seconds: 1.0,
+        ports: 2,
+        run: concurrency,
+        packets: concurrency_packets,
+    },
 ];
 
 pub fn find(name: &str) -> Option<&'static Lab> {
@@ -1070,5 +1102,279 @@ fn client_fixed_port_packets(ctx: &LabCtx, rows: &[RowRecord]) -> Vec<Check> {
         "the new SYN reuses the 4-tuple with ISN = old next sequence number + 65537",
         isn_ok,
         format!("{} SYNs from port {fixed}", syns.len()),
+    )]
+}
+
+// ---- reuseaddr ----
+
+fn reuseaddr(ctx: &mut LabCtx) -> anyhow::Result<()> {
+    let port = ctx.port(0);
+    let calls = ctx.calls.clone();
+    let srv = calls.named("server".into());
+    let cl = calls.named("client".into());
+    let opts = |reuse: Option<bool>| ServeOptions {
+        addr: local(port),
+        reuseaddr: reuse,
+        ..ServeOptions::default()
+    };
+    ctx.step("a server with SO_REUSEADDR accepts a client, then closes the connection first");
+    let listener: std::net::TcpListener = server::open(&opts(Some(true)), &srv)?.into();
+    let mut client = cl.run(
+        format!("connect(127.0.0.1:{port})"),
+        || TcpStream::connect(local(port)),
+        |_| "ok".into(),
+    )?;
+    let (conn, _) = srv.run(
+        "accept()",
+        || listener.accept(),
+        |(_, p)| format!("peer {p}"),
+    )?;
+    srv.run(
+        "close() [connection]",
+        || {
+            drop(conn);
+            Ok(())
+        },
+        |()| "ok: FIN first".into(),
+    )?;
+    let mut buf = [0u8; 8];
+    cl.run(
+        "recv(8)",
+        || client.read(&mut buf),
+        |n| format!("{n} bytes: EOF"),
+    )?;
+    cl.run(
+        "close()",
+        || {
+            drop(client);
+            Ok(())
+        },
+        |()| "ok".into(),
+    )?;
+    srv.run(
+        "close() [listener]",
+        || {
+            drop(listener);
+            Ok(())
+        },
+        |()| "ok: the server program exits".into(),
+    )?;
+    pause(100);
+    let rows = ctx.states("after the server closed first");
+    ctx.check(
+        "TIME-WAIT is on the server's port: the server closed first",
+        rows.iter()
+            .any(|r| r.state == "TIME-WAIT" && r.local.port() == port),
+        "",
+    );
+    ctx.step("restart the server without SO_REUSEADDR");
+    let plain = server::open(&opts(None), &srv);
+    ctx.check(
+        "bind() fails with EADDRINUSE while the TIME-WAIT lasts",
+        matches!(&plain, Err(e) if e.errno == Some(libc::EADDRINUSE)),
+        "",
+    );
+    ctx.step("restart the server with SO_REUSEADDR (the old socket had it too)");
+    let reuse = server::open(&opts(Some(true)), &srv);
+    ctx.check(
+        "with SO_REUSEADDR on the old and the new socket, bind() succeeds (Linux rule)",
+        reuse.is_ok(),
+        "",
+    );
+    Ok(())
+}
+
+fn reuseaddr_packets(_ctx: &LabCtx, rows: &[RowRecord]) -> Vec<Check> {
+    let first_fin = rows.iter().find(|r| r.has(FIN));
+    vec![packet_check(
+        "the first FIN comes from the server",
+        first_fin.is_some_and(|r| !r.from_client),
+        "",
+    )]
+}
+
+// ---- bind-wildcard-vs-specific ----
+
+fn bind_wildcard(ctx: &mut LabCtx) -> anyhow::Result<()> {
+    let port = ctx.port(0);
+    let srv = ctx.calls.named("server".into());
+    let at = |ip: [u8; 4], reuseaddr: Option<bool>, reuseport: bool| ServeOptions {
+        addr: SocketAddr::from((ip, port)),
+        reuseaddr,
+        reuseport,
+        ..ServeOptions::default()
+    };
+    ctx.step(&format!(
+        "listen on 0.0.0.0:{port}, then on 127.0.0.2:{port}, both with SO_REUSEADDR"
+    ));
+    let wildcard = server::open(&at([0, 0, 0, 0], Some(true), false), &srv)?;
+    let specific = server::open(&at([127, 0, 0, 2], Some(true), false), &srv);
+    ctx.check(
+        "Linux refuses the second listener (EADDRINUSE), even with SO_REUSEADDR on both; macOS/BSD would allow it",
+        matches!(&specific, Err(e) if e.errno == Some(libc::EADDRINUSE)),
+        specific.as_ref().err().map(|e| e.call.clone()).unwrap_or_default(),
+    );
+    drop(specific);
+    drop(wildcard);
+    ctx.step("the same two listeners with SO_REUSEPORT on both");
+    let a = server::open(&at([0, 0, 0, 0], None, true), &srv);
+    let b = server::open(&at([127, 0, 0, 2], None, true), &srv);
+    ctx.check(
+        "with SO_REUSEPORT on both, both listen",
+        a.is_ok() && b.is_ok(),
+        "",
+    );
+    ctx.states("two listeners on one port");
+    Ok(())
+}
+
+fn no_packets(_ctx: &LabCtx, rows: &[RowRecord]) -> Vec<Check> {
+    vec![packet_check(
+        "binding and listening send nothing on the wire",
+        rows.is_empty(),
+        format!("{} packets", rows.len()),
+    )]
+}
+
+// ---- backlog ----
+
+fn backlog(ctx: &mut LabCtx) -> anyhow::Result<()> {
+    let port = ctx.port(0);
+    ctx.step(&format!(
+        "a server listens on {port} with backlog 1 and never calls accept()"
+    ));
+    let _server = Server::start(
+        ServeOptions {
+            addr: local(port),
+            backlog: 1,
+            no_accept: true,
+            ..ServeOptions::default()
+        },
+        &ctx.calls,
+    )?;
+    ctx.step("four clients connect, 100 ms apart, each waiting at most 2.5 s");
+    let clients: Vec<_> = (0..4u64)
+        .map(|i| {
+            let calls = ctx.calls.named(format!("client {}", i + 1));
+            thread::spawn(move || {
+                pause(100 * i);
+                let r = calls.run(
+                    format!("connect(127.0.0.1:{port}) [2.5 s timeout]"),
+                    || TcpStream::connect_timeout(&local(port), Duration::from_millis(2500)),
+                    |_| "ok: in the accept queue".into(),
+                );
+                if let Ok(mut s) = r.as_ref().map(|s| s.try_clone()) {
+                    if let Ok(s) = s.as_mut() {
+                        let _ = calls.run(
+                            "send(2)",
+                            || s.write(b"hi"),
+                            |n| format!("{n} bytes: ACKed though nobody accepted"),
+                        );
+                    }
+                }
+                r.ok()
+            })
+        })
+        .collect();
+    pause(600);
+    let rows = ctx.states("while clients 3 and 4 wait");
+    let listen_q = rows.iter().find(|r| r.state == "LISTEN").map(|r| r.recv_q);
+    let connected: Vec<Option<TcpStream>> = clients
+        .into_iter()
+        .map(|c| c.join().ok().flatten())
+        .collect();
+    let ok = connected.iter().filter(|c| c.is_some()).count();
+    ctx.check(
+        "two connects succeed (the queue holds backlog + 1 = 2), two time out",
+        ok == 2,
+        format!("{ok} connected"),
+    );
+    ctx.check(
+        "the listening socket's Recv-Q shows 2 connections waiting for accept()",
+        listen_q == Some(2),
+        format!("{listen_q:?}"),
+    );
+    Ok(())
+}
+
+fn backlog_packets(ctx: &LabCtx, rows: &[RowRecord]) -> Vec<Check> {
+    let port = ctx.port(0);
+    let syn_acks = rows
+        .iter()
+        .filter(|r| r.sport == port && r.has(SYN | ACK))
+        .count();
+    let retries = rows
+        .iter()
+        .filter(|r| r.note.starts_with("SYN retransmitted"))
+        .count();
+    let data_acked = rows.iter().any(|r| {
+        r.sport == port
+            && r.note
+                .contains("confirms it has the client's bytes up to 2")
+    });
+    vec![
+        packet_check("exactly two SYN-ACKs", syn_acks == 2, format!("{syn_acks}")),
+        packet_check(
+            "the other SYNs get no answer and are retransmitted (every second)",
+            retries >= 2,
+            format!("{retries} retransmissions"),
+        ),
+        packet_check(
+            "data sent to a connection nobody accepted yet is ACKed by the kernel",
+            data_acked,
+            "",
+        ),
+    ]
+}
+
+// ---- concurrency ----
+
+fn concurrency(ctx: &mut LabCtx) -> anyhow::Result<()> {
+    for (i, mode) in [server::Mode::Thread, server::Mode::Event]
+        .into_iter()
+        .enumerate()
+    {
+        let port = ctx.port(i);
+        ctx.step(&format!(
+            "a {mode:?} server on {port}; three clients at once"
+        ));
+        let server = Server::start(
+            ServeOptions {
+                addr: local(port),
+                mode,
+                ..ServeOptions::default()
+            },
+            &ctx.calls,
+        )?;
+        let opts = ClientOptions {
+            server: local(port),
+            clients: 3,
+            messages: vec!["one".into(), "two".into()],
+            ..ClientOptions::default()
+        };
+        let all = client::run(&opts, &ctx.calls.named("clients".into()))?;
+        let right = all
+            .iter()
+            .all(|e| e.replies == vec![b"one".to_vec(), b"two".to_vec()]);
+        pause(50);
+        let accepted = server.log.lock().map(|l| l.peers.len()).unwrap_or(0);
+        ctx.check(
+            &format!("the {mode:?} server serves all three clients correctly"),
+            right && accepted == 3,
+            format!("{accepted} accepted"),
+        );
+    }
+    Ok(())
+}
+
+fn concurrency_packets(_ctx: &LabCtx, rows: &[RowRecord]) -> Vec<Check> {
+    let handshakes = rows
+        .iter()
+        .filter(|r| r.note.starts_with("handshake 3/3"))
+        .count();
+    vec![packet_check(
+        "six connections, each with its own handshake",
+        handshakes == 6,
+        format!("{handshakes}"),
     )]
 }
