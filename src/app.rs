@@ -92,15 +92,62 @@ fn run_lab(lab: &crate::lab::Lab, args: &DemoArgs) -> anyhow::Result<usize> {
         let recorded = Arc::clone(&rows);
         let sink = Sink::open(args.output.output.as_deref(), None)?;
         let out = args.output.clone();
+        let save = match &args.save {
+            Some(dir) => {
+                std::fs::create_dir_all(dir)
+                    .with_context(|| format!("cannot create {}", dir.display()))?;
+                let pcapng = Sink::open(Some(&dir.join(format!("{}.pcapng", lab.name))), None)?;
+                let json = Sink::open(Some(&dir.join(format!("{}.jsonl", lab.name))), None)?;
+                Some((pcapng, json))
+            }
+            None => None,
+        };
+        let lab_name = lab.name;
         let capture = std::thread::spawn(move || {
-            let result = run_to(&sink, &out, true, |render| {
-                let mut recorder = Recorder {
-                    inner: render,
-                    rows: recorded,
-                };
-                pump_with_calls(&mut source, &mut recorder, Some(&queue))
-            });
-            finish_sink(sink, result)
+            let Some((pcapng_sink, json_sink)) = save else {
+                let result = run_to(&sink, &out, true, |render| {
+                    let mut recorder = Recorder {
+                        inner: render,
+                        rows: recorded,
+                    };
+                    pump_with_calls(&mut source, &mut recorder, Some(&queue), None)
+                });
+                return finish_sink(sink, result);
+            };
+            let saved = (|| -> anyhow::Result<()> {
+                let mut writer = crate::export::pcapng::PcapngWriter::new(
+                    pcapng_sink.writer(false)?,
+                    &format!("wirelab demo {lab_name}: packet comments are wirelab's explanations"),
+                )?;
+                let mut json = JsonRender::new(json_sink.writer(false)?, true);
+                let result = run_to(&sink, &out, true, |render| {
+                    let mut recorder = Recorder {
+                        inner: render,
+                        rows: recorded,
+                    };
+                    let mut tee = crate::render::Tee {
+                        first: &mut recorder,
+                        second: &mut json,
+                    };
+                    pump_with_calls(&mut source, &mut tee, Some(&queue), Some(&mut writer))
+                });
+                writer.finish()?;
+                drop(json);
+                result
+            })();
+            match saved {
+                Ok(()) => {
+                    pcapng_sink.commit()?;
+                    json_sink.commit()?;
+                    sink.commit()
+                }
+                Err(e) => {
+                    pcapng_sink.discard();
+                    json_sink.discard();
+                    sink.discard();
+                    Err(e)
+                }
+            }
         });
         std::thread::sleep(Duration::from_millis(100));
         let result = (lab.run)(&mut ctx);
@@ -198,7 +245,7 @@ fn with_capture(
     let args = output.clone();
     let capture = std::thread::spawn(move || {
         let result = run_to(&sink, &args, true, |render| {
-            pump_with_calls(&mut source, render, Some(&queue))
+            pump_with_calls(&mut source, render, Some(&queue), None)
         });
         finish_sink(sink, result)
     });
@@ -405,7 +452,7 @@ fn renderer<'w>(
 /// file, an interface that went away) still lets the output finish with
 /// what was read; the error is returned afterwards.
 pub fn pump(source: &mut dyn FrameSource, render: &mut dyn Render) -> anyhow::Result<()> {
-    pump_with_calls(source, render, None)
+    pump_with_calls(source, render, None, None)
 }
 
 /// Render socket calls from `calls` that happened up to `until_ns` (all of them for `None`).
@@ -438,6 +485,7 @@ pub fn pump_with_calls(
     source: &mut dyn FrameSource,
     render: &mut dyn Render,
     calls: Option<&CallQueue>,
+    mut tap: Option<&mut dyn crate::render::FrameTap>,
 ) -> anyhow::Result<()> {
     let mut tracker = Tracker::new();
     let mut source_error = None;
@@ -459,6 +507,9 @@ pub fn pump_with_calls(
         let packet = decode(&frame);
         drain_calls(calls, Some(packet.ts_ns), render)?;
         let row = tracker.track(&packet);
+        if let Some(tap) = tap.as_deref_mut() {
+            tap.frame(&frame, &row)?;
+        }
         render.packet(&row)?;
         for summary in tracker.drain_finished() {
             render.conn(&summary)?;

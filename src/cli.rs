@@ -45,6 +45,9 @@ pub struct DemoArgs {
     /// Run without capturing (socket calls and states only; no root needed)
     #[arg(long)]
     pub no_capture: bool,
+    /// Save each lab's capture (pcapng, explanations as packet comments) and JSON timeline in DIR
+    #[arg(long, value_name = "DIR")]
+    pub save: Option<PathBuf>,
     #[command(flatten)]
     pub output: OutputArgs,
 }

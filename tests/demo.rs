@@ -213,3 +213,45 @@ fn demo_concurrency() {
     let out = run_lab("concurrency");
     passed(&out, "six connections, each with its own handshake");
 }
+
+#[test]
+fn demo_save_writes_pcapng_and_json_that_replay_reproduces() {
+    let dir = std::env::temp_dir().join(format!("wirelab-save-{}", std::process::id()));
+    let out = wirelab()
+        .args(["demo", "refused", "--save"])
+        .arg(&dir)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let saved = std::fs::read_to_string(dir.join("refused.jsonl")).unwrap();
+    let replayed = wirelab()
+        .args(["replay", "--format", "json"])
+        .arg(dir.join("refused.pcapng"))
+        .output()
+        .unwrap();
+    assert!(replayed.status.success());
+    let packets = |text: &str| -> Vec<String> {
+        text.lines()
+            .filter(|l| l.contains("\"kind\":\"packet\""))
+            .map(str::to_string)
+            .collect()
+    };
+    let (a, b) = (
+        packets(&saved),
+        packets(&String::from_utf8(replayed.stdout).unwrap()),
+    );
+    assert_eq!(a.len(), 2, "SYN and RST: {saved}");
+    assert_eq!(
+        a, b,
+        "replaying the saved capture gives the same packet rows"
+    );
+    assert!(
+        saved.contains("\"kind\":\"call\""),
+        "socket calls are in the saved timeline"
+    );
+    std::fs::remove_dir_all(dir).unwrap();
+}

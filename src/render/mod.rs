@@ -33,6 +33,57 @@ pub trait Render {
     fn finish(&mut self, end: &RunEnd) -> io::Result<()>;
 }
 
+/// Two renderers fed the same events (the terminal view and a saved JSON timeline).
+pub struct Tee<'a, 'b> {
+    pub first: &'a mut dyn Render,
+    pub second: &'b mut dyn Render,
+}
+
+impl Render for Tee<'_, '_> {
+    fn packet(&mut self, row: &PacketRow<'_, '_>) -> io::Result<()> {
+        self.first.packet(row)?;
+        self.second.packet(row)
+    }
+    fn call(&mut self, ts_ns: i64, text: &str) -> io::Result<()> {
+        self.first.call(ts_ns, text)?;
+        self.second.call(ts_ns, text)
+    }
+    fn conn(&mut self, summary: &ConnSummary) -> io::Result<()> {
+        self.first.conn(summary)?;
+        self.second.conn(summary)
+    }
+    fn finish(&mut self, end: &RunEnd) -> io::Result<()> {
+        self.first.finish(end)?;
+        self.second.finish(end)
+    }
+}
+
+/// Sees every raw frame with its tracked row (to save an annotated capture).
+pub trait FrameTap {
+    fn frame(
+        &mut self,
+        frame: &crate::capture::RawFrame<'_>,
+        row: &PacketRow<'_, '_>,
+    ) -> io::Result<()>;
+}
+
+impl<W: io::Write> FrameTap for crate::export::pcapng::PcapngWriter<W> {
+    fn frame(
+        &mut self,
+        frame: &crate::capture::RawFrame<'_>,
+        row: &PacketRow<'_, '_>,
+    ) -> io::Result<()> {
+        self.set_comment(&row.note);
+        crate::export::pcapng::PcapngWriter::frame(
+            self,
+            frame.link.number(),
+            frame.ts_ns,
+            frame.orig_len,
+            frame.data,
+        )
+    }
+}
+
 /// How much detail per row: `-v` adds raw numbers and options.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Verbosity {
