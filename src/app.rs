@@ -18,6 +18,7 @@ use crate::cli::{
 };
 use crate::decode::decode;
 use crate::export::json::JsonRender;
+use crate::render::escape::escape_text;
 use crate::render::table::TableRender;
 use crate::render::text::TextRender;
 use crate::render::{Render, RunEnd, Verbosity};
@@ -69,7 +70,15 @@ fn free_port() -> anyhow::Result<u16> {
 /// Returns the number of failed checks.
 fn run_lab(lab: &crate::lab::Lab, args: &DemoArgs) -> anyhow::Result<usize> {
     use crate::lab::{Check, LabCtx, Recorder, RowRecord};
-    println!("== {}: {}", lab.name, lab.question);
+    let json = args.output.format == Format::Json;
+    if json {
+        println!(
+            "{}",
+            serde_json::json!({"kind": "lab", "name": lab.name, "question": lab.question})
+        );
+    } else {
+        println!("== {}: {}", lab.name, lab.question);
+    }
     let ports = (0..lab.ports)
         .map(|_| free_port())
         .collect::<anyhow::Result<Vec<u16>>>()?;
@@ -162,15 +171,22 @@ fn run_lab(lab: &crate::lab::Lab, args: &DemoArgs) -> anyhow::Result<usize> {
         packet_checks = (lab.packets)(&ctx, &rows);
     }
     let checks: Vec<&Check> = ctx.checks.iter().chain(packet_checks.iter()).collect();
+    let failed = checks.iter().filter(|c| c.passed == Some(false)).count();
+    if json {
+        // Checks as JSON Lines too, so the output stays one JSON object per line.
+        for c in &checks {
+            println!(
+                "{}",
+                serde_json::json!({"kind": "check", "lab": lab.name, "what": c.what, "passed": c.passed, "detail": c.detail})
+            );
+        }
+        return Ok(failed);
+    }
     println!("what you should have seen:");
-    let mut failed = 0;
     for c in &checks {
         let mark = match c.passed {
             Some(true) => "passed",
-            Some(false) => {
-                failed += 1;
-                "FAILED"
-            }
+            Some(false) => "FAILED",
             None => "not checked",
         };
         let detail = if c.detail.is_empty() {
@@ -178,7 +194,11 @@ fn run_lab(lab: &crate::lab::Lab, args: &DemoArgs) -> anyhow::Result<usize> {
         } else {
             format!(" ({})", c.detail)
         };
-        println!("  [{mark}] {}{detail}", c.what);
+        println!(
+            "  [{mark}] {}{}",
+            escape_text(&c.what),
+            escape_text(&detail)
+        );
     }
     if args.no_capture {
         println!("  [not checked] packet checks (run as root without --no-capture to capture)");

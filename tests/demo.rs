@@ -211,7 +211,11 @@ fn demo_backlog() {
 #[test]
 fn demo_concurrency() {
     let out = run_lab("concurrency");
-    passed(&out, "six connections, each with its own handshake");
+    passed(&out, "nine connections, each with its own handshake");
+    passed(
+        &out,
+        "the forking server serves all three clients correctly",
+    );
 }
 
 #[test]
@@ -254,4 +258,36 @@ fn demo_save_writes_pcapng_and_json_that_replay_reproduces() {
         "socket calls are in the saved timeline"
     );
     std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
+fn demo_all_passes_every_check() {
+    let out = wirelab()
+        .args(["demo", "all", "--format", "json"])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(!stdout.contains("[FAILED]"));
+    assert_eq!(
+        stdout.matches("what you should have seen:").count(),
+        17,
+        "every lab ran"
+    );
+}
+
+#[test]
+fn demo_without_capture_still_checks_socket_calls() {
+    let out = wirelab()
+        .args(["demo", "refused", "--no-capture"])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    assert!(out.status.success(), "{stdout}");
+    passed(&stdout, "connect() fails at once with ECONNREFUSED");
+    assert!(stdout.contains("[not checked] packet checks"), "{stdout}");
 }

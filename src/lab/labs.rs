@@ -122,8 +122,8 @@ pub const LABS: &[Lab] = &[
     Lab {
         name: "reuseaddr",
         question: "Why can't a restarted server bind its port, and what does SO_REUSEADDR change?",
-        seconds: 1.0,
-        ports: 1,
+        seconds: 1.5,
+        ports: 2,
         run: reuseaddr,
         packets: reuseaddr_packets,
     },
@@ -145,9 +145,9 @@ pub const LABS: &[Lab] = &[
     },
     Lab {
         name: "concurrency",
-        question: "How do thread and event-loop servers serve several clients at once?",
-        seconds: 1.0,
-        ports: 2,
+        question: "How do thread, event-loop and forking servers serve several clients at once?",
+        seconds: 1.5,
+        ports: 3,
         run: concurrency,
         packets: concurrency_packets,
     },
@@ -1181,16 +1181,59 @@ fn reuseaddr(ctx: &mut LabCtx) -> anyhow::Result<()> {
         reuse.is_ok(),
         "",
     );
+    drop(reuse);
+    let port2 = ctx.port(1);
+    ctx.step(&format!(
+        "a server process on {port2} is killed with SIGKILL while a client is connected"
+    ));
+    let mut child = ChildServer::start(&["tcp", "--port", &port2.to_string(), "--duration", "10"])?;
+    let mut c = cl.run(
+        format!("connect(127.0.0.1:{port2})"),
+        || TcpStream::connect(local(port2)),
+        |_| "ok".into(),
+    )?;
+    pause(100);
+    child.kill(libc::SIGKILL);
+    pause(100);
+    cl.run(
+        "send(5)",
+        || c.write(b"hello"),
+        |n| format!("{n} bytes: accepted locally; the peer answers with RST"),
+    )?;
+    pause(100);
+    let second = cl.run("send(5)", || c.write(b"hello"), |n| format!("{n} bytes"));
+    ctx.check(
+        "after the kill the kernel closed the server's socket (FIN); the client's next send draws RST, the one after fails with EPIPE",
+        matches!(&second, Err(e) if e.errno == Some(libc::EPIPE)),
+        "",
+    );
     Ok(())
 }
 
-fn reuseaddr_packets(_ctx: &LabCtx, rows: &[RowRecord]) -> Vec<Check> {
+fn reuseaddr_packets(ctx: &LabCtx, rows: &[RowRecord]) -> Vec<Check> {
     let first_fin = rows.iter().find(|r| r.has(FIN));
-    vec![packet_check(
-        "the first FIN comes from the server",
-        first_fin.is_some_and(|r| !r.from_client),
-        "",
-    )]
+    let killed = ctx.port(1);
+    let fin_from_killed = rows.iter().any(|r| r.sport == killed && r.has(FIN));
+    let bare_rst = rows
+        .iter()
+        .any(|r| r.sport == killed && r.has(RST) && !r.has(ACK));
+    vec![
+        packet_check(
+            "the first FIN comes from the server",
+            first_fin.is_some_and(|r| !r.from_client),
+            "",
+        ),
+        packet_check(
+            "the killed server's kernel still sends a FIN",
+            fin_from_killed,
+            "",
+        ),
+        packet_check(
+            "the client's data after that draws a RST without ACK, from a socket that is gone",
+            bare_rst,
+            "",
+        ),
+    ]
 }
 
 // ---- bind-wildcard-vs-specific ----
@@ -1329,7 +1372,44 @@ fn backlog_packets(ctx: &LabCtx, rows: &[RowRecord]) -> Vec<Check> {
 
 // ---- concurrency ----
 
+/// `wirelab serve` as a child process (process mode forks per connection,
+/// which wants a process of its own); killed and reaped when dropped.
+struct ChildServer(std::process::Child);
+
+impl ChildServer {
+    fn start(args: &[&str]) -> anyhow::Result<ChildServer> {
+        let child = std::process::Command::new(std::env::current_exe()?)
+            .arg("serve")
+            .args(args)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()?;
+        pause(300);
+        Ok(ChildServer(child))
+    }
+
+    fn kill(&mut self, signal: i32) {
+        // SAFETY: signalling our own child process.
+        unsafe { libc::kill(self.0.id() as libc::pid_t, signal) };
+        let _ = self.0.wait();
+    }
+}
+
+impl Drop for ChildServer {
+    fn drop(&mut self) {
+        if let Ok(None) = self.0.try_wait() {
+            self.kill(libc::SIGINT);
+        }
+    }
+}
+
 fn concurrency(ctx: &mut LabCtx) -> anyhow::Result<()> {
+    let opts_for = |port: u16| ClientOptions {
+        server: local(port),
+        clients: 3,
+        messages: vec!["one".into(), "two".into()],
+        ..ClientOptions::default()
+    };
     for (i, mode) in [server::Mode::Thread, server::Mode::Event]
         .into_iter()
         .enumerate()
@@ -1346,13 +1426,7 @@ fn concurrency(ctx: &mut LabCtx) -> anyhow::Result<()> {
             },
             &ctx.calls,
         )?;
-        let opts = ClientOptions {
-            server: local(port),
-            clients: 3,
-            messages: vec!["one".into(), "two".into()],
-            ..ClientOptions::default()
-        };
-        let all = client::run(&opts, &ctx.calls.named("clients".into()))?;
+        let all = client::run(&opts_for(port), &ctx.calls.named("clients".into()))?;
         let right = all
             .iter()
             .all(|e| e.replies == vec![b"one".to_vec(), b"two".to_vec()]);
@@ -1364,6 +1438,28 @@ fn concurrency(ctx: &mut LabCtx) -> anyhow::Result<()> {
             format!("{accepted} accepted"),
         );
     }
+    let port = ctx.port(2);
+    ctx.step(&format!(
+        "a server that forks a process per connection on {port}; three clients at once"
+    ));
+    let _child = ChildServer::start(&[
+        "tcp",
+        "--port",
+        &port.to_string(),
+        "--mode",
+        "process",
+        "--duration",
+        "10",
+    ])?;
+    let all = client::run(&opts_for(port), &ctx.calls.named("clients".into()))?;
+    let right = all
+        .iter()
+        .all(|e| e.replies == vec![b"one".to_vec(), b"two".to_vec()]);
+    ctx.check(
+        "the forking server serves all three clients correctly",
+        right,
+        "",
+    );
     Ok(())
 }
 
@@ -1373,8 +1469,8 @@ fn concurrency_packets(_ctx: &LabCtx, rows: &[RowRecord]) -> Vec<Check> {
         .filter(|r| r.note.starts_with("handshake 3/3"))
         .count();
     vec![packet_check(
-        "six connections, each with its own handshake",
-        handshakes == 6,
+        "nine connections, each with its own handshake",
+        handshakes == 9,
         format!("{handshakes}"),
     )]
 }
