@@ -11,7 +11,10 @@
 //!   per endpoint, explanations, Zeek-style summaries; bounded memory.
 //! - [`timeline`]: the rows the tracker produces.
 //! - [`render`]: terminal tables and plain text; payload escaping.
-//! - [`export`]: JSON Lines.
+//! - [`export`]: JSON Lines; pcapng with packet comments.
+//! - [`sockets`]: the labs' echo programs (server, client, proxy), each
+//!   socket call reported with its result or errno.
+//! - [`lab`]: `wirelab demo`: lab steps run on loopback, captured, checked.
 //! - [`cli`] and [`app`]: arguments and the pipeline that ties it together.
 
 pub mod app;
