@@ -93,6 +93,14 @@ fn demo_abort() {
     let out = run_lab("abort");
     passed(&out, "the server's recv() fails with ECONNRESET");
     passed(&out, "the client's close sends RST-ACK and no FIN is seen");
+    passed(
+        &out,
+        "closing with unread data also resets: the client's recv() fails with ECONNRESET",
+    );
+    passed(
+        &out,
+        "the server's close with unread data sends RST-ACK too",
+    );
 }
 
 #[test]

@@ -619,17 +619,68 @@ fn abort(ctx: &mut LabCtx) -> anyhow::Result<()> {
         !rows.iter().any(|r| r.state == "TIME-WAIT"),
         "",
     );
+    ctx.step(
+        "a second connection: the client sends data the server never reads, and the server closes",
+    );
+    let mut client = cl.run(
+        format!("connect(127.0.0.1:{port})"),
+        || TcpStream::connect(local(port)),
+        |_| "ok".into(),
+    )?;
+    let (conn, _) = srv.run(
+        "accept()",
+        || listener.accept(),
+        |(_, p)| format!("peer {p}"),
+    )?;
+    cl.run(
+        "send(6)",
+        || client.write(b"unread"),
+        |n| format!("{n} bytes"),
+    )?;
+    pause(50);
+    srv.run(
+        "close() with 6 bytes unread",
+        || {
+            drop(conn);
+            Ok(())
+        },
+        |()| "ok: unread data makes it an RST".into(),
+    )?;
+    pause(50);
+    let r = cl.run(
+        "recv(16)",
+        || client.read(&mut buf),
+        |n| format!("{n} bytes"),
+    );
+    ctx.check(
+        "closing with unread data also resets: the client's recv() fails with ECONNRESET",
+        matches!(&r, Err(e) if e.errno == Some(libc::ECONNRESET)),
+        "",
+    );
     Ok(())
 }
 
 fn abort_packets(_ctx: &LabCtx, rows: &[RowRecord]) -> Vec<Check> {
-    let rst = rows.iter().any(|r| r.from_client && r.has(RST | ACK));
+    let first = rows.iter().filter_map(|r| r.conn).min();
+    let rst = rows
+        .iter()
+        .any(|r| r.conn == first && r.from_client && r.has(RST | ACK));
     let fin = rows.iter().any(|r| r.has(FIN));
-    vec![packet_check(
-        "the client's close sends RST-ACK and no FIN is seen",
-        rst && !fin,
-        "",
-    )]
+    let server_rst = rows
+        .iter()
+        .any(|r| r.conn != first && !r.from_client && r.has(RST | ACK));
+    vec![
+        packet_check(
+            "the client's close sends RST-ACK and no FIN is seen",
+            rst && !fin,
+            "",
+        ),
+        packet_check(
+            "the server's close with unread data sends RST-ACK too",
+            server_rst,
+            "",
+        ),
+    ]
 }
 
 // ---- empty-message ----
