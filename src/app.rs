@@ -457,6 +457,12 @@ fn renderer<'w>(
     };
     match args.format {
         Format::Json => Box::new(JsonRender::new(out, !args.summary)),
+        Format::Csv => Box::new(crate::export::csv::CsvRender::new(out)),
+        Format::Md => Box::new(crate::export::markdown::MarkdownRender::new(out)),
+        Format::Mermaid => Box::new(crate::export::mermaid::MermaidRender::new(out)),
+        Format::Html => Box::new(crate::export::html::HtmlRender::new(out)),
+        // The frames go to the pcapng writer (a tap), not to a renderer.
+        Format::Pcapng => Box::new(crate::render::NullRender),
         Format::Text => Box::new(TextRender::new(out, verbosity, !args.summary)),
         Format::Table if args.summary => Box::new(TextRender::new(out, verbosity, false)),
         // A live view streams plain rows: a table would wait for its chunk to fill.
@@ -552,10 +558,32 @@ pub fn pump_with_calls(
 fn replay(args: &ReplayArgs) -> anyhow::Result<()> {
     let mut source = FileSource::open(&args.file)?;
     let sink = Sink::open(args.output.output.as_deref(), Some(&args.file))?;
+    if args.output.format == Format::Pcapng {
+        let what = format!("wirelab replay of {}", args.file.display());
+        let result = write_pcapng(&sink, &what, &mut source);
+        return finish_sink(sink, result);
+    }
     let result = run_to(&sink, &args.output, false, |render| {
         pump(&mut source, render)
     });
     finish_sink(sink, result)
+}
+
+/// `--format pcapng`: the frames as they are, each with its explanation as
+/// the packet comment, and a section comment naming what produced it.
+fn write_pcapng(sink: &Sink, what: &str, source: &mut dyn FrameSource) -> anyhow::Result<()> {
+    if matches!(sink, Sink::Stdout) && io::stdout().is_terminal() {
+        bail!("pcapng is a binary format: write it to a file with --output FILE.pcapng");
+    }
+    let mut writer = crate::export::pcapng::PcapngWriter::new(sink.writer(false)?, what)?;
+    let result = pump_with_calls(
+        source,
+        &mut crate::render::NullRender,
+        None,
+        Some(&mut writer),
+    );
+    writer.finish()?;
+    result
 }
 
 fn run_to(
@@ -633,6 +661,11 @@ fn watch(args: &WatchArgs) -> anyhow::Result<()> {
             .unwrap_or_default()
     );
     let sink = Sink::open(args.output.output.as_deref(), None)?;
+    if args.output.format == Format::Pcapng {
+        let what = format!("wirelab watch on {}", source.interface());
+        let result = write_pcapng(&sink, &what, &mut source);
+        return finish_sink(sink, result);
+    }
     let result = run_to(&sink, &args.output, true, |render| {
         pump(&mut source, render)
     });

@@ -234,4 +234,14 @@ pub enum Format {
     Text,
     /// JSON Lines (schema in docs/json-schema.md)
     Json,
+    /// CSV, one row per event (RFC 4180; formula-like cells neutralised)
+    Csv,
+    /// A Markdown table for a lab report
+    Md,
+    /// A Mermaid sequenceDiagram (at most 2000 packets)
+    Mermaid,
+    /// One self-contained HTML ladder diagram (at most 2000 packets)
+    Html,
+    /// The capture as pcapng, each packet's explanation as its comment (needs --output)
+    Pcapng,
 }

@@ -33,6 +33,24 @@ pub trait Render {
     fn finish(&mut self, end: &RunEnd) -> io::Result<()>;
 }
 
+/// Shows nothing (for `--format pcapng`, where the output is the capture itself).
+pub struct NullRender;
+
+impl Render for NullRender {
+    fn packet(&mut self, _row: &PacketRow<'_, '_>) -> io::Result<()> {
+        Ok(())
+    }
+    fn call(&mut self, _ts_ns: i64, _text: &str) -> io::Result<()> {
+        Ok(())
+    }
+    fn conn(&mut self, _summary: &ConnSummary) -> io::Result<()> {
+        Ok(())
+    }
+    fn finish(&mut self, _end: &RunEnd) -> io::Result<()> {
+        Ok(())
+    }
+}
+
 /// Two renderers fed the same events (the terminal view and a saved JSON timeline).
 pub struct Tee<'a, 'b> {
     pub first: &'a mut dyn Render,

@@ -1,0 +1,208 @@
+//! `--format html`: one self-contained file with a ladder diagram like
+//! Wireshark's Flow Graph: client lifeline left, server right, one arrow
+//! per packet, the explanation and both endpoint states beside it. Clicking
+//! an arrow shows the packet's fields and payload (hex and text).
+//!
+//! Safety: every text goes through [`html`] escaping; the packet data for
+//! the detail view is JSON inside a `<script type="application/json">`
+//! with `<`, `>` and `&` written as `\u003c`-style escapes, and the script
+//! only ever sets `textContent`. A Content-Security-Policy allows nothing
+//! but the inline style and this one script (by its SHA-256), so even a
+//! missed escape could not load or run anything.
+
+use std::fmt::Write as _;
+use std::io::{self, Write};
+
+use base64::Engine as _;
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+use super::mermaid::{too_large, MAX_PACKETS};
+use crate::decode::Transport;
+use crate::render::escape::escape_text;
+use crate::render::{kind_column, numbers_column, payload_column, relative_time, Render, RunEnd};
+use crate::timeline::{ConnSummary, PacketRow};
+use crate::track::flow::Direction;
+
+pub fn html(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in escape_text(text).chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+const STYLE: &str = "body{font:14px system-ui,sans-serif;margin:1em;color:#222}\
+h1{font-size:1.2em}.row{display:flex;align-items:center;gap:.6em;border-bottom:1px solid #eee}\
+.t{width:6em;color:#777;font-family:monospace}.c{width:3em;color:#555}.st{width:15em;font-family:monospace;font-size:12px}\
+.note{flex:1}.call{color:#064;font-family:monospace;font-size:12px;padding-left:10em}\
+svg{flex:none;cursor:pointer}line.arrow{stroke:#246;stroke-width:2}line.lifeline{stroke:#bbb}\
+text{font:11px monospace;fill:#123}.rst line.arrow{stroke:#c22}.syn line.arrow{stroke:#282}.fin line.arrow{stroke:#a70}\
+#detail{position:sticky;bottom:0;background:#f8f8f0;border:1px solid #ccc;padding:.5em;white-space:pre-wrap;max-height:40vh;overflow:auto}";
+
+const SCRIPT: &str = "(function(){var d=JSON.parse(document.getElementById('data').textContent);\
+var out=document.getElementById('detail');\
+document.querySelectorAll('svg[data-i]').forEach(function(s){s.addEventListener('click',function(){\
+var p=d[+s.getAttribute('data-i')];var lines=[];for(var k in p){lines.push(k+': '+p[k]);}\
+out.textContent=lines.join('\\n');});});})();";
+
+#[derive(Serialize)]
+struct Detail {
+    frame: u64,
+    src: String,
+    dst: String,
+    kind: String,
+    numbers: String,
+    raw_seq: Option<u32>,
+    raw_ack: Option<u32>,
+    note: String,
+    payload_text: String,
+    payload_hex: String,
+}
+
+pub struct HtmlRender<W: Write> {
+    out: W,
+    first_ns: Option<i64>,
+    details: Vec<Detail>,
+    started: bool,
+}
+
+impl<W: Write> HtmlRender<W> {
+    pub fn new(out: W) -> HtmlRender<W> {
+        HtmlRender {
+            out,
+            first_ns: None,
+            details: Vec::new(),
+            started: false,
+        }
+    }
+
+    fn start(&mut self) -> io::Result<()> {
+        if self.started {
+            return Ok(());
+        }
+        self.started = true;
+        let hash =
+            base64::engine::general_purpose::STANDARD.encode(Sha256::digest(SCRIPT.as_bytes()));
+        write!(
+            self.out,
+            "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\n\
+             <meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; style-src 'unsafe-inline'; script-src 'sha256-{hash}'\">\n\
+             <title>wirelab timeline</title><style>{STYLE}</style></head><body>\n\
+             <h1>wirelab timeline</h1><p>Client on the left, server on the right. Click an arrow for the packet's fields and payload.</p>\n<div id=\"ladder\">\n"
+        )
+    }
+}
+
+impl<W: Write> Render for HtmlRender<W> {
+    fn packet(&mut self, row: &PacketRow<'_, '_>) -> io::Result<()> {
+        self.start()?;
+        if self.details.len() as u64 >= MAX_PACKETS {
+            return Err(too_large("html"));
+        }
+        let p = row.packet;
+        let first = *self.first_ns.get_or_insert(p.ts_ns);
+        let i = self.details.len();
+        let class = match p.transport {
+            Transport::Tcp(t) if t.flags.rst() => "rst",
+            Transport::Tcp(t) if t.flags.syn() => "syn",
+            Transport::Tcp(t) if t.flags.fin() => "fin",
+            _ => "",
+        };
+        let (x1, x2) = match row.conn.map(|c| c.direction) {
+            Some(Direction::ServerToClient) => (290, 10),
+            _ => (10, 290),
+        };
+        let head = if x2 > x1 { x2 - 8 } else { x2 + 8 };
+        let label = format!("{} {}", kind_column(row), numbers_column(row, false));
+        let states = match row.states {
+            Some([c, s]) => format!("{c} / {s}"),
+            None => String::new(),
+        };
+        writeln!(
+            self.out,
+            "<div class=\"row {class}\"><span class=\"t\">{}</span><span class=\"c\">{}</span>\
+             <svg width=\"300\" height=\"30\" data-i=\"{i}\"><line class=\"lifeline\" x1=\"10\" y1=\"0\" x2=\"10\" y2=\"30\"/>\
+             <line class=\"lifeline\" x1=\"290\" y1=\"0\" x2=\"290\" y2=\"30\"/>\
+             <line class=\"arrow\" x1=\"{x1}\" y1=\"22\" x2=\"{x2}\" y2=\"22\"/>\
+             <polygon points=\"{x2},22 {head},18 {head},26\"/><text x=\"20\" y=\"14\">{}</text></svg>\
+             <span class=\"st\">{}</span><span class=\"note\">{}</span></div>",
+            relative_time(p.ts_ns, first, false),
+            row.conn.map(|c| format!("#{}", c.id)).unwrap_or_default(),
+            html(&label),
+            html(&states),
+            html(&row.note),
+        )?;
+        let mut hex = String::new();
+        for (n, b) in p.payload.iter().take(512).enumerate() {
+            let _ = write!(hex, "{b:02x}{}", if n % 16 == 15 { "\n" } else { " " });
+        }
+        let (src, dst) = match row.conn {
+            Some(c) => match c.direction {
+                Direction::ClientToServer => (c.client.to_string(), c.server.to_string()),
+                Direction::ServerToClient => (c.server.to_string(), c.client.to_string()),
+            },
+            None => (
+                p.ip.map(|ip| ip.src.to_string()).unwrap_or_default(),
+                p.ip.map(|ip| ip.dst.to_string()).unwrap_or_default(),
+            ),
+        };
+        let (raw_seq, raw_ack) = match p.transport {
+            Transport::Tcp(t) => (Some(t.seq.0), t.ack.map(|a| a.0)),
+            _ => (None, None),
+        };
+        self.details.push(Detail {
+            frame: p.frame,
+            src,
+            dst,
+            kind: kind_column(row),
+            numbers: numbers_column(row, true),
+            raw_seq,
+            raw_ack,
+            note: row.note.clone(),
+            payload_text: payload_column(row, 512),
+            payload_hex: hex,
+        });
+        Ok(())
+    }
+
+    fn call(&mut self, ts_ns: i64, text: &str) -> io::Result<()> {
+        self.start()?;
+        let first = *self.first_ns.get_or_insert(ts_ns);
+        writeln!(
+            self.out,
+            "<div class=\"call\">{} {}</div>",
+            relative_time(ts_ns, first, false),
+            html(text)
+        )
+    }
+
+    fn conn(&mut self, _summary: &ConnSummary) -> io::Result<()> {
+        Ok(())
+    }
+
+    fn finish(&mut self, end: &RunEnd) -> io::Result<()> {
+        self.start()?;
+        let data = serde_json::to_string(&self.details).map_err(io::Error::other)?;
+        // Inside <script>, "</script>" or "<!--" in a string would end the
+        // element; JSON lets us write those characters as \u escapes.
+        let data = data
+            .replace('<', "\\u003c")
+            .replace('>', "\\u003e")
+            .replace('&', "\\u0026");
+        write!(
+            self.out,
+            "</div>\n<p>{} packets.</p>\n<pre id=\"detail\">Click an arrow.</pre>\n\
+             <script id=\"data\" type=\"application/json\">{data}</script>\n<script>{SCRIPT}</script>\n</body></html>\n",
+            end.stats.packets
+        )?;
+        self.out.flush()
+    }
+}
