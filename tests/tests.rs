@@ -8,6 +8,8 @@ mod cli;
 mod demo;
 // Decoding agrees with tshark field by field on tcpdump's wellformed captures.
 mod decode_vs_tshark;
+// Exports: CSV, Markdown, Mermaid, HTML, pcapng.
+mod exports;
 // Damaged captures replay without panic or hang.
 mod malformed;
 // Snapshots of the timeline and JSON of every capture under captures/.
