@@ -7,8 +7,16 @@ use std::process::Command;
 use crate::common::{repo, wirelab};
 
 fn export(path: &std::path::Path, format: &str) -> String {
-    let out = wirelab().args(["replay", "--format", format]).arg(path).output().unwrap();
-    assert!(out.status.success(), "{format}: {}", String::from_utf8_lossy(&out.stderr));
+    let out = wirelab()
+        .args(["replay", "--format", format])
+        .arg(path)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{format}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8(out.stdout).unwrap()
 }
 
@@ -28,7 +36,12 @@ fn csv_parses_back_to_the_same_rows() {
     let path = repo().join("captures/linktypes/lab-lo-ethernet.pcap");
     let text = export(&path, "csv");
     let mut reader = csv::Reader::from_reader(text.as_bytes());
-    let header: Vec<String> = reader.headers().unwrap().iter().map(str::to_string).collect();
+    let header: Vec<String> = reader
+        .headers()
+        .unwrap()
+        .iter()
+        .map(str::to_string)
+        .collect();
     assert_eq!(header[0], "kind");
     let rows: Vec<csv::StringRecord> = reader.records().map(|r| r.unwrap()).collect();
     let packets: Vec<&csv::StringRecord> = rows.iter().filter(|r| &r[0] == "packet").collect();
@@ -56,7 +69,12 @@ fn pcapng_export_carries_every_explanation_and_reads_cleanly() {
     std::fs::create_dir_all(&dir).unwrap();
     let input = repo().join("captures/linktypes/lab-lo-ethernet.pcap");
     let out = dir.join("out.pcapng");
-    wirelab().args(["replay", "--format", "pcapng", "-o"]).arg(&out).arg(&input).assert().success();
+    wirelab()
+        .args(["replay", "--format", "pcapng", "-o"])
+        .arg(&out)
+        .arg(&input)
+        .assert()
+        .success();
     let json = export(&input, "json");
     let notes: Vec<String> = json
         .lines()
@@ -64,18 +82,37 @@ fn pcapng_export_carries_every_explanation_and_reads_cleanly() {
         .filter(|v| v["kind"] == "packet")
         .map(|v| v["note"].as_str().unwrap().to_string())
         .collect();
-    assert!(tool("tshark") && tool("tcpdump") && tool("capinfos"), "tshark, tcpdump and capinfos are needed (scripts/setup installs them)");
-    let t = Command::new("tshark").args(["-r"]).arg(&out).args(["-T", "fields", "-e", "frame.comment"]).output().unwrap();
+    assert!(
+        tool("tshark") && tool("tcpdump") && tool("capinfos"),
+        "tshark, tcpdump and capinfos are needed (scripts/setup installs them)"
+    );
+    let t = Command::new("tshark")
+        .args(["-r"])
+        .arg(&out)
+        .args(["-T", "fields", "-e", "frame.comment"])
+        .output()
+        .unwrap();
     assert!(t.status.success(), "{}", String::from_utf8_lossy(&t.stderr));
-    let comments: Vec<String> = String::from_utf8(t.stdout).unwrap().lines().map(str::to_string).collect();
+    let comments: Vec<String> = String::from_utf8(t.stdout)
+        .unwrap()
+        .lines()
+        .map(str::to_string)
+        .collect();
     assert_eq!(comments, notes, "every packet's comment is its explanation");
-    let d = Command::new("tcpdump").args(["-n", "-r"]).arg(&out).output().unwrap();
+    let d = Command::new("tcpdump")
+        .args(["-n", "-r"])
+        .arg(&out)
+        .output()
+        .unwrap();
     assert!(d.status.success());
     assert_eq!(String::from_utf8_lossy(&d.stdout).lines().count(), 30);
     let c = Command::new("capinfos").arg(&out).output().unwrap();
     assert!(c.status.success());
     let info = String::from_utf8_lossy(&c.stdout);
-    assert!(info.contains("wirelab replay of"), "section comment: {info}");
+    assert!(
+        info.contains("wirelab replay of"),
+        "section comment: {info}"
+    );
     std::fs::remove_dir_all(dir).unwrap();
 }
 
@@ -83,7 +120,11 @@ fn pcapng_export_carries_every_explanation_and_reads_cleanly() {
 fn pcapng_is_not_written_to_a_terminal_but_to_a_file_or_pipe() {
     // Not a terminal here: a pipe is fine.
     let input = repo().join("captures/lab/tcp_refused.pcap");
-    let out = wirelab().args(["replay", "--format", "pcapng"]).arg(&input).output().unwrap();
+    let out = wirelab()
+        .args(["replay", "--format", "pcapng"])
+        .arg(&input)
+        .output()
+        .unwrap();
     assert!(out.status.success());
     assert_eq!(&out.stdout[..4], &[0x0a, 0x0d, 0x0d, 0x0a]);
 }
