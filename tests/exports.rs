@@ -4,37 +4,23 @@
 
 use std::process::Command;
 
-use crate::common::{repo, wirelab};
-
-fn export(path: &std::path::Path, format: &str) -> String {
-    let out = wirelab()
-        .args(["replay", "--format", format])
-        .arg(path)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{format}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
-}
+use crate::common::{replay_to_string, repo, wirelab};
 
 #[test]
 fn export_snapshots_of_reference_captures() {
     let root = repo().join("captures");
     insta::glob!(root.as_path(), "lab/*.pcap", |path| {
-        insta::assert_snapshot!("csv", export(path, "csv"));
-        insta::assert_snapshot!("md", export(path, "md"));
-        insta::assert_snapshot!("mermaid", export(path, "mermaid"));
-        insta::assert_snapshot!("html", export(path, "html"));
+        insta::assert_snapshot!("csv", replay_to_string(path, "csv"));
+        insta::assert_snapshot!("md", replay_to_string(path, "md"));
+        insta::assert_snapshot!("mermaid", replay_to_string(path, "mermaid"));
+        insta::assert_snapshot!("html", replay_to_string(path, "html"));
     });
 }
 
 #[test]
 fn csv_parses_back_to_the_same_rows() {
     let path = repo().join("captures/linktypes/lab-lo-ethernet.pcap");
-    let text = export(&path, "csv");
+    let text = replay_to_string(&path, "csv");
     let mut reader = csv::Reader::from_reader(text.as_bytes());
     let header: Vec<String> = reader
         .headers()
@@ -47,7 +33,7 @@ fn csv_parses_back_to_the_same_rows() {
     let packets: Vec<&csv::StringRecord> = rows.iter().filter(|r| &r[0] == "packet").collect();
     assert_eq!(packets.len(), 30);
     // Row 4 carries the Greek payload with a comma-free quote-free note.
-    let json = export(&path, "json");
+    let json = replay_to_string(&path, "json");
     let notes: Vec<String> = json
         .lines()
         .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
@@ -75,7 +61,7 @@ fn pcapng_export_carries_every_explanation_and_reads_cleanly() {
         .arg(&input)
         .assert()
         .success();
-    let json = export(&input, "json");
+    let json = replay_to_string(&input, "json");
     let notes: Vec<String> = json
         .lines()
         .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())

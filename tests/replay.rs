@@ -2,29 +2,14 @@
 //! and as JSON Lines (timestamps in JSON are absolute and part of the
 //! snapshot: the files do not change).
 
-use crate::common::{repo, wirelab};
-
-fn replay(path: &std::path::Path, format: &str) -> String {
-    let out = wirelab()
-        .args(["replay", "--format", format])
-        .arg(path)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}: {}",
-        path.display(),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
-}
+use crate::common::{replay_to_string, repo, wirelab};
 
 #[test]
 fn timeline_snapshots_of_reference_captures() {
     let root = repo().join("captures");
     insta::glob!(root.as_path(), "**/*.pcap*", |path| {
-        insta::assert_snapshot!("text", replay(path, "text"));
-        insta::assert_snapshot!("json", replay(path, "json"));
+        insta::assert_snapshot!("text", replay_to_string(path, "text"));
+        insta::assert_snapshot!("json", replay_to_string(path, "json"));
     });
 }
 

@@ -204,6 +204,17 @@ fn shown(chunks: &[Vec<u8>]) -> String {
     format!("got {}", parts.join(", "))
 }
 
+/// A plain echo server on 127.0.0.1:`port`, the most common lab setup.
+fn echo_server(ctx: &LabCtx, port: u16) -> anyhow::Result<Server> {
+    Server::start(
+        ServeOptions {
+            addr: local(port),
+            ..ServeOptions::default()
+        },
+        &ctx.calls,
+    )
+}
+
 fn pause(ms: u64) {
     thread::sleep(Duration::from_millis(ms));
 }
@@ -213,13 +224,7 @@ fn pause(ms: u64) {
 fn tcp_echo(ctx: &mut LabCtx) -> anyhow::Result<()> {
     let port = ctx.port(0);
     ctx.step(&format!("start an echo server on 127.0.0.1:{port}"));
-    let _server = Server::start(
-        ServeOptions {
-            addr: local(port),
-            ..ServeOptions::default()
-        },
-        &ctx.calls,
-    )?;
+    let _server = echo_server(ctx, port)?;
     ctx.states("after listen()");
     let mut client_ports = Vec::new();
     for i in 1..=2 {
@@ -784,13 +789,7 @@ fn empty_message_packets(ctx: &LabCtx, rows: &[RowRecord]) -> Vec<Check> {
 
 fn encoding(ctx: &mut LabCtx) -> anyhow::Result<()> {
     let port = ctx.port(0);
-    let _server = Server::start(
-        ServeOptions {
-            addr: local(port),
-            ..ServeOptions::default()
-        },
-        &ctx.calls,
-    )?;
+    let _server = echo_server(ctx, port)?;
     let text = "γειά σου";
     ctx.step("the client encodes 'γειά σου' as ASCII");
     let ascii = ClientOptions {
@@ -987,13 +986,7 @@ fn ipv6_dual_stack_packets(ctx: &LabCtx, rows: &[RowRecord]) -> Vec<Check> {
 
 fn http_get(ctx: &mut LabCtx) -> anyhow::Result<()> {
     let port = ctx.port(0);
-    let _server = Server::start(
-        ServeOptions {
-            addr: local(port),
-            ..ServeOptions::default()
-        },
-        &ctx.calls,
-    )?;
+    let _server = echo_server(ctx, port)?;
     ctx.step(
         "the client sends 'GET / HTTP/1.0' to the echo server and half-closes, as client.py does",
     );
@@ -1027,13 +1020,7 @@ fn http_get_packets(_ctx: &LabCtx, rows: &[RowRecord]) -> Vec<Check> {
 
 fn proxy(ctx: &mut LabCtx) -> anyhow::Result<()> {
     let (server_port, proxy_port) = (ctx.port(0), ctx.port(1));
-    let server = Server::start(
-        ServeOptions {
-            addr: local(server_port),
-            ..ServeOptions::default()
-        },
-        &ctx.calls,
-    )?;
+    let server = echo_server(ctx, server_port)?;
     ctx.step(&format!(
         "a proxy on 127.0.0.1:{proxy_port} relays to the server on {server_port}"
     ));
@@ -1098,13 +1085,7 @@ fn proxy_packets(ctx: &LabCtx, rows: &[RowRecord]) -> Vec<Check> {
 
 fn client_fixed_port(ctx: &mut LabCtx) -> anyhow::Result<()> {
     let (server_port, fixed) = (ctx.port(0), ctx.port(1));
-    let _server = Server::start(
-        ServeOptions {
-            addr: local(server_port),
-            ..ServeOptions::default()
-        },
-        &ctx.calls,
-    )?;
+    let _server = echo_server(ctx, server_port)?;
     let base = ClientOptions {
         server: local(server_port),
         bind: Some(local(fixed)),

@@ -62,3 +62,20 @@ pub fn unprivileged_wirelab() -> std::process::Command {
         std::process::Command::new(bin)
     }
 }
+
+/// `wirelab replay --format FORMAT PATH`, which must succeed; its stdout.
+#[allow(dead_code)]
+pub fn replay_to_string(path: &Path, format: &str) -> String {
+    let out = wirelab()
+        .args(["replay", "--format", format])
+        .arg(path)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{} ({format}): {}",
+        path.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
