@@ -125,6 +125,56 @@ def tcp_abort(port):
     t.join()
 
 
+# Payloads that attack each output format: HTML/script injection, terminal
+# escapes (title, clear screen, colour), C1 controls, DEL and NUL, bidi
+# overrides and zero-width characters, a CSV formula, Markdown and Mermaid
+# syntax. wirelab must show every one as inert text.
+HOSTILE = [
+    b"<script>alert(1)</script>",
+    b"\x1b]0;owned\x07\x1b[2J\x1b[31mRED\x1b[0m",
+    "\u202egnp.exe \u200bzero\u2066width\u2069".encode(),
+    b"\xc2\x9b31m C1 \x7f DEL \x00 NUL \r\n",
+    b'=HYPERLINK("http://x","y"),@SUM(1)',
+    b"</script><img src=x onerror=alert(2)>",
+    b"| [a](javascript:alert(3)) **b** `c` #59; %%{init}%% -->> Bob: hi; end",
+]
+
+
+def hostile(port):
+    ready = threading.Event()
+
+    def server():
+        srv = socket.socket()
+        srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        srv.bind((HOST4, port))
+        srv.listen(1)
+        ready.set()
+        conn, _ = srv.accept()
+        for message in HOSTILE:
+            conn.sendall(conn.recv(1024))
+        while conn.recv(1024):
+            pass
+        conn.close()
+        srv.close()
+
+    t = threading.Thread(target=server)
+    t.start()
+    ready.wait()
+    c = socket.socket()
+    c.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    c.connect((HOST4, port))
+    for message in HOSTILE:
+        c.sendall(message)
+        c.recv(1024)  # one segment per message: wait for its echo
+    c.close()
+    t.join()
+    # UDP to a closed port: the ICMP error quotes the hostile datagram.
+    u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    u.sendto(HOSTILE[0] + HOSTILE[1], (HOST4, port + 1000))
+    time.sleep(0.1)
+    u.close()
+
+
 def main():
     scenario, port = sys.argv[1], int(sys.argv[2])
     if scenario == "tcp_echo":
@@ -141,6 +191,8 @@ def main():
         tcp_half_close(port)
     elif scenario == "tcp_abort":
         tcp_abort(port)
+    elif scenario == "hostile":
+        hostile(port)
     else:
         sys.exit(f"unknown scenario {scenario}")
 

@@ -114,3 +114,199 @@ fn pcapng_is_not_written_to_a_terminal_but_to_a_file_or_pipe() {
     assert!(out.status.success());
     assert_eq!(&out.stdout[..4], &[0x0a, 0x0d, 0x0d, 0x0a]);
 }
+
+/// Characters that must never reach any output raw: C0 controls (but the
+/// line ends), DEL, C1 controls, bidi overrides and zero-width characters.
+fn dangerous_chars(text: &str) -> Vec<(usize, char)> {
+    text.char_indices()
+        .filter(|&(i, c)| {
+            let line_end = c == '\n' || (c == '\r' && text[i + 1..].starts_with('\n'));
+            ((c as u32) < 0x20 && !line_end)
+                || ('\u{7f}'..='\u{9f}').contains(&c)
+                || matches!(c, '\u{200b}'..='\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}' | '\u{feff}')
+        })
+        .collect()
+}
+
+fn hostile() -> std::path::PathBuf {
+    repo().join("captures/lab/hostile.pcap")
+}
+
+/// The hostile capture's packets, as JSON Lines objects.
+fn hostile_packets() -> Vec<serde_json::Value> {
+    replay_to_string(&hostile(), "json")
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).expect("each line is JSON"))
+        .filter(|v| v["kind"] == "packet")
+        .collect()
+}
+
+#[test]
+fn hostile_payload_is_inert_in_every_format() {
+    let packets = hostile_packets();
+    assert_eq!(packets.len(), 24);
+    for format in ["text", "table", "json", "csv", "md", "mermaid", "html"] {
+        let out = replay_to_string(&hostile(), format);
+        let bad = dangerous_chars(&out);
+        assert!(bad.is_empty(), "{format}: raw {bad:?}");
+        // The terminal escape from the payload is there, as visible text.
+        let visible = match format {
+            "md" => "\\\\x1b\\]0;owned",
+            "mermaid" => "#92;x1b]0#59;owned",
+            "json" => "\\\\x1b]0;owned",
+            // The table shows only the start of each payload.
+            "table" => "\\x1b]0;own",
+            _ => "\\x1b]0;owned",
+        };
+        assert!(out.contains(visible), "{format} lacks {visible}");
+    }
+}
+
+#[test]
+fn hostile_json_keeps_the_payload_as_data() {
+    let packets = hostile_packets();
+    assert_eq!(packets[3]["payload"], "<script>alert(1)</script>");
+    assert_eq!(
+        packets[7]["payload"],
+        "\\x1b]0;owned\\x07\\x1b[2J\\x1b[31mRED\\x1b[0m"
+    );
+    assert_eq!(
+        packets[9]["payload"],
+        "\\u{202e}gnp.exe \\u{200b}zero\\u{2066}width\\u{2069}"
+    );
+}
+
+#[test]
+fn hostile_csv_has_no_formula_and_parses_back() {
+    let text = replay_to_string(&hostile(), "csv");
+    let mut reader = csv::Reader::from_reader(text.as_bytes());
+    let rows: Vec<csv::StringRecord> = reader.records().map(|r| r.unwrap()).collect();
+    assert_eq!(rows.iter().filter(|r| &r[0] == "packet").count(), 24);
+    for row in &rows {
+        assert_eq!(row.len(), 17);
+        for cell in row {
+            assert!(
+                !cell.starts_with(['=', '+', '-', '@', '\t', '\r']),
+                "a spreadsheet would run {cell:?}"
+            );
+        }
+    }
+    let formula = rows.iter().find(|r| r[16].contains("HYPERLINK")).unwrap();
+    assert_eq!(&formula[16], "\"=HYPERLINK(\"http://x\",\"y\"),@SUM(1)\"");
+}
+
+#[test]
+fn hostile_markdown_keeps_its_columns_and_adds_no_markup() {
+    let text = replay_to_string(&hostile(), "md");
+    for line in text.lines().filter(|l| l.starts_with('|')) {
+        // Cell separators are the `|` not escaped by a backslash.
+        let separators = line
+            .match_indices('|')
+            .filter(|&(i, _)| line[..i].chars().rev().take_while(|&c| c == '\\').count() % 2 == 0)
+            .count();
+        // 9 columns in the timeline, 6 in the conversation summary.
+        let in_summary = line.starts_with("| conn") || line == "|---|---|---|---|---|---|";
+        let summary_row = separators == 7 && !line.starts_with("| #");
+        assert!(
+            separators == 10 || (separators == 7 && (in_summary || summary_row)),
+            "{separators} separators: {line}"
+        );
+        if line.starts_with("| # |") {
+            continue; // wirelab's own header
+        }
+        for active in ['<', '>', '`', '[', ']', '*'] {
+            for (i, _) in line.match_indices(active) {
+                let backslashes = line[..i].chars().rev().take_while(|&c| c == '\\').count();
+                assert!(backslashes % 2 == 1, "unescaped {active} in {line}");
+            }
+        }
+    }
+    assert!(text.contains("\\<script\\>alert(1)\\</script\\>"));
+    assert!(!text.contains("http://"), "no autolink");
+}
+
+#[test]
+fn hostile_mermaid_statements_stay_whole() {
+    let text = replay_to_string(&hostile(), "mermaid");
+    let mut lines = text.lines();
+    assert_eq!(lines.next(), Some("sequenceDiagram"));
+    for line in lines {
+        let line = line.trim_start();
+        assert!(
+            ["participant ", "Note ", "C1->>S1: ", "S1->>C1: ", "C2->>S2: ", "S2->>C2: "]
+                .iter()
+                .any(|p| line.starts_with(p)),
+            "{line}"
+        );
+        // After the statement's own colon, only the safe alphabet and #code; entities.
+        let label = line.split_once(": ").map(|(_, l)| l).unwrap_or("");
+        assert!(!label.contains(['<', '>', ':', '%', '{', '}', '`', '"', '\\']), "{label}");
+        for (i, _) in label.match_indices(';') {
+            let start = label[..i].rfind('#').expect("; ends an entity");
+            assert!(label[start + 1..i].chars().all(|c| c.is_ascii_digit()), "{label}");
+        }
+    }
+}
+
+/// Debian's Chromium (scripts/test installs it), or the one named by
+/// WIRELAB_CHROMIUM.
+fn chromium() -> String {
+    if let Ok(path) = std::env::var("WIRELAB_CHROMIUM") {
+        return path;
+    }
+    for name in ["chromium", "chromium-browser", "google-chrome"] {
+        if Command::new(name).arg("--version").output().is_ok() {
+            return name.to_string();
+        }
+    }
+    panic!("Chromium is needed for the HTML test (scripts/test installs Debian's chromium)");
+}
+
+/// The DOM after the page's script has run, as headless Chromium sees it.
+fn rendered_dom(html_file: &std::path::Path, fragment: &str, profile: &std::path::Path) -> String {
+    let url = format!("file://{}{fragment}", html_file.display());
+    let out = Command::new("timeout")
+        .arg("120")
+        .arg(chromium())
+        .args([
+            "--headless",
+            "--no-sandbox", // CI runs as root
+            "--disable-gpu",
+            "--disable-background-networking",
+            "--no-first-run",
+            "--virtual-time-budget=5000",
+        ])
+        .arg(format!("--user-data-dir={}", profile.display()))
+        .arg("--dump-dom")
+        .arg(url)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).unwrap()
+}
+
+#[test]
+fn html_ladder_renders_in_headless_chromium_and_payload_stays_inert() {
+    let dir = std::env::temp_dir().join(format!("wirelab-html-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let page = dir.join("hostile.html");
+    std::fs::write(&page, replay_to_string(&hostile(), "html")).unwrap();
+    // Open packet 4, the `<script>alert(1)</script>` segment, as a click would.
+    let dom = rendered_dom(&page, "#frame-4", &dir.join("profile"));
+    // The page's own script ran under its Content-Security-Policy.
+    assert!(dom.contains("data-packets=\"24\""), "script did not run");
+    assert_eq!(dom.matches("<line class=\"arrow\"").count(), 24, "one arrow per packet");
+    // Only the page's two script elements (its JSON data and its code), no injected element.
+    assert_eq!(dom.matches("<script").count(), 2);
+    assert!(!dom.contains("<img"));
+    let detail = &dom[dom.find("<pre id=\"detail\">").unwrap()..];
+    assert!(detail.starts_with("<pre id=\"detail\">frame: 4\n"), "{detail}");
+    assert!(detail.contains("payload_text: \"&lt;script&gt;alert(1)&lt;/script&gt;\""));
+    assert!(detail.contains("payload_hex: 3c 73 63 72 69 70 74 3e"));
+    // The escape-sequence payload is shown as text in its row's detail too.
+    let dom = rendered_dom(&page, "#frame-8", &dir.join("profile"));
+    let detail = &dom[dom.find("<pre id=\"detail\">").unwrap()..];
+    assert!(detail.contains("payload_text: \"\\x1b]0;owned\\x07"), "{detail}");
+    assert!(dangerous_chars(&dom).is_empty());
+    std::fs::remove_dir_all(dir).unwrap();
+}

@@ -47,11 +47,18 @@ svg{flex:none;cursor:pointer}line.arrow{stroke:#246;stroke-width:2}line.lifeline
 text{font:11px monospace;fill:#123}.rst line.arrow{stroke:#c22}.syn line.arrow{stroke:#282}.fin line.arrow{stroke:#a70}\
 #detail{position:sticky;bottom:0;background:#f8f8f0;border:1px solid #ccc;padding:.5em;white-space:pre-wrap;max-height:40vh;overflow:auto}";
 
+/// Shows a packet's fields on click, or on load for a link that ends in
+/// `#frame-N` (so a TA can point at one packet). `data-packets` on the body
+/// records that the data parsed and the script ran under the CSP.
 const SCRIPT: &str = "(function(){var d=JSON.parse(document.getElementById('data').textContent);\
 var out=document.getElementById('detail');\
+function show(i){var p=d[i];if(!p)return;var lines=[];for(var k in p){lines.push(k+': '+p[k]);}\
+out.textContent=lines.join('\\n');}\
 document.querySelectorAll('svg[data-i]').forEach(function(s){s.addEventListener('click',function(){\
-var p=d[+s.getAttribute('data-i')];var lines=[];for(var k in p){lines.push(k+': '+p[k]);}\
-out.textContent=lines.join('\\n');});});})();";
+show(+s.getAttribute('data-i'));});});\
+var m=/^#frame-(\\d+)$/.exec(location.hash);\
+if(m){for(var i=0;i<d.length;i++){if(d[i].frame==+m[1]){show(i);}}}\
+document.body.setAttribute('data-packets',String(d.length));})();";
 
 #[derive(Serialize)]
 struct Detail {

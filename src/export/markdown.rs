@@ -25,6 +25,12 @@ pub fn md(text: &str) -> String {
     out
 }
 
+/// A payload cell: also `:`, so that GitHub's autolinking cannot turn a
+/// `http://...` inside the payload into a link.
+pub fn md_payload(text: &str) -> String {
+    md(text).replace(':', "\\:")
+}
+
 pub struct MarkdownRender<W: Write> {
     out: W,
     first_ns: Option<i64>,
@@ -67,7 +73,7 @@ impl<W: Write> Render for MarkdownRender<W> {
             md(&numbers_column(row, false)),
             md(&states_column(row)),
             md(&row.note),
-            md(&payload_column(row, 40)),
+            md_payload(&payload_column(row, 40)),
         )
     }
 

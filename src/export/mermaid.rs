@@ -9,7 +9,8 @@ use std::collections::BTreeSet;
 use std::fmt::Write as _;
 use std::io::{self, Write};
 
-use crate::render::{kind_column, numbers_column, states_column, Render, RunEnd};
+use crate::render::escape::escape_text;
+use crate::render::{kind_column, numbers_column, payload_column, states_column, Render, RunEnd};
 use crate::timeline::{ConnSummary, PacketRow};
 
 /// Diagrams beyond this many packets are unreadable and slow to render.
@@ -17,7 +18,9 @@ pub const MAX_PACKETS: u64 = 2000;
 
 pub fn label(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
+    // Controls, bidi and zero-width characters first become visible
+    // escapes: as entities they would still reach the rendered diagram.
+    for c in escape_text(text).chars() {
         if c.is_ascii_alphanumeric() || " .,/()=+-_'?![]".contains(c) {
             out.push(c);
         } else {
@@ -103,11 +106,16 @@ impl<W: Write> Render for MermaidRender<W> {
             label(&numbers_column(row, false))
         )?;
         let states = states_column(row);
-        let note = if states.is_empty() {
+        let mut note = if states.is_empty() {
             row.note.clone()
         } else {
             format!("[{states}] {}", row.note)
         };
+        let payload = payload_column(row, 40);
+        if !payload.is_empty() {
+            note.push(' ');
+            note.push_str(&payload);
+        }
         writeln!(
             self.out,
             "    Note over C{},S{}: {}",
@@ -145,5 +153,7 @@ mod tests {
         assert_eq!(label("<script>"), "#60;script#62;");
         assert_eq!(label("γ"), "#947;");
         assert_eq!(label("SYN seq 0"), "SYN seq 0");
+        // A bidi override is shown as an escape, not as an entity that renders it.
+        assert_eq!(label("\u{202e}"), "#92;u#123;202e#125;");
     }
 }

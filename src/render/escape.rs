@@ -33,26 +33,27 @@ pub fn push_char(out: &mut String, c: char) {
 }
 
 fn needs_escape(c: char) -> bool {
-    (c as u32) < 0x20
-        || c == '\\'
-        || ('\u{7f}'..='\u{9f}').contains(&c)
-        || is_invisible_or_reordering(c)
+    (c as u32) < 0x20 || ('\u{7f}'..='\u{9f}').contains(&c) || is_invisible_or_reordering(c)
 }
 
-/// Escape arbitrary text (for example a note that quotes a payload).
-/// Text with nothing to escape, the common case, is not copied.
+/// The last line of defence before any output: control, C1, bidi and
+/// zero-width characters become visible escapes. Backslashes pass through,
+/// because the texts that reach here (explanations, socket calls) quote
+/// payload only through [`preview`], which has already escaped it
+/// (backslashes included); escaping them again would show `\\x1b` for
+/// an ESC byte. Text with nothing to escape, the common case, is not copied.
 pub fn escape_text(text: &str) -> Cow<'_, str> {
-    // Fast path: printable ASCII without a backslash needs nothing.
-    if text
-        .bytes()
-        .all(|b| (0x20..0x7f).contains(&b) && b != b'\\')
-        || !text.chars().any(needs_escape)
-    {
+    // Fast path: printable ASCII needs nothing.
+    if text.bytes().all(|b| (0x20..0x7f).contains(&b)) || !text.chars().any(needs_escape) {
         return Cow::Borrowed(text);
     }
     let mut out = String::with_capacity(text.len() + 8);
     for c in text.chars() {
-        push_char(&mut out, c);
+        if needs_escape(c) {
+            push_char(&mut out, c);
+        } else {
+            out.push(c);
+        }
     }
     Cow::Owned(out)
 }
@@ -154,6 +155,13 @@ mod tests {
             "x\\u{202e}y\\u{200b}z\\u{85}"
         );
         assert_eq!(escape_text("\x7f"), "\\x7f");
+        // Already-escaped text is left as it is.
+        assert_eq!(escape_text("\\x1b"), "\\x1b");
+    }
+
+    #[test]
+    fn payload_backslashes_are_escaped_in_previews() {
+        assert_eq!(preview(&[], b"a\\x1b", 40), "a\\\\x1b");
     }
 
     #[test]
