@@ -233,17 +233,30 @@ fn hostile_mermaid_statements_stay_whole() {
     for line in lines {
         let line = line.trim_start();
         assert!(
-            ["participant ", "Note ", "C1->>S1: ", "S1->>C1: ", "C2->>S2: ", "S2->>C2: "]
-                .iter()
-                .any(|p| line.starts_with(p)),
+            [
+                "participant ",
+                "Note ",
+                "C1->>S1: ",
+                "S1->>C1: ",
+                "C2->>S2: ",
+                "S2->>C2: "
+            ]
+            .iter()
+            .any(|p| line.starts_with(p)),
             "{line}"
         );
         // After the statement's own colon, only the safe alphabet and #code; entities.
         let label = line.split_once(": ").map(|(_, l)| l).unwrap_or("");
-        assert!(!label.contains(['<', '>', ':', '%', '{', '}', '`', '"', '\\']), "{label}");
+        assert!(
+            !label.contains(['<', '>', ':', '%', '{', '}', '`', '"', '\\']),
+            "{label}"
+        );
         for (i, _) in label.match_indices(';') {
             let start = label[..i].rfind('#').expect("; ends an entity");
-            assert!(label[start + 1..i].chars().all(|c| c.is_ascii_digit()), "{label}");
+            assert!(
+                label[start + 1..i].chars().all(|c| c.is_ascii_digit()),
+                "{label}"
+            );
         }
     }
 }
@@ -281,7 +294,11 @@ fn rendered_dom(html_file: &std::path::Path, fragment: &str, profile: &std::path
         .arg(url)
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8(out.stdout).unwrap()
 }
 
@@ -295,18 +312,28 @@ fn html_ladder_renders_in_headless_chromium_and_payload_stays_inert() {
     let dom = rendered_dom(&page, "#frame-4", &dir.join("profile"));
     // The page's own script ran under its Content-Security-Policy.
     assert!(dom.contains("data-packets=\"24\""), "script did not run");
-    assert_eq!(dom.matches("<line class=\"arrow\"").count(), 24, "one arrow per packet");
+    assert_eq!(
+        dom.matches("<line class=\"arrow\"").count(),
+        24,
+        "one arrow per packet"
+    );
     // Only the page's two script elements (its JSON data and its code), no injected element.
     assert_eq!(dom.matches("<script").count(), 2);
     assert!(!dom.contains("<img"));
     let detail = &dom[dom.find("<pre id=\"detail\">").unwrap()..];
-    assert!(detail.starts_with("<pre id=\"detail\">frame: 4\n"), "{detail}");
+    assert!(
+        detail.starts_with("<pre id=\"detail\">frame: 4\n"),
+        "{detail}"
+    );
     assert!(detail.contains("payload_text: \"&lt;script&gt;alert(1)&lt;/script&gt;\""));
     assert!(detail.contains("payload_hex: 3c 73 63 72 69 70 74 3e"));
     // The escape-sequence payload is shown as text in its row's detail too.
     let dom = rendered_dom(&page, "#frame-8", &dir.join("profile"));
     let detail = &dom[dom.find("<pre id=\"detail\">").unwrap()..];
-    assert!(detail.contains("payload_text: \"\\x1b]0;owned\\x07"), "{detail}");
+    assert!(
+        detail.contains("payload_text: \"\\x1b]0;owned\\x07"),
+        "{detail}"
+    );
     assert!(dangerous_chars(&dom).is_empty());
     std::fs::remove_dir_all(dir).unwrap();
 }

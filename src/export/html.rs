@@ -41,20 +41,22 @@ pub fn html(text: &str) -> String {
 
 const STYLE: &str = "body{font:14px system-ui,sans-serif;margin:1em;color:#222}\
 h1{font-size:1.2em}.row{display:flex;align-items:center;gap:.6em;border-bottom:1px solid #eee}\
-.t{width:6em;color:#777;font-family:monospace}.c{width:3em;color:#555}.st{width:15em;font-family:monospace;font-size:12px}\
+.t{width:6em;color:#777;font-family:monospace}.c{width:3em;color:#555}.st{width:17em;font-family:monospace;font-size:12px}\
 .note{flex:1}.call{color:#064;font-family:monospace;font-size:12px;padding-left:10em}\
 svg{flex:none;cursor:pointer}line.arrow{stroke:#246;stroke-width:2}line.lifeline{stroke:#bbb}\
 text{font:11px monospace;fill:#123}.rst line.arrow{stroke:#c22}.syn line.arrow{stroke:#282}.fin line.arrow{stroke:#a70}\
-#detail{position:sticky;bottom:0;background:#f8f8f0;border:1px solid #ccc;padding:.5em;white-space:pre-wrap;max-height:40vh;overflow:auto}";
+.row.sel{background:#fff3c4}#detail{position:sticky;bottom:0;background:#f8f8f0;border:1px solid #ccc;padding:.5em;white-space:pre-wrap;max-height:40vh;overflow:auto}";
 
 /// Shows a packet's fields on click, or on load for a link that ends in
 /// `#frame-N` (so a TA can point at one packet). `data-packets` on the body
 /// records that the data parsed and the script ran under the CSP.
 const SCRIPT: &str = "(function(){var d=JSON.parse(document.getElementById('data').textContent);\
 var out=document.getElementById('detail');\
-function show(i){var p=d[i];if(!p)return;var lines=[];for(var k in p){lines.push(k+': '+p[k]);}\
+var svgs=document.querySelectorAll('svg[data-i]');\
+function show(i){var p=d[i];if(!p)return;svgs.forEach(function(s){\
+s.parentNode.classList.toggle('sel',+s.getAttribute('data-i')===i);});var lines=[];for(var k in p){lines.push(k+': '+p[k]);}\
 out.textContent=lines.join('\\n');}\
-document.querySelectorAll('svg[data-i]').forEach(function(s){s.addEventListener('click',function(){\
+svgs.forEach(function(s){s.addEventListener('click',function(){\
 show(+s.getAttribute('data-i'));});});\
 var m=/^#frame-(\\d+)$/.exec(location.hash);\
 if(m){for(var i=0;i<d.length;i++){if(d[i].frame==+m[1]){show(i);}}}\
