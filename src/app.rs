@@ -514,6 +514,8 @@ pub fn pump_with_calls(
     mut tap: Option<&mut dyn crate::render::FrameTap>,
 ) -> anyhow::Result<()> {
     let mut tracker = Tracker::new();
+    // The pcapng tap writes explanations as packet comments.
+    tracker.set_explain(render.wants_notes() || tap.is_some());
     let mut source_error = None;
     loop {
         let frame = match source.next_frame() {
@@ -537,6 +539,7 @@ pub fn pump_with_calls(
             tap.frame(&frame, &row)?;
         }
         render.packet(&row)?;
+        tracker.recycle(row.note);
         for summary in tracker.drain_finished() {
             render.conn(&summary)?;
         }

@@ -105,6 +105,9 @@ fn to_io(e: serde_json::Error) -> io::Error {
 }
 
 impl<W: Write> Render for JsonRender<W> {
+    fn wants_notes(&self) -> bool {
+        self.rows
+    }
     fn packet(&mut self, row: &PacketRow<'_, '_>) -> io::Result<()> {
         if !self.rows {
             return Ok(());

@@ -31,12 +31,20 @@ pub trait Render {
     fn conn(&mut self, summary: &ConnSummary) -> io::Result<()>;
     /// End of input: flush what is buffered, print closing lines.
     fn finish(&mut self, end: &RunEnd) -> io::Result<()>;
+    /// Whether this renderer shows packets' explanations. When no consumer
+    /// does (`--summary`), the tracker does not write them.
+    fn wants_notes(&self) -> bool {
+        true
+    }
 }
 
 /// Shows nothing (for `--format pcapng`, where the output is the capture itself).
 pub struct NullRender;
 
 impl Render for NullRender {
+    fn wants_notes(&self) -> bool {
+        false
+    }
     fn packet(&mut self, _row: &PacketRow<'_, '_>) -> io::Result<()> {
         Ok(())
     }
@@ -58,6 +66,9 @@ pub struct Tee<'a, 'b> {
 }
 
 impl Render for Tee<'_, '_> {
+    fn wants_notes(&self) -> bool {
+        self.first.wants_notes() || self.second.wants_notes()
+    }
     fn packet(&mut self, row: &PacketRow<'_, '_>) -> io::Result<()> {
         self.first.packet(row)?;
         self.second.packet(row)

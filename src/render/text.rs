@@ -31,6 +31,9 @@ impl<W: Write> TextRender<W> {
 }
 
 impl<W: Write> Render for TextRender<W> {
+    fn wants_notes(&self) -> bool {
+        self.rows
+    }
     fn packet(&mut self, row: &PacketRow<'_, '_>) -> io::Result<()> {
         let first = *self.first_ns.get_or_insert(row.packet.ts_ns);
         if !self.rows {

@@ -9,6 +9,7 @@
 //! conversation leaves a [`ConnSummary`].
 
 pub mod flow;
+mod note;
 pub mod state;
 mod summary;
 mod tcp;
@@ -117,11 +118,26 @@ pub struct Tracker {
     finished: Vec<ConnSummary>,
     stats: TrackerStats,
     last_sweep: u64,
+    /// False when nobody reads explanations (`--summary`): they are not written.
+    quiet: bool,
+    /// The last row's explanation buffer, handed back by [`Tracker::recycle`].
+    spare: String,
 }
 
 impl Tracker {
     pub fn new() -> Tracker {
         Tracker::default()
+    }
+
+    /// Whether explanations are written (they are by default).
+    pub fn set_explain(&mut self, explain: bool) {
+        self.quiet = !explain;
+    }
+
+    /// Hand back a row's explanation once it was rendered, so the next row
+    /// reuses its buffer instead of allocating.
+    pub fn recycle(&mut self, note: String) {
+        self.spare = note;
     }
 
     pub fn stats(&self) -> TrackerStats {
@@ -189,8 +205,10 @@ impl Tracker {
             window_scale: None,
             states: None,
             carry_in: Utf8Carry::default(),
-            note: String::new(),
+            note: std::mem::take(&mut self.spare),
         };
+        row.note.clear();
+        let explain = !self.quiet;
         let Some(ip) = packet.ip else {
             self.stats.undecodable += 1;
             row.note = match &packet.issue {
@@ -226,7 +244,7 @@ impl Tracker {
                     let direction = conv.direction_of(src);
                     count(conv, direction, packet.ts_ns, seg.payload_len);
                     row.conn = Some(conv.conn_ref(direction));
-                    tcp::track_segment(conv, direction, &seg, packet, &mut row);
+                    tcp::track_segment(conv, direction, &seg, packet, &mut row, explain);
                 }
             }
             Transport::Udp(dgram) => {
@@ -241,7 +259,7 @@ impl Tracker {
                     let direction = conv.direction_of(src);
                     count(conv, direction, packet.ts_ns, dgram.payload_len);
                     row.conn = Some(conv.conn_ref(direction));
-                    udp::track_datagram(conv, direction, &dgram, packet, &mut row);
+                    udp::track_datagram(conv, direction, &dgram, packet, &mut row, explain);
                 }
             }
             Transport::Icmp(icmp) => self.track_icmp(&icmp, &mut row),

@@ -11,6 +11,7 @@ use std::fmt::Write as _;
 use std::net::SocketAddr;
 
 use super::flow::Direction;
+use super::note::Note;
 use super::state::TcpState;
 use super::{Conversation, Kind};
 use crate::decode::tcp::{SeqNum, TcpSegment};
@@ -128,11 +129,25 @@ fn split(ends: &mut [Endpoint; 2], sender: usize) -> (&mut Endpoint, &mut Endpoi
     }
 }
 
-fn append(note: &mut String, text: &str) {
-    if !note.is_empty() {
-        note.push_str("; ");
+/// History letters seen in one segment, kept without allocating (a
+/// segment adds at most a handful).
+#[derive(Default)]
+struct Letters {
+    letters: [char; 8],
+    len: usize,
+}
+
+impl Letters {
+    fn push(&mut self, letter: char) {
+        if let Some(slot) = self.letters.get_mut(self.len) {
+            *slot = letter;
+            self.len += 1;
+        }
     }
-    note.push_str(text);
+
+    fn as_slice(&self) -> &[char] {
+        &self.letters[..self.len]
+    }
 }
 
 pub fn track_segment(
@@ -141,6 +156,7 @@ pub fn track_segment(
     seg: &TcpSegment,
     packet: &Packet<'_>,
     row: &mut PacketRow<'_, '_>,
+    explain: bool,
 ) {
     let Kind::Tcp(tcp) = &mut conv.kind else {
         return;
@@ -151,8 +167,8 @@ pub fn track_segment(
     let server_port = conv.server.port();
     let server_addr = conv.server;
     let flags = seg.flags;
-    let mut note = String::new();
-    let mut letters: Vec<char> = Vec::with_capacity(3);
+    let mut note = Note::new(std::mem::take(&mut row.note), explain);
+    let mut letters = Letters::default();
 
     let (snd, rcv) = split(&mut tcp.ends, sender);
     if snd.base.is_none() {
@@ -264,9 +280,7 @@ pub fn track_segment(
                     snd.state = TcpState::Established;
                 }
                 tcp.established = true;
-                append(
-                    &mut note,
-                    &format!(
+                note.say(format_args!(
                         "handshake 3/3: the {me} acknowledges the {peer}'s SYN; both sides are ESTABLISHED \
                          (connect() has returned; the connection waits in the server's queue for accept())"
                     ),
@@ -292,27 +306,21 @@ pub fn track_segment(
         if expected
             .is_some_and(|e| seg.payload_len <= 1 && seg.seq.wrapping_add(1) == e && !flags.fin())
         {
-            append(
-                &mut note,
-                &format!(
+            note.say(format_args!(
                     "keep-alive probe: the {me} re-sends its last byte to check that the {peer} is still there"
                 ),
             );
         } else if expected.is_some_and(|e| end <= e) {
             tcp.retransmissions += 1;
             letters.push('t');
-            append(
-                &mut note,
-                &format!(
+            note.say(format_args!(
                     "retransmission of the {me}'s bytes {}-{}: the first copy was not acknowledged in time",
                     rel_seq.unwrap_or(0),
                     rel_end.wrapping_sub(1)
                 ),
             );
         } else if let Some(e) = expected.filter(|e| seg.seq > *e) {
-            append(
-                &mut note,
-                &format!(
+            note.say(format_args!(
                     "out of order: {} bytes before this segment are missing (not captured, or they arrive later)",
                     seg.seq.since(e)
                 ),
@@ -320,20 +328,16 @@ pub fn track_segment(
         } else if expected.is_some_and(|e| seg.seq < e) {
             tcp.retransmissions += 1;
             letters.push('t');
-            append(
-                &mut note,
+            note.say(
                 "partial retransmission: part of these bytes was sent before, the rest is new",
             );
         } else {
             let first = rel_seq.unwrap_or(0);
-            append(
-                &mut note,
-                &format!(
-                    "{} bytes of data from the {me} (bytes {first}-{} of its stream)",
-                    seg.payload_len,
-                    rel_end.wrapping_sub(1)
-                ),
-            );
+            note.say(format_args!(
+                "{} bytes of data from the {me} (bytes {first}-{} of its stream)",
+                seg.payload_len,
+                rel_end.wrapping_sub(1)
+            ));
         }
         if in_order {
             row.carry_in = snd.carry;
@@ -365,7 +369,7 @@ pub fn track_segment(
                     ),
                     _ => format!("acknowledges the {peer}'s FIN"),
                 };
-                append(&mut note, &text);
+                note.say(&text);
             }
         }
         let pure_ack = seg.payload_len == 0 && !flags.syn() && !flags.fin();
@@ -376,9 +380,7 @@ pub fn track_segment(
             let outstanding = rcv.next_seq.is_some_and(|n| n > ack);
             if snd.last_ack == Some(ack) && seg.window == snd.last_window && outstanding {
                 snd.dup_acks += 1;
-                append(
-                    &mut note,
-                    &format!(
+                note.say(format_args!(
                         "duplicate ACK #{}: the {me} still expects the {peer}'s byte {}; a segment is missing \
                          (three duplicates make the {peer} retransmit at once)",
                         snd.dup_acks,
@@ -387,9 +389,7 @@ pub fn track_segment(
                 );
             } else if snd.last_ack == Some(ack) && seg.window != snd.last_window && seg.window != 0
             {
-                append(
-                    &mut note,
-                    &format!(
+                note.say(format_args!(
                         "window update: the {me}'s program read data, so its receive buffer has room again"
                     ),
                 );
@@ -412,7 +412,7 @@ pub fn track_segment(
                 } else {
                     format!("ACK from the {me}, nothing new to acknowledge")
                 };
-                append(&mut note, &text);
+                note.say(&text);
             }
         }
     }
@@ -428,9 +428,7 @@ pub fn track_segment(
                 if !rcv.state.is_finished() {
                     rcv.state = TcpState::CloseWait;
                 }
-                append(
-                    &mut note,
-                    &format!(
+                note.say(format_args!(
                         "FIN: the {me} will send no more data (close() or shutdown(SHUT_WR)); it closed first, \
                          so it will be the side in TIME-WAIT; the {peer} reads EOF (recv() returns 0 bytes) and \
                          stays in CLOSE-WAIT until its program calls close()"
@@ -456,23 +454,20 @@ pub fn track_segment(
                          who closed first, enters TIME-WAIT for 60 s"
                     )
                 };
-                append(&mut note, &text);
+                note.say(&text);
             }
         } else {
             tcp.retransmissions += 1;
             letters.push('t');
-            append(
-                &mut note,
-                &format!("FIN retransmitted: the {me}'s FIN was not acknowledged yet"),
-            );
+            note.say(format_args!(
+                "FIN retransmitted: the {me}'s FIN was not acknowledged yet"
+            ));
         }
     }
 
     if seg.window == 0 && !flags.rst() {
         letters.push('w');
-        append(
-            &mut note,
-            &format!(
+        note.say(format_args!(
                 "zero window: the {me}'s receive buffer is full (its program is not calling recv()); the {peer} \
                  must stop sending and probe later"
             ),
@@ -499,8 +494,8 @@ pub fn track_segment(
         None
     };
     row.states = Some([tcp.ends[0].state, tcp.ends[1].state]);
-    row.note = note;
-    for letter in letters {
+    row.note = note.into_string();
+    for &letter in letters.as_slice() {
         conv.mark(direction, letter);
     }
 }

@@ -3,6 +3,7 @@
 use std::fmt::Write as _;
 
 use super::flow::Direction;
+use super::note::Note;
 use super::{Conversation, Kind};
 use crate::decode::{Packet, UdpDatagram};
 use crate::timeline::PacketRow;
@@ -22,13 +23,14 @@ pub fn track_datagram(
     dgram: &UdpDatagram,
     packet: &Packet<'_>,
     row: &mut PacketRow<'_, '_>,
+    explain: bool,
 ) {
     let Kind::Udp(udp) = &mut conv.kind else {
         return;
     };
     let me = direction.sender_role();
     let side = direction.sender();
-    let mut note = String::new();
+    let mut note = Note::new(std::mem::take(&mut row.note), explain);
     let answering = udp.last_frame[side ^ 1].filter(|_| {
         udp.last_frame[side].is_none_or(|mine| mine < udp.last_frame[side ^ 1].unwrap_or(0))
     });
@@ -55,6 +57,6 @@ pub fn track_datagram(
         note.push_str("; no handshake: UDP just sends");
     }
     udp.last_frame[side] = Some(packet.frame);
-    row.note = note;
+    row.note = note.into_string();
     conv.mark(direction, 'd');
 }
