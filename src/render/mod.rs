@@ -161,42 +161,90 @@ impl SummaryKeeper {
 
 /// Seconds since the first packet, to the microsecond (nanoseconds with -v).
 pub fn relative_time(ts_ns: i64, first_ns: i64, verbose: bool) -> String {
+    let mut s = String::new();
+    push_relative_time(&mut s, ts_ns, first_ns, verbose);
+    s
+}
+
+/// [`relative_time`], appended to `out`. The renderers' columns each have
+/// such a `push_` form: a row is built in one reused buffer, without an
+/// allocation per column.
+pub fn push_relative_time(out: &mut String, ts_ns: i64, first_ns: i64, verbose: bool) {
     let d = ts_ns.saturating_sub(first_ns);
     let sign = if d < 0 { "-" } else { "" };
     let d = d.unsigned_abs();
-    if verbose {
-        format!("{sign}{}.{:09}", d / 1_000_000_000, d % 1_000_000_000)
+    let _ = if verbose {
+        write!(out, "{sign}{}.{:09}", d / 1_000_000_000, d % 1_000_000_000)
     } else {
-        format!(
+        write!(
+            out,
             "{sign}{}.{:06}",
             d / 1_000_000_000,
             (d % 1_000_000_000) / 1000
         )
-    }
+    };
 }
 
 /// Protocol and flags column: `TCP SYN,ACK`, `UDP`, `ICMP 3/3`.
 pub fn kind_column(row: &PacketRow<'_, '_>) -> String {
-    match &row.packet.transport {
-        Transport::Tcp(t) => format!("{}", t.flags),
-        Transport::Udp(_) => "UDP".to_string(),
-        Transport::Icmp(i) => format!(
+    let mut s = String::new();
+    push_kind(&mut s, row);
+    s
+}
+
+pub fn push_kind(out: &mut String, row: &PacketRow<'_, '_>) {
+    let _ = match &row.packet.transport {
+        Transport::Tcp(t) => write!(out, "{}", t.flags),
+        Transport::Udp(_) => write!(out, "UDP"),
+        Transport::Icmp(i) => write!(
+            out,
             "{} {}/{}",
             if i.v6 { "ICMPv6" } else { "ICMP" },
             i.icmp_type,
             i.code
         ),
-        Transport::Other { protocol } => format!("IP proto {protocol}"),
-        Transport::None => "-".to_string(),
-    }
+        Transport::Other { protocol } => write!(out, "IP proto {protocol}"),
+        Transport::None => write!(out, "-"),
+    };
 }
 
 /// Endpoints by role: `client -> server` or `client <- server`, so a
 /// loopback conversation reads the same way in both directions.
 pub fn endpoints_column(row: &PacketRow<'_, '_>) -> String {
+    let mut s = String::new();
+    push_endpoints(&mut s, row, &mut EndpointCache::default());
+    s
+}
+
+/// The formatted endpoints of the last conversation shown: formatting
+/// socket addresses is slow, and consecutive packets mostly share one.
+#[derive(Debug, Default)]
+pub struct EndpointCache {
+    id: u64,
+    client: String,
+    server: String,
+}
+
+pub fn push_endpoints(out: &mut String, row: &PacketRow<'_, '_>, cache: &mut EndpointCache) {
     if let Some(c) = row.conn {
-        return format!("{} {} {}", c.client, c.direction.arrow(), c.server);
+        if cache.id != c.id || cache.client.is_empty() {
+            cache.id = c.id;
+            cache.client.clear();
+            cache.server.clear();
+            let _ = write!(cache.client, "{}", c.client);
+            let _ = write!(cache.server, "{}", c.server);
+        }
+        out.push_str(&cache.client);
+        out.push(' ');
+        out.push_str(c.direction.arrow());
+        out.push(' ');
+        out.push_str(&cache.server);
+        return;
     }
+    out.push_str(&endpoints_without_conversation(row));
+}
+
+fn endpoints_without_conversation(row: &PacketRow<'_, '_>) -> String {
     let p = row.packet;
     match (p.ip, &p.transport) {
         (Some(ip), Transport::Tcp(t)) => format!(
@@ -228,6 +276,11 @@ fn fmt_ip(ip: std::net::IpAddr) -> String {
 /// `seq 1 ack 6 len 5 win 65536` (relative numbers; raw ones with -v).
 pub fn numbers_column(row: &PacketRow<'_, '_>, verbose: bool) -> String {
     let mut s = String::new();
+    push_numbers(&mut s, row, verbose);
+    s
+}
+
+pub fn push_numbers(s: &mut String, row: &PacketRow<'_, '_>, verbose: bool) {
     match &row.packet.transport {
         Transport::Tcp(t) => {
             match row.rel_seq {
@@ -294,7 +347,6 @@ pub fn numbers_column(row: &PacketRow<'_, '_>, verbose: bool) -> String {
         }
         let _ = write!(s, " frame {} bytes", row.packet.wire_len);
     }
-    s
 }
 
 /// `SYN-SENT / LISTEN`: client state, then server state.
@@ -305,17 +357,31 @@ pub fn states_column(row: &PacketRow<'_, '_>) -> String {
     }
 }
 
+pub fn push_states(out: &mut String, row: &PacketRow<'_, '_>) {
+    if let Some([c, s]) = row.states {
+        out.push_str(c.name());
+        out.push_str(" / ");
+        out.push_str(s.name());
+    }
+}
+
 /// The payload as text, escaped; empty when there is none.
 pub fn payload_column(row: &PacketRow<'_, '_>, max_chars: usize) -> String {
+    let mut s = String::new();
+    push_payload(&mut s, row, max_chars);
+    s
+}
+
+pub fn push_payload(s: &mut String, row: &PacketRow<'_, '_>, max_chars: usize) {
     let len = match row.packet.transport {
         Transport::Tcp(t) => t.payload_len,
         Transport::Udp(u) => u.payload_len,
         _ => 0,
     };
     if len == 0 {
-        return String::new();
+        return;
     }
-    let mut s = String::from("\"");
+    s.push('"');
     s.push_str(&escape::preview(
         row.carry_in.as_slice(),
         row.packet.payload,
@@ -327,5 +393,4 @@ pub fn payload_column(row: &PacketRow<'_, '_>, max_chars: usize) -> String {
         // The rest of the payload was not captured.
         s.push_str("[cut]");
     }
-    s
 }

@@ -1,11 +1,12 @@
 //! `--format text`: one plain line per packet, printed as it comes.
 
+use std::fmt::Write as _;
 use std::io::{self, Write};
 
 use super::escape::escape_text;
 use super::{
-    endpoints_column, kind_column, numbers_column, payload_column, relative_time, states_column,
-    Render, RunEnd, SummaryKeeper, Verbosity,
+    push_endpoints, push_kind, push_numbers, push_payload, push_relative_time, push_states,
+    relative_time, EndpointCache, Render, RunEnd, SummaryKeeper, Verbosity,
 };
 use crate::timeline::{ConnSummary, PacketRow};
 
@@ -16,6 +17,17 @@ pub struct TextRender<W: Write> {
     summaries: SummaryKeeper,
     /// Print packet rows (false for `--summary`).
     rows: bool,
+    line: String,
+    endpoints: EndpointCache,
+}
+
+/// Right-align what was pushed since `start` to `width` characters.
+fn pad_left(line: &mut String, start: usize, width: usize) {
+    let len = line.len() - start;
+    if len < width {
+        const SPACES: &str = "                ";
+        line.insert_str(start, &SPACES[..(width - len).min(SPACES.len())]);
+    }
 }
 
 impl<W: Write> TextRender<W> {
@@ -26,6 +38,8 @@ impl<W: Write> TextRender<W> {
             first_ns: None,
             summaries: SummaryKeeper::default(),
             rows,
+            line: String::new(),
+            endpoints: EndpointCache::default(),
         }
     }
 }
@@ -40,30 +54,43 @@ impl<W: Write> Render for TextRender<W> {
             return Ok(());
         }
         let verbose = self.verbosity == Verbosity::Verbose;
-        let conn = row
-            .conn
-            .map(|c| format!("#{}", c.id))
-            .unwrap_or_else(|| "-".to_string());
-        write!(
-            self.out,
-            "{:>6} {:>10} {:>4} {} {} {}",
-            row.packet.frame,
-            relative_time(row.packet.ts_ns, first, verbose),
-            conn,
-            endpoints_column(row),
-            kind_column(row),
-            numbers_column(row, verbose),
-        )?;
-        let states = states_column(row);
-        if !states.is_empty() {
-            write!(self.out, " [{states}]")?;
+        // The row is built in one reused buffer and written at once.
+        let line = &mut self.line;
+        line.clear();
+        let _ = write!(line, "{:>6} ", row.packet.frame);
+        let start = line.len();
+        push_relative_time(line, row.packet.ts_ns, first, verbose);
+        pad_left(line, start, 10);
+        line.push(' ');
+        let start = line.len();
+        match row.conn {
+            Some(c) => {
+                let _ = write!(line, "#{}", c.id);
+            }
+            None => line.push('-'),
         }
-        write!(self.out, " {}", escape_text(&row.note))?;
-        let payload = payload_column(row, if verbose { 200 } else { 40 });
-        if !payload.is_empty() {
-            write!(self.out, " {payload}")?;
+        pad_left(line, start, 4);
+        line.push(' ');
+        push_endpoints(line, row, &mut self.endpoints);
+        line.push(' ');
+        push_kind(line, row);
+        line.push(' ');
+        push_numbers(line, row, verbose);
+        if row.states.is_some() {
+            line.push_str(" [");
+            push_states(line, row);
+            line.push(']');
         }
-        writeln!(self.out)
+        line.push(' ');
+        line.push_str(&escape_text(&row.note));
+        let before = line.len();
+        line.push(' ');
+        push_payload(line, row, if verbose { 200 } else { 40 });
+        if line.len() == before + 1 {
+            line.truncate(before);
+        }
+        line.push('\n');
+        self.out.write_all(line.as_bytes())
     }
 
     fn call(&mut self, ts_ns: i64, text: &str) -> io::Result<()> {

@@ -15,7 +15,7 @@ mod summary;
 mod tcp;
 mod udp;
 
-use std::collections::HashMap;
+use std::collections::hash_map::Entry;
 use std::net::SocketAddr;
 
 use self::flow::{Direction, FlowKey, Proto};
@@ -60,6 +60,26 @@ enum Kind {
 }
 
 impl Conversation {
+    fn new(id: u64, proto: Proto, client: SocketAddr, server: SocketAddr, ts: i64) -> Conversation {
+        Conversation {
+            id,
+            proto,
+            client,
+            server,
+            first_ns: ts,
+            last_ns: ts,
+            packets: [0; 2],
+            bytes: [0; 2],
+            history: String::new(),
+            icmp_errors: 0,
+            last_icmp: None,
+            kind: match proto {
+                Proto::Tcp => Kind::Tcp(TcpConversation::default()),
+                Proto::Udp => Kind::Udp(UdpConversation::default()),
+            },
+        }
+    }
+
     fn direction_of(&self, src: SocketAddr) -> Direction {
         if src == self.client {
             Direction::ClientToServer
@@ -111,9 +131,14 @@ pub struct TrackerStats {
     pub undecodable: u64,
 }
 
+/// foldhash, seeded at random per process: several times faster than
+/// SipHash on these small keys, and a capture cannot choose colliding
+/// keys without knowing the seed.
+type LiveMap = std::collections::HashMap<FlowKey, Conversation, foldhash::fast::RandomState>;
+
 #[derive(Debug, Default)]
 pub struct Tracker {
-    live: HashMap<FlowKey, Conversation>,
+    live: LiveMap,
     next_id: u64,
     finished: Vec<ConnSummary>,
     stats: TrackerStats,
@@ -163,31 +188,28 @@ impl Tracker {
         out
     }
 
-    fn new_conversation(
+    /// The conversation for `key`, created (with the roles `roles` gives)
+    /// if it is new. One hash lookup for the common case.
+    fn conversation(
         &mut self,
-        proto: Proto,
-        client: SocketAddr,
-        server: SocketAddr,
+        key: FlowKey,
         ts: i64,
-    ) -> Conversation {
-        self.next_id += 1;
-        self.stats.conversations += 1;
-        Conversation {
-            id: self.next_id,
-            proto,
-            client,
-            server,
-            first_ns: ts,
-            last_ns: ts,
-            packets: [0; 2],
-            bytes: [0; 2],
-            history: String::new(),
-            icmp_errors: 0,
-            last_icmp: None,
-            kind: match proto {
-                Proto::Tcp => Kind::Tcp(TcpConversation::default()),
-                Proto::Udp => Kind::Udp(UdpConversation::default()),
-            },
+        roles: impl FnOnce() -> (SocketAddr, SocketAddr),
+    ) -> &mut Conversation {
+        match self.live.entry(key) {
+            Entry::Occupied(e) => e.into_mut(),
+            Entry::Vacant(e) => {
+                self.next_id += 1;
+                self.stats.conversations += 1;
+                let (client, server) = roles();
+                e.insert(Conversation::new(
+                    self.next_id,
+                    key.proto,
+                    client,
+                    server,
+                    ts,
+                ))
+            }
         }
     }
 
@@ -235,32 +257,22 @@ impl Tracker {
                         self.finished.push(old.summary(false));
                     }
                 }
-                if !self.live.contains_key(&key) {
-                    let (client, server) = tcp::roles(src, dst, &seg);
-                    let conv = self.new_conversation(Proto::Tcp, client, server, packet.ts_ns);
-                    self.live.insert(key, conv);
-                }
-                if let Some(conv) = self.live.get_mut(&key) {
-                    let direction = conv.direction_of(src);
-                    count(conv, direction, packet.ts_ns, seg.payload_len);
-                    row.conn = Some(conv.conn_ref(direction));
-                    tcp::track_segment(conv, direction, &seg, packet, &mut row, explain);
-                }
+                let conv = self.conversation(key, packet.ts_ns, || tcp::roles(src, dst, &seg));
+                let direction = conv.direction_of(src);
+                count(conv, direction, packet.ts_ns, seg.payload_len);
+                row.conn = Some(conv.conn_ref(direction));
+                tcp::track_segment(conv, direction, &seg, packet, &mut row, explain);
             }
             Transport::Udp(dgram) => {
                 let src = SocketAddr::new(ip.src, dgram.src_port);
                 let dst = SocketAddr::new(ip.dst, dgram.dst_port);
                 let key = FlowKey::new(Proto::Udp, src, dst);
-                if !self.live.contains_key(&key) {
-                    let conv = self.new_conversation(Proto::Udp, src, dst, packet.ts_ns);
-                    self.live.insert(key, conv);
-                }
-                if let Some(conv) = self.live.get_mut(&key) {
-                    let direction = conv.direction_of(src);
-                    count(conv, direction, packet.ts_ns, dgram.payload_len);
-                    row.conn = Some(conv.conn_ref(direction));
-                    udp::track_datagram(conv, direction, &dgram, packet, &mut row, explain);
-                }
+                // The first sender is the client.
+                let conv = self.conversation(key, packet.ts_ns, || (src, dst));
+                let direction = conv.direction_of(src);
+                count(conv, direction, packet.ts_ns, dgram.payload_len);
+                row.conn = Some(conv.conn_ref(direction));
+                udp::track_datagram(conv, direction, &dgram, packet, &mut row, explain);
             }
             Transport::Icmp(icmp) => self.track_icmp(&icmp, &mut row),
             Transport::Other { protocol } => {
