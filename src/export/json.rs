@@ -11,7 +11,7 @@ use std::io::{self, Write};
 use serde::Serialize;
 
 use crate::decode::Transport;
-use crate::render::{payload_column, Render, RunEnd};
+use crate::render::{push_payload, Render, RunEnd};
 use crate::timeline::{ConnSummary, PacketRow};
 
 #[derive(Serialize)]
@@ -19,17 +19,18 @@ struct PacketJson<'r> {
     kind: &'static str,
     frame: u64,
     ts_ns: i64,
+    // serde writes addresses as text without allocating.
     #[serde(skip_serializing_if = "Option::is_none")]
-    src: Option<String>,
+    src: Option<std::net::IpAddr>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    dst: Option<String>,
+    dst: Option<std::net::IpAddr>,
     proto: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
     sport: Option<u16>,
     #[serde(skip_serializing_if = "Option::is_none")]
     dport: Option<u16>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    tcp_flags: Option<Vec<&'static str>>,
+    tcp_flags: Option<FlagNames>,
     #[serde(skip_serializing_if = "Option::is_none")]
     seq: Option<u32>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -60,10 +61,19 @@ struct PacketJson<'r> {
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     truncated: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
-    payload: Option<String>,
+    payload: Option<&'r str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     issue: Option<String>,
     note: &'r str,
+}
+
+/// TCP flags as a JSON array of names, e.g. `["SYN","ACK"]`.
+struct FlagNames(crate::decode::tcp::TcpFlags);
+
+impl Serialize for FlagNames {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_seq(self.0.names())
+    }
 }
 
 #[derive(Serialize)]
@@ -92,11 +102,19 @@ pub struct JsonRender<W: Write> {
     out: W,
     /// Write packet events (false for `--summary`).
     rows: bool,
+    /// Reused per row: the payload preview, and the encoded line.
+    payload: String,
+    line: Vec<u8>,
 }
 
 impl<W: Write> JsonRender<W> {
     pub fn new(out: W, rows: bool) -> JsonRender<W> {
-        JsonRender { out, rows }
+        JsonRender {
+            out,
+            rows,
+            payload: String::new(),
+            line: Vec::new(),
+        }
     }
 }
 
@@ -117,8 +135,8 @@ impl<W: Write> Render for JsonRender<W> {
             kind: "packet",
             frame: p.frame,
             ts_ns: p.ts_ns,
-            src: p.ip.map(|ip| ip.src.to_string()),
-            dst: p.ip.map(|ip| ip.dst.to_string()),
+            src: p.ip.map(|ip| ip.src),
+            dst: p.ip.map(|ip| ip.dst),
             proto: "other",
             sport: None,
             dport: None,
@@ -150,7 +168,7 @@ impl<W: Write> Render for JsonRender<W> {
                 j.proto = "tcp";
                 j.sport = Some(t.src_port);
                 j.dport = Some(t.dst_port);
-                j.tcp_flags = Some(t.flags.names().collect());
+                j.tcp_flags = Some(FlagNames(t.flags));
                 j.seq = Some(t.seq.0);
                 j.ack = t.ack.map(|a| a.0);
                 j.win = Some(t.window);
@@ -169,13 +187,17 @@ impl<W: Write> Render for JsonRender<W> {
             }
             Transport::Other { .. } | Transport::None => {}
         }
-        let payload = payload_column(row, 64);
-        if !payload.is_empty() {
+        self.payload.clear();
+        push_payload(&mut self.payload, row, 64);
+        if !self.payload.is_empty() {
             // Without the quotes the text renderers put around it.
-            j.payload = Some(payload[1..payload.len() - 1].to_string());
+            let end = self.payload.rfind('"').unwrap_or(self.payload.len());
+            j.payload = Some(&self.payload[1..end.max(1)]);
         }
-        serde_json::to_writer(&mut self.out, &j).map_err(to_io)?;
-        self.out.write_all(b"\n")
+        self.line.clear();
+        serde_json::to_writer(&mut self.line, &j).map_err(to_io)?;
+        self.line.push(b'\n');
+        self.out.write_all(&self.line)
     }
 
     fn call(&mut self, ts_ns: i64, text: &str) -> io::Result<()> {
