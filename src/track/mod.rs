@@ -16,6 +16,7 @@ mod tcp;
 mod udp;
 
 use std::collections::hash_map::Entry;
+use std::collections::VecDeque;
 use std::net::SocketAddr;
 
 use self::flow::{Direction, FlowKey, Proto};
@@ -30,8 +31,10 @@ pub const MAX_LIVE: usize = 20_000;
 pub const IDLE_TIMEOUT_NS: i64 = 300 * 1_000_000_000;
 /// A finished conversation stays this long for late ACKs and retransmissions.
 pub const CLOSED_GRACE_NS: i64 = 5 * 1_000_000_000;
-/// How often (in packets) the table is swept.
+/// How often (in packets) finished conversations past their grace are evicted.
 const SWEEP_EVERY: u64 = 4096;
+/// How often (capture time) the whole table is scanned for idle conversations.
+const IDLE_SCAN_NS: i64 = IDLE_TIMEOUT_NS / 10;
 
 /// Everything known about one conversation.
 #[derive(Debug)]
@@ -49,6 +52,8 @@ pub struct Conversation {
     pub history: String,
     /// ICMP errors that answered this conversation's packets.
     pub icmp_errors: u32,
+    /// Queued in [`Tracker`]'s `closing` list (it finished).
+    closing: bool,
     pub last_icmp: Option<IcmpMessage>,
     kind: Kind,
 }
@@ -72,6 +77,7 @@ impl Conversation {
             bytes: [0; 2],
             history: String::new(),
             icmp_errors: 0,
+            closing: false,
             last_icmp: None,
             kind: match proto {
                 Proto::Tcp => Kind::Tcp(TcpConversation::default()),
@@ -143,6 +149,10 @@ pub struct Tracker {
     finished: Vec<ConnSummary>,
     stats: TrackerStats,
     last_sweep: u64,
+    last_idle_scan_ns: Option<i64>,
+    /// Finished conversations in the order they finished, with the time:
+    /// evicted after their grace without scanning the whole table.
+    closing: VecDeque<(i64, FlowKey, u64)>,
     /// False when nobody reads explanations (`--summary`): they are not written.
     quiet: bool,
     /// The last row's explanation buffer, handed back by [`Tracker::recycle`].
@@ -262,6 +272,11 @@ impl Tracker {
                 count(conv, direction, packet.ts_ns, seg.payload_len);
                 row.conn = Some(conv.conn_ref(direction));
                 tcp::track_segment(conv, direction, &seg, packet, &mut row, explain);
+                if !conv.closing && conv.is_finished() {
+                    conv.closing = true;
+                    let id = conv.id;
+                    self.closing.push_back((packet.ts_ns, key, id));
+                }
             }
             Transport::Udp(dgram) => {
                 let src = SocketAddr::new(ip.src, dgram.src_port);
@@ -366,27 +381,55 @@ impl Tracker {
         };
     }
 
-    /// Evict finished conversations past their grace time and idle ones;
-    /// if the table is still full, the least recently seen half.
+    /// Evict finished conversations past their grace time (from the
+    /// `closing` queue, oldest first, without scanning the table), idle ones
+    /// (a full scan, every [`IDLE_SCAN_NS`] of capture time); if the table
+    /// is still full, the least recently seen half.
     fn sweep(&mut self, now: i64) {
         self.last_sweep = self.stats.packets;
+        let full = |live: &LiveMap| live.len() >= MAX_LIVE;
+        while let Some(&(at, key, id)) = self.closing.front() {
+            if now.saturating_sub(at) <= CLOSED_GRACE_NS && !full(&self.live) {
+                break;
+            }
+            self.closing.pop_front();
+            let is_full = full(&self.live);
+            // Gone already, or the 4-tuple now belongs to a newer connection.
+            let Some(c) = self.live.get(&key).filter(|c| c.id == id) else {
+                continue;
+            };
+            if now.saturating_sub(c.last_ns) > CLOSED_GRACE_NS || is_full {
+                if let Some(c) = self.live.remove(&key) {
+                    self.finished.push(c.summary(false));
+                }
+            } else {
+                // Late packets (a retransmitted FIN, say): wait from the last one.
+                self.closing.push_back((c.last_ns, key, id));
+            }
+        }
         let mut early = 0;
         let finished = &mut self.finished;
-        self.live.retain(|_, c| {
-            let idle = now.saturating_sub(c.last_ns);
-            let done = c.is_finished() && idle > CLOSED_GRACE_NS;
-            let stale = idle > IDLE_TIMEOUT_NS;
-            if done || stale {
-                if stale && !done {
-                    early += 1;
+        let scan_due = self
+            .last_idle_scan_ns
+            .is_none_or(|t| now.saturating_sub(t) >= IDLE_SCAN_NS);
+        if scan_due || full(&self.live) {
+            self.last_idle_scan_ns = Some(now);
+            self.live.retain(|_, c| {
+                let idle = now.saturating_sub(c.last_ns);
+                let done = c.is_finished() && idle > CLOSED_GRACE_NS;
+                let stale = idle > IDLE_TIMEOUT_NS;
+                if done || stale {
+                    if stale && !done {
+                        early += 1;
+                    }
+                    finished.push(c.summary(!done));
+                    false
+                } else {
+                    true
                 }
-                finished.push(c.summary(!done));
-                false
-            } else {
-                true
-            }
-        });
-        if self.live.len() >= MAX_LIVE {
+            });
+        }
+        if full(&self.live) {
             let mut seen: Vec<i64> = self.live.values().map(|c| c.last_ns).collect();
             let middle = seen.len() / 2;
             let (_, cutoff, _) = seen.select_nth_unstable(middle);
