@@ -1,210 +1,35 @@
-//! Writes a large, deterministic, realistic loopback capture for benchmarks.
+//! Writes a large, deterministic, realistic loopback capture for benchmarks
+//! (see `wirelab::synth`).
 //!
 //! `cargo run --release --example gen_capture -- OUT.pcap PACKETS [echo|synflood]`
-//!
-//! `echo` (default): many short TCP echo connections (handshake, 5 bytes each
-//! way with their ACKs, FIN both ways), every 8th connect refused (SYN, RST),
-//! every 8th a UDP datagram to a closed port answered by ICMP port
-//! unreachable. `synflood`: one SYN per distinct flow, to test that memory
-//! stays bounded. Classic pcap, Ethernet like Linux `lo`, snaplen 256.
 
 use std::fs::File;
-use std::io::{BufWriter, Write};
+use std::process::ExitCode;
 
-use etherparse::{Icmpv4Type, PacketBuilder};
+use wirelab::synth::{write_capture, Kind};
 
-const SNAPLEN: u32 = 256;
-
-struct Writer {
-    out: BufWriter<File>,
-    ts_us: u64,
-    written: u64,
-}
-
-impl Writer {
-    fn record(&mut self, frame: &[u8]) {
-        self.ts_us += 7;
-        let cap = frame.len().min(SNAPLEN as usize);
-        let mut header = [0u8; 16];
-        header[0..4].copy_from_slice(&((self.ts_us / 1_000_000) as u32).to_le_bytes());
-        header[4..8].copy_from_slice(&((self.ts_us % 1_000_000) as u32).to_le_bytes());
-        header[8..12].copy_from_slice(&(cap as u32).to_le_bytes());
-        header[12..16].copy_from_slice(&(frame.len() as u32).to_le_bytes());
-        self.out.write_all(&header).unwrap();
-        self.out.write_all(&frame[..cap]).unwrap();
-        self.written += 1;
-    }
-}
-
-fn tcp(src: u16, dst: u16, seq: u32, ack: Option<u32>, flags: &str, payload: &[u8]) -> Vec<u8> {
-    let mut b = PacketBuilder::ethernet2([0; 6], [0; 6])
-        .ipv4([127, 0, 0, 1], [127, 0, 0, 1], 64)
-        .tcp(src, dst, seq, 64);
-    if let Some(a) = ack {
-        b = b.ack(a);
-    }
-    for f in flags.chars() {
-        b = match f {
-            'S' => b.syn(),
-            'F' => b.fin(),
-            'R' => b.rst(),
-            'P' => b.psh(),
-            _ => b,
-        };
-    }
-    let mut v = Vec::with_capacity(128);
-    b.write(&mut v, payload).unwrap();
-    v
-}
-
-fn main() {
+fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().collect();
-    let path = args
-        .get(1)
-        .expect("usage: gen_capture OUT.pcap PACKETS [echo|synflood]");
-    let target: u64 = args
-        .get(2)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(3_000_000);
-    let mode = args.get(3).map(String::as_str).unwrap_or("echo");
-    let mut w = Writer {
-        out: BufWriter::with_capacity(1 << 20, File::create(path).unwrap()),
-        ts_us: 1_700_000_000_000_000,
-        written: 0,
+    let (Some(path), Some(target)) = (args.get(1), args.get(2).and_then(|s| s.parse().ok())) else {
+        eprintln!("usage: gen_capture OUT.pcap PACKETS [echo|synflood]");
+        return ExitCode::from(2);
     };
-    // pcap global header: magic, v2.4, zone 0, sigfigs 0, snaplen, Ethernet.
-    let mut gh = Vec::new();
-    gh.extend_from_slice(&0xa1b2_c3d4u32.to_le_bytes());
-    gh.extend_from_slice(&2u16.to_le_bytes());
-    gh.extend_from_slice(&4u16.to_le_bytes());
-    gh.extend_from_slice(&[0; 8]);
-    gh.extend_from_slice(&SNAPLEN.to_le_bytes());
-    gh.extend_from_slice(&1u32.to_le_bytes());
-    w.out.write_all(&gh).unwrap();
-
-    let mut i: u64 = 0;
-    while w.written < target {
-        i += 1;
-        let client = 32768 + (i * 2 % 28000) as u16;
-        if mode == "synflood" {
-            // A distinct 4-tuple per SYN: vary the source address too.
-            let src = [10, (i >> 16) as u8, (i >> 8) as u8, i as u8];
-            let mut v = Vec::with_capacity(80);
-            PacketBuilder::ethernet2([0; 6], [0; 6])
-                .ipv4(src, [127, 0, 0, 1], 64)
-                .tcp(client, 12333, i as u32, 64)
-                .syn()
-                .write(&mut v, &[])
-                .unwrap();
-            w.record(&v);
-            continue;
+    let kind = match args.get(3).map(String::as_str) {
+        None | Some("echo") => Kind::Echo,
+        Some("synflood") => Kind::SynFlood,
+        Some(other) => {
+            eprintln!("gen_capture: unknown kind {other} (echo or synflood)");
+            return ExitCode::from(2);
         }
-        let server = 12333;
-        let c_isn = (i as u32).wrapping_mul(2_654_435_761);
-        let s_isn = c_isn ^ 0x5bd1_e995;
-        match i % 8 {
-            0 => {
-                w.record(&tcp(client, 12334, c_isn, None, "S", &[]));
-                w.record(&tcp(
-                    12334,
-                    client,
-                    0,
-                    Some(c_isn.wrapping_add(1)),
-                    "R",
-                    &[],
-                ));
-            }
-            4 => {
-                let mut v = Vec::new();
-                PacketBuilder::ethernet2([0; 6], [0; 6])
-                    .ipv4([127, 0, 0, 1], [127, 0, 0, 1], 64)
-                    .udp(client, 12335)
-                    .write(&mut v, b"ping")
-                    .unwrap();
-                w.record(&v);
-                // ICMP port unreachable quoting the IP header and 8 bytes.
-                let quoted = &v[14..14 + 28];
-                let mut icmp = Vec::new();
-                PacketBuilder::ethernet2([0; 6], [0; 6])
-                    .ipv4([127, 0, 0, 1], [127, 0, 0, 1], 64)
-                    .icmpv4(Icmpv4Type::DestinationUnreachable(
-                        etherparse::icmpv4::DestUnreachableHeader::Port,
-                    ))
-                    .write(&mut icmp, quoted)
-                    .unwrap();
-                w.record(&icmp);
-            }
-            _ => {
-                let (c, s) = (c_isn, s_isn);
-                w.record(&tcp(client, server, c, None, "S", &[]));
-                w.record(&tcp(server, client, s, Some(c.wrapping_add(1)), "S", &[]));
-                w.record(&tcp(
-                    client,
-                    server,
-                    c.wrapping_add(1),
-                    Some(s.wrapping_add(1)),
-                    "",
-                    &[],
-                ));
-                w.record(&tcp(
-                    client,
-                    server,
-                    c.wrapping_add(1),
-                    Some(s.wrapping_add(1)),
-                    "P",
-                    b"hello",
-                ));
-                w.record(&tcp(
-                    server,
-                    client,
-                    s.wrapping_add(1),
-                    Some(c.wrapping_add(6)),
-                    "",
-                    &[],
-                ));
-                w.record(&tcp(
-                    server,
-                    client,
-                    s.wrapping_add(1),
-                    Some(c.wrapping_add(6)),
-                    "P",
-                    b"hello",
-                ));
-                w.record(&tcp(
-                    client,
-                    server,
-                    c.wrapping_add(6),
-                    Some(s.wrapping_add(6)),
-                    "",
-                    &[],
-                ));
-                w.record(&tcp(
-                    client,
-                    server,
-                    c.wrapping_add(6),
-                    Some(s.wrapping_add(6)),
-                    "F",
-                    &[],
-                ));
-                w.record(&tcp(
-                    server,
-                    client,
-                    s.wrapping_add(6),
-                    Some(c.wrapping_add(7)),
-                    "F",
-                    &[],
-                ));
-                w.record(&tcp(
-                    client,
-                    server,
-                    c.wrapping_add(7),
-                    Some(s.wrapping_add(7)),
-                    "",
-                    &[],
-                ));
-            }
+    };
+    match File::create(path).and_then(|f| write_capture(f, target, kind)) {
+        Ok(n) => {
+            eprintln!("{path}: {n} packets");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("gen_capture: {path}: {e}");
+            ExitCode::FAILURE
         }
     }
-    w.out.flush().unwrap();
-    eprintln!("{path}: {} packets", w.written);
 }

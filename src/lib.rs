@@ -15,6 +15,7 @@
 //! - [`sockets`]: the labs' echo programs (server, client, proxy), each
 //!   socket call reported with its result or errno.
 //! - [`lab`]: `wirelab demo`: lab steps run on loopback, captured, checked.
+//! - [`synth`]: deterministic synthetic captures for benchmarks.
 //! - [`cli`] and [`app`]: arguments and the pipeline that ties it together.
 
 pub mod app;
@@ -25,5 +26,6 @@ pub mod export;
 pub mod lab;
 pub mod render;
 pub mod sockets;
+pub mod synth;
 pub mod timeline;
 pub mod track;

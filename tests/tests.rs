@@ -12,6 +12,8 @@ mod decode_vs_tshark;
 mod exports;
 // Damaged captures replay without panic or hang.
 mod malformed;
+// Peak memory on a million packets (a regression check, not a timing).
+mod memory;
 // Snapshots of the timeline and JSON of every capture under captures/.
 mod replay;
 // Live capture on loopback with real traffic (needs root or CAP_NET_RAW).
