@@ -19,6 +19,7 @@ use crate::cli::{
 use crate::decode::decode;
 use crate::export::json::JsonRender;
 use crate::render::escape::escape_text;
+use crate::render::progress::Progress;
 use crate::render::table::TableRender;
 use crate::render::text::TextRender;
 use crate::render::{Render, RunEnd, Verbosity};
@@ -511,7 +512,18 @@ pub fn pump_with_calls(
     source: &mut dyn FrameSource,
     render: &mut dyn Render,
     calls: Option<&CallQueue>,
+    tap: Option<&mut dyn crate::render::FrameTap>,
+) -> anyhow::Result<()> {
+    pump_observed(source, render, calls, tap, &mut Progress::off())
+}
+
+/// [`pump_with_calls`] with a progress bar.
+pub fn pump_observed(
+    source: &mut dyn FrameSource,
+    render: &mut dyn Render,
+    calls: Option<&CallQueue>,
     mut tap: Option<&mut dyn crate::render::FrameTap>,
+    progress: &mut Progress,
 ) -> anyhow::Result<()> {
     let mut tracker = Tracker::new();
     // The pcapng tap writes explanations as packet comments.
@@ -540,10 +552,12 @@ pub fn pump_with_calls(
         }
         render.packet(&row)?;
         tracker.recycle(row.note);
+        progress.tick(tracker.stats().packets, source.position());
         for summary in tracker.drain_finished() {
             render.conn(&summary)?;
         }
     }
+    progress.finish();
     drain_calls(calls, None, render)?;
     for summary in tracker.finish() {
         render.conn(&summary)?;
@@ -566,8 +580,17 @@ fn replay(args: &ReplayArgs) -> anyhow::Result<()> {
         let result = write_pcapng(&sink, &what, &mut source);
         return finish_sink(sink, result);
     }
+    // A bar on stderr, unless the timeline itself goes to that terminal.
+    let show_progress =
+        io::stderr().is_terminal() && !(matches!(sink, Sink::Stdout) && io::stdout().is_terminal());
     let result = run_to(&sink, &args.output, false, |render| {
-        pump(&mut source, render)
+        pump_observed(
+            &mut source,
+            render,
+            None,
+            None,
+            &mut Progress::new(show_progress),
+        )
     });
     finish_sink(sink, result)
 }

@@ -53,6 +53,7 @@ pub struct FileSource {
     /// The current frame's bytes, copied out of the reader's buffer so the
     /// reader can move on (a lending borrow across `consume` is not possible).
     frame_buf: Vec<u8>,
+    size: u64,
 }
 
 impl FileSource {
@@ -61,6 +62,8 @@ impl FileSource {
         if file.metadata().map(|m| m.is_dir()).unwrap_or(false) {
             bail!("{} is a directory, not a capture file", path.display());
         }
+        // 0 for a pipe or FIFO: no progress to show.
+        let size = file.metadata().map(|m| m.len()).unwrap_or(0);
         let reader = create_reader(INITIAL_BUFFER, file).map_err(|e| match e {
             PcapError::HeaderNotRecognized => anyhow!(
                 "{} is not a capture file (no pcap or pcapng header)",
@@ -81,6 +84,7 @@ impl FileSource {
             interfaces: Vec::new(),
             frames: 0,
             frame_buf: Vec::with_capacity(65536),
+            size,
         })
     }
 
@@ -104,6 +108,10 @@ fn to_ns(ticks: u64, units_per_second: u64, offset_seconds: i64) -> i64 {
 }
 
 impl FrameSource for FileSource {
+    fn position(&self) -> Option<(u64, u64)> {
+        (self.size > 0).then(|| (self.reader.consumed() as u64, self.size))
+    }
+
     fn next_frame(&mut self) -> anyhow::Result<Option<RawFrame<'_>>> {
         loop {
             // What the current block means for us, decided while the block

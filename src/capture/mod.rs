@@ -38,4 +38,9 @@ pub trait FrameSource {
     fn drop_counters(&mut self) -> Option<(u32, u32, u32)> {
         None
     }
+
+    /// Bytes read so far and the total, for a progress bar (files only).
+    fn position(&self) -> Option<(u64, u64)> {
+        None
+    }
 }
