@@ -48,10 +48,8 @@ impl Progress {
         if self.bar.is_none() && elapsed >= SHOW_AFTER {
             let bar = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr());
             bar.set_style(
-                ProgressStyle::with_template(
-                    "{bar:24} {percent:>3}% of {total_bytes}  {msg}",
-                )
-                .unwrap_or_else(|_| ProgressStyle::default_bar()),
+                ProgressStyle::with_template("{bar:24} {percent:>3}% of {total_bytes}  {msg}")
+                    .unwrap_or_else(|_| ProgressStyle::default_bar()),
             );
             self.bar = Some(bar);
         }
