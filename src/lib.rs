@@ -16,6 +16,7 @@
 //!   socket call reported with its result or errno.
 //! - [`lab`]: `wirelab demo`: lab steps run on loopback, captured, checked.
 //! - [`synth`]: deterministic synthetic captures for benchmarks.
+//! - [`fuzzing`]: the fuzz targets' bodies, also run on past crashes by the tests.
 //! - [`cli`] and [`app`]: arguments and the pipeline that ties it together.
 
 pub mod app;
@@ -23,6 +24,7 @@ pub mod capture;
 pub mod cli;
 pub mod decode;
 pub mod export;
+pub mod fuzzing;
 pub mod lab;
 pub mod render;
 pub mod sockets;

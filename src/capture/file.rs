@@ -64,7 +64,17 @@ impl FileSource {
         }
         // 0 for a pipe or FIFO: no progress to show.
         let size = file.metadata().map(|m| m.len()).unwrap_or(0);
-        let reader = create_reader(INITIAL_BUFFER, file).map_err(|e| match e {
+        FileSource::from_reader(path, file, size)
+    }
+
+    /// Read a capture from any reader; `path` names it in messages, `size`
+    /// (0 if unknown) is for the progress bar. The fuzz targets use this.
+    pub fn from_reader(
+        path: &Path,
+        reader: impl std::io::Read + Send + 'static,
+        size: u64,
+    ) -> anyhow::Result<FileSource> {
+        let reader = create_reader(INITIAL_BUFFER, reader).map_err(|e| match e {
             PcapError::HeaderNotRecognized => anyhow!(
                 "{} is not a capture file (no pcap or pcapng header)",
                 path.display()
