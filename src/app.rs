@@ -100,14 +100,19 @@ fn run_lab(lab: &crate::lab::Lab, args: &DemoArgs) -> anyhow::Result<usize> {
         ctx = LabCtx::new(Calls::queued("lab", Arc::clone(&queue)), ports, args.step);
         let rows: Arc<std::sync::Mutex<Vec<RowRecord>>> = Arc::default();
         let recorded = Arc::clone(&rows);
-        let sink = Sink::open(args.output.output.as_deref(), None)?;
+        let sink = Sink::open(args.output.output.as_deref(), None, args.output.force)?;
         let out = args.output.clone();
         let save = match &args.save {
             Some(dir) => {
-                std::fs::create_dir_all(dir)
-                    .with_context(|| format!("cannot create {}", dir.display()))?;
-                let pcapng = Sink::open(Some(&dir.join(format!("{}.pcapng", lab.name))), None)?;
-                let json = Sink::open(Some(&dir.join(format!("{}.jsonl", lab.name))), None)?;
+                if !dir.is_dir() {
+                    std::fs::create_dir_all(dir)
+                        .with_context(|| format!("cannot create {}", dir.display()))?;
+                    give_to_invoking_user(dir)?;
+                }
+                let force = args.output.force;
+                let pcapng =
+                    Sink::open(Some(&dir.join(format!("{}.pcapng", lab.name))), None, force)?;
+                let json = Sink::open(Some(&dir.join(format!("{}.jsonl", lab.name))), None, force)?;
                 Some((pcapng, json))
             }
             None => None,
@@ -262,7 +267,7 @@ fn with_capture(
         source.interface(),
         options.filter.as_deref().unwrap_or("all")
     );
-    let sink = Sink::open(output.output.as_deref(), None)?;
+    let sink = Sink::open(output.output.as_deref(), None, output.force)?;
     let args = output.clone();
     let capture = std::thread::spawn(move || {
         let result = run_to(&sink, &args, true, |render| {
@@ -371,6 +376,22 @@ fn client(args: &ClientArgs) -> anyhow::Result<()> {
     )
 }
 
+/// Under sudo, hand a file or directory we created to the user who ran
+/// sudo (SUDO_UID/SUDO_GID), so a student can edit or delete what
+/// `sudo wirelab ... -o FILE` wrote. Only when running as root.
+fn give_to_invoking_user(path: &Path) -> anyhow::Result<()> {
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    if unsafe { libc::geteuid() } != 0 {
+        return Ok(());
+    }
+    let id = |name| std::env::var(name).ok().and_then(|v| v.parse::<u32>().ok());
+    let (Some(uid), gid) = (id("SUDO_UID"), id("SUDO_GID")) else {
+        return Ok(());
+    };
+    std::os::unix::fs::chown(path, Some(uid), gid.or(Some(uid)))
+        .with_context(|| format!("cannot give {} to user {uid}", path.display()))
+}
+
 /// Where output goes: standard output, or a temporary file renamed into
 /// place only when everything was written.
 enum Sink {
@@ -383,10 +404,16 @@ enum Sink {
 }
 
 impl Sink {
-    fn open(output: Option<&Path>, input: Option<&Path>) -> anyhow::Result<Sink> {
+    fn open(output: Option<&Path>, input: Option<&Path>, force: bool) -> anyhow::Result<Sink> {
         let Some(target) = output else {
             return Ok(Sink::Stdout);
         };
+        if !force && fs::symlink_metadata(target).is_ok() {
+            bail!(
+                "{} already exists (use --force to overwrite it)",
+                target.display()
+            );
+        }
         if let (Some(input), Ok(out_canon)) = (input, fs::canonicalize(target)) {
             if fs::canonicalize(input).is_ok_and(|i| i == out_canon) {
                 bail!(
@@ -413,6 +440,13 @@ impl Sink {
         })
     }
 
+    fn name(&self) -> String {
+        match self {
+            Sink::Stdout => "standard output".to_string(),
+            Sink::File { target, .. } => target.display().to_string(),
+        }
+    }
+
     /// A writer for the renderer. Live output is line-buffered, so each row
     /// shows as its packet arrives and socket-call lines printed by other
     /// threads interleave with it (nothing holds the stdout lock between lines).
@@ -431,6 +465,7 @@ impl Sink {
         if let Sink::File { tmp, target, file } = self {
             file.sync_all()
                 .with_context(|| format!("cannot write {}", target.display()))?;
+            give_to_invoking_user(&tmp)?;
             fs::rename(&tmp, &target)
                 .with_context(|| format!("cannot write {}", target.display()))?;
         }
@@ -574,7 +609,11 @@ pub fn pump_observed(
 
 fn replay(args: &ReplayArgs) -> anyhow::Result<()> {
     let mut source = FileSource::open(&args.file)?;
-    let sink = Sink::open(args.output.output.as_deref(), Some(&args.file))?;
+    let sink = Sink::open(
+        args.output.output.as_deref(),
+        Some(&args.file),
+        args.output.force,
+    )?;
     if args.output.format == Format::Pcapng {
         let what = format!("wirelab replay of {}", args.file.display());
         let result = write_pcapng(&sink, &what, &mut source);
@@ -620,7 +659,15 @@ fn run_to(
 ) -> anyhow::Result<()> {
     let to_terminal = matches!(sink, Sink::Stdout) && io::stdout().is_terminal();
     let mut render = renderer(args, sink.writer(live)?, to_terminal, live);
-    body(render.as_mut())
+    body(render.as_mut()).map_err(|e| {
+        // A bare I/O error here came from writing the output (a full disk,
+        // a closed pipe): say which output.
+        if e.downcast_ref::<io::Error>().is_some() {
+            e.context(format!("cannot write {}", sink.name()))
+        } else {
+            e
+        }
+    })
 }
 
 fn finish_sink(sink: Sink, result: anyhow::Result<()>) -> anyhow::Result<()> {
@@ -686,7 +733,7 @@ fn watch(args: &WatchArgs) -> anyhow::Result<()> {
             .map(|f| format!(", filter \"{f}\""))
             .unwrap_or_default()
     );
-    let sink = Sink::open(args.output.output.as_deref(), None)?;
+    let sink = Sink::open(args.output.output.as_deref(), None, args.output.force)?;
     if args.output.format == Format::Pcapng {
         let what = format!("wirelab watch on {}", source.interface());
         let result = write_pcapng(&sink, &what, &mut source);

@@ -224,6 +224,9 @@ pub struct OutputArgs {
     /// More detail: raw sequence numbers, TCP options, TTL, frame sizes
     #[arg(short, long)]
     pub verbose: bool,
+    /// Overwrite output files that already exist
+    #[arg(long)]
+    pub force: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -157,15 +157,159 @@ fn output_file_is_written_whole_and_input_is_untouched() {
         1,
         "no temporary files left"
     );
-    // Output over the input is refused.
+    // Output over the input is refused, even with --force.
     wirelab()
-        .args(["replay", "-o"])
+        .args(["replay", "--force", "-o"])
         .arg(&input)
         .arg(&input)
         .assert()
-        .code(2);
+        .code(2)
+        .stderr(predicate::str::contains("over the input file"));
     assert_eq!(std::fs::read(&input).unwrap(), before);
     std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
+fn an_existing_file_is_overwritten_only_with_force() {
+    let dir = std::env::temp_dir().join(format!("wirelab-force-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let target = dir.join("report.md");
+    std::fs::write(&target, "the student's own notes\n").unwrap();
+    let input = repo().join("captures/lab/tcp_echo.pcap");
+    let out = wirelab()
+        .args(["replay", "--format", "md", "-o"])
+        .arg(&target)
+        .arg(&input)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.contains("already exists (use --force to overwrite it)"),
+        "{stderr}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(&target).unwrap(),
+        "the student's own notes\n"
+    );
+    wirelab()
+        .args(["replay", "--format", "md", "--force", "-o"])
+        .arg(&target)
+        .arg(&input)
+        .assert()
+        .success();
+    assert!(std::fs::read_to_string(&target)
+        .unwrap()
+        .starts_with("| # |"));
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+fn is_root() -> bool {
+    // SAFETY: geteuid has no preconditions.
+    unsafe { libc::geteuid() == 0 }
+}
+
+#[test]
+fn under_sudo_output_belongs_to_the_invoking_user() {
+    use std::os::unix::fs::MetadataExt;
+    assert!(
+        is_root(),
+        "this test runs as root, as CI does (scripts/test uses sudo)"
+    );
+    let dir = std::env::temp_dir().join(format!("wirelab-sudo-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let target = dir.join("timeline.jsonl");
+    // As `sudo wirelab ...` run by the user nobody (65534) would.
+    wirelab()
+        .env("SUDO_UID", "65534")
+        .env("SUDO_GID", "65534")
+        .args(["replay", "--format", "json", "-o"])
+        .arg(&target)
+        .arg(repo().join("captures/lab/tcp_echo.pcap"))
+        .assert()
+        .success();
+    let meta = std::fs::metadata(&target).unwrap();
+    assert_eq!((meta.uid(), meta.gid()), (65534, 65534));
+    // Without sudo's variables, root keeps its own file.
+    let own = dir.join("own.jsonl");
+    wirelab()
+        .env_remove("SUDO_UID")
+        .env_remove("SUDO_GID")
+        .args(["replay", "--format", "json", "-o"])
+        .arg(&own)
+        .arg(repo().join("captures/lab/tcp_echo.pcap"))
+        .assert()
+        .success();
+    assert_eq!(std::fs::metadata(&own).unwrap().uid(), 0);
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
+fn a_full_disk_is_one_clear_line_and_leaves_no_file() {
+    // A 4 KiB tmpfs in a private mount namespace (root only, as in CI).
+    assert!(is_root(), "this test runs as root, as CI does");
+    let dir = std::env::temp_dir().join(format!("wirelab-full-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let out = Command::new("unshare")
+        .args(["-m", "sh", "-c"])
+        .arg(
+            "mount -t tmpfs -o size=4k tmpfs \"$1\" || exit 99; \
+             \"$2\" replay --format text -o \"$1/out.txt\" \"$3\"; code=$?; \
+             echo \"left:$(ls -A \"$1\")\"; exit $code",
+        )
+        .arg("sh")
+        .arg(&dir)
+        .arg(env!("CARGO_BIN_EXE_wirelab"))
+        .arg(repo().join("captures/linktypes/lab-lo-ethernet.pcap"))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.contains("cannot write") && stderr.contains("No space left on device"),
+        "{stderr}"
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        "left:",
+        "no partial or temporary file"
+    );
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
+fn a_missing_output_directory_and_a_full_stdout_are_clear_errors() {
+    let input = repo().join("captures/lab/tcp_echo.pcap");
+    let out = wirelab()
+        .args(["replay", "-o", "/nonexistent-wirelab-dir/out.txt"])
+        .arg(&input)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.starts_with(
+            "wirelab: cannot create /nonexistent-wirelab-dir/out.txt: No such file or directory"
+        ),
+        "{stderr}"
+    );
+    let full = std::fs::File::options()
+        .write(true)
+        .open("/dev/full")
+        .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_wirelab"))
+        .args(["replay", "--format", "text"])
+        .arg(&input)
+        .stdout(full)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr).trim(),
+        "wirelab: cannot write standard output: No space left on device (os error 28)"
+    );
 }
 
 #[test]
