@@ -648,6 +648,13 @@ fn write_pcapng(sink: &Sink, what: &str, source: &mut dyn FrameSource) -> anyhow
         Some(&mut writer),
     );
     writer.finish()?;
+    // Live: say what the kernel could not keep up with (the timeline formats
+    // print this in their summary; a pcapng file has none).
+    if let Some((received, kernel, interface)) = source.drop_counters() {
+        eprintln!(
+            "wirelab: capture: {received} packets received by filter, {kernel} dropped by kernel, {interface} dropped by interface"
+        );
+    }
     result
 }
 
@@ -677,6 +684,8 @@ fn finish_sink(sink: Sink, result: anyhow::Result<()>) -> anyhow::Result<()> {
             // A damaged input still yields a complete report of what was read.
             if e.downcast_ref::<crate::capture::file::FileDamaged>()
                 .is_some()
+                || e.downcast_ref::<crate::capture::live::CaptureLost>()
+                    .is_some()
             {
                 sink.commit()?;
             } else {

@@ -101,3 +101,138 @@ fn watch_explains_a_live_tcp_echo_exchange() {
         "drop counters in the summary:\n{out}"
     );
 }
+
+/// Start `wirelab watch ARGS`, wait for its "capturing on" line.
+fn start_watch(args: &[&str]) -> (std::process::Child, BufReader<std::process::ChildStderr>) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_wirelab"))
+        .args(args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = BufReader::new(child.stderr.take().unwrap());
+    let mut ready = String::new();
+    stderr.read_line(&mut ready).unwrap();
+    assert!(
+        ready.contains("capturing on"),
+        "watch did not start: {ready}"
+    );
+    (child, stderr)
+}
+
+fn tool_reads(tool: &str, args: &[&str], file: &std::path::Path) -> String {
+    let out = Command::new(tool).args(args).arg(file).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{tool} cannot read {}: {}",
+        file.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[test]
+fn ctrl_c_at_any_moment_leaves_a_pcapng_that_tshark_reads() {
+    let dir = std::env::temp_dir().join(format!("wirelab-ctrlc-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    // Connects to a closed port, in a loop: SYN and RST, as fast as it goes.
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let traffic = {
+        let stop = std::sync::Arc::clone(&stop);
+        thread::spawn(move || {
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let _ = TcpStream::connect(("127.0.0.1", port));
+            }
+        })
+    };
+    for (i, delay_ms) in [0u64, 7, 60, 250, 700].into_iter().enumerate() {
+        let file = dir.join(format!("stop-{i}.pcapng"));
+        let (mut child, mut stderr) = start_watch(&[
+            "watch",
+            "--port",
+            &port.to_string(),
+            "--format",
+            "pcapng",
+            "-o",
+            file.to_str().unwrap(),
+        ]);
+        thread::sleep(Duration::from_millis(delay_ms));
+        sigint(child.id());
+        let status = child.wait().unwrap();
+        let mut rest = String::new();
+        stderr.read_to_string(&mut rest).unwrap();
+        assert!(
+            status.success(),
+            "stopped after {delay_ms} ms: {status}: {rest}"
+        );
+        assert!(
+            rest.contains("dropped by kernel"),
+            "drop counters reported: {rest}"
+        );
+        let frames = tool_reads("tshark", &["-r"], &file).lines().count();
+        let info = tool_reads("capinfos", &["-M", "-c"], &file);
+        assert!(
+            info.contains(&format!("Number of packets:   {frames}")),
+            "{info}"
+        );
+        if delay_ms >= 250 {
+            assert!(frames > 0, "traffic was captured after {delay_ms} ms");
+        }
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    traffic.join().unwrap();
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
+fn an_interface_that_goes_away_ends_the_capture_and_keeps_what_was_captured() {
+    // A veth pair in a private network namespace; deleting it mid-capture.
+    let dir = std::env::temp_dir().join(format!("wirelab-vanish-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("v0.pcapng");
+    let script = r#"
+        ip link add v0 type veth peer name v1 && ip link set v0 up && ip link set v1 up &&
+        ip addr add 10.9.9.1/24 dev v0 || exit 99
+        "$1" watch -i v0 --format pcapng -o "$2" 2>"$2.err" &
+        watch=$!
+        until grep -q "capturing on" "$2.err" 2>/dev/null; do sleep 0.05; done
+        # Datagrams to a neighbour that does not exist: ARP requests on v0.
+        python3 -c 'import socket,time
+s=socket.socket(socket.AF_INET,socket.SOCK_DGRAM)
+for _ in range(3): s.sendto(b"x",("10.9.9.2",9)); time.sleep(0.3)'
+        ip link del v0
+        wait $watch
+        code=$?
+        cat "$2.err" >&2
+        exit $code
+    "#;
+    let out = Command::new("unshare")
+        .args([
+            "-n",
+            "sh",
+            "-c",
+            script,
+            "sh",
+            env!("CARGO_BIN_EXE_wirelab"),
+        ])
+        .arg(&file)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("wirelab: capture on v0 stopped"),
+        "{stderr}"
+    );
+    let frames = tool_reads("tshark", &["-r"], &file);
+    assert!(
+        frames.contains("ARP"),
+        "the ARP requests were kept:\n{frames}"
+    );
+    std::fs::remove_dir_all(dir).unwrap();
+}

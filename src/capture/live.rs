@@ -5,8 +5,10 @@
 //! timeout (0 can block forever, and we must notice Ctrl-C), an explicit
 //! snaplen, and a larger kernel buffer (immediate mode with a 256 KiB snaplen
 //! leaves room for only a few frames and a burst gets dropped). When asked to
-//! stop, the source keeps reading until the kernel has nothing left, so the
-//! last packets of an exchange are not lost.
+//! stop, the source keeps reading what the kernel captured up to that moment,
+//! so the last packets of an exchange are not lost; packets stamped after
+//! the stop end it (busy traffic must not keep it running), and so does a
+//! one-second limit.
 
 use std::os::fd::AsRawFd;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -23,6 +25,25 @@ pub const SNAPLEN: i32 = 262_144;
 /// How long one read may wait; also how quickly Ctrl-C is noticed.
 const READ_TIMEOUT_MS: i32 = 100;
 const KERNEL_BUFFER: i32 = 32 << 20;
+/// The longest a stop waits for the kernel's buffered packets.
+const MAX_DRAIN: Duration = Duration::from_secs(1);
+
+/// Wall-clock time in ns since the epoch, the clock packet timestamps use.
+fn now_ns() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}
+
+/// The capture ended by itself (the interface went away): what was
+/// captured until then is still a valid timeline, so outputs are kept.
+#[derive(Debug, thiserror::Error)]
+#[error("capture on {interface} stopped: {reason}")]
+pub struct CaptureLost {
+    pub interface: String,
+    pub reason: String,
+}
 
 /// What to capture and when to stop.
 #[derive(Debug, Clone, Default)]
@@ -47,8 +68,10 @@ pub struct LiveSource {
     frames: u64,
     /// Whether libpcap gave nanosecond timestamps (else microseconds).
     nanoseconds: bool,
-    /// Set once a stop was asked for: read until the kernel ring is empty.
-    draining: bool,
+    /// Set once a stop was asked for: the wall-clock time (ns) of the stop
+    /// and when draining started. Read until the kernel ring is empty, a
+    /// packet from after the stop arrives, or [`MAX_DRAIN`] has passed.
+    draining: Option<(i64, Instant)>,
     /// The current frame, copied out of libpcap's buffer.
     frame_buf: Vec<u8>,
 }
@@ -158,7 +181,7 @@ impl LiveSource {
             count: options.count,
             frames: 0,
             nanoseconds,
-            draining: false,
+            draining: None,
             frame_buf: Vec::with_capacity(65536),
         })
     }
@@ -199,11 +222,16 @@ impl FrameSource for LiveSource {
             if self.count.is_some_and(|c| self.frames >= c) {
                 return Ok(None);
             }
-            if !self.draining
+            if self.draining.is_none()
                 && (self.stop.load(Ordering::Relaxed)
                     || self.deadline.is_some_and(|d| Instant::now() >= d))
             {
-                self.draining = true;
+                self.draining = Some((now_ns(), Instant::now()));
+            }
+            if let Some((_, since)) = self.draining {
+                if since.elapsed() >= MAX_DRAIN {
+                    return Ok(None);
+                }
             }
             match self.capture.next_packet() {
                 Ok(packet) => {
@@ -225,6 +253,11 @@ impl FrameSource for LiveSource {
                             } else {
                                 fraction * 1_000
                             });
+                    if self.draining.is_some_and(|(stop_ns, _)| ts_ns > stop_ns) {
+                        // Captured after the stop: not part of this run.
+                        self.frames -= 1;
+                        return Ok(None);
+                    }
                     return Ok(Some(RawFrame {
                         index: self.frames,
                         ts_ns,
@@ -236,7 +269,7 @@ impl FrameSource for LiveSource {
                 // Non-blocking: nothing buffered right now.
                 Err(pcap::Error::TimeoutExpired) => {
                     let readable = self.wait_readable();
-                    if self.draining && !readable {
+                    if self.draining.is_some() && !readable {
                         // Stopping, and the kernel had nothing more for a
                         // whole wait: everything captured has been read.
                         return Ok(None);
@@ -244,7 +277,11 @@ impl FrameSource for LiveSource {
                 }
                 Err(pcap::Error::NoMorePackets) => return Ok(None),
                 Err(e) => {
-                    return Err(anyhow!("capture on {} stopped: {e}", self.interface));
+                    return Err(CaptureLost {
+                        interface: self.interface.clone(),
+                        reason: e.to_string(),
+                    }
+                    .into());
                 }
             }
         }
