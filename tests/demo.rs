@@ -302,3 +302,36 @@ fn demo_without_capture_still_checks_socket_calls() {
     passed(&stdout, "connect() fails at once with ECONNREFUSED");
     assert!(stdout.contains("[not checked] packet checks"), "{stdout}");
 }
+
+#[test]
+fn without_root_a_demo_runs_in_a_private_network_namespace() {
+    // What the README suggests to a student without sudo: a user and network
+    // namespace of their own (`unshare -r -n`), where they may capture on its
+    // loopback. As root (CI), the test first drops to the user nobody.
+    // SAFETY: geteuid has no preconditions.
+    let root = unsafe { libc::geteuid() } == 0;
+    let mut command = std::process::Command::new(if root { "setpriv" } else { "unshare" });
+    if root {
+        command.args([
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            "unshare",
+        ]);
+    }
+    command
+        .args(["-r", "-n", "sh", "-c"])
+        .arg("ip link set lo up && exec \"$1\" demo refused --format text")
+        .arg("sh")
+        .arg(env!("CARGO_BIN_EXE_wirelab"))
+        .env("NO_COLOR", "1");
+    let out = command.output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}\n{stdout}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(!stdout.contains("[FAILED]"), "{stdout}");
+    assert!(stdout.contains("[passed]"), "{stdout}");
+}
