@@ -14,7 +14,7 @@ use crate::capture::live::{LiveOptions, LiveSource};
 use crate::capture::FrameSource;
 use crate::cli::{
     ClientArgs, Command, DemoArgs, Format, OnOff, OutputArgs, ProxyArgs, ReplayArgs, ServeArgs,
-    Transport, WatchArgs,
+    TraceArgs, Transport, WatchArgs,
 };
 use crate::decode::decode;
 use crate::export::json::JsonRender;
@@ -34,6 +34,7 @@ pub fn run(command: Command) -> anyhow::Result<()> {
         Command::Client(args) => client(&args),
         Command::Proxy(args) => proxy(&args),
         Command::Demo(args) => demo(&args),
+        Command::Trace(args) => trace(&args),
     }
 }
 
@@ -752,4 +753,210 @@ fn watch(args: &WatchArgs) -> anyhow::Result<()> {
         pump(&mut source, render)
     });
     finish_sink(sink, result)
+}
+
+/// `wirelab trace -- COMMAND`: capture loopback into a temporary pcapng
+/// while the program runs under strace, then replay the capture with the
+/// program's socket calls merged in by time (see [`crate::trace`]).
+fn trace(args: &TraceArgs) -> anyhow::Result<()> {
+    use std::io::BufRead;
+    use std::process::Stdio;
+
+    if std::process::Command::new("strace")
+        .arg("-V")
+        .output()
+        .is_err()
+    {
+        bail!("wirelab trace runs the program under strace, which is not installed (Debian/Ubuntu: sudo apt-get install strace)");
+    }
+    let dir = std::env::temp_dir().join(format!("wirelab-trace-{}", std::process::id()));
+    fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let result = trace_in(args, &dir);
+    let _ = fs::remove_dir_all(&dir);
+    return result;
+
+    fn trace_in(args: &TraceArgs, dir: &Path) -> anyhow::Result<()> {
+        let capture_path = dir.join("capture.pcapng");
+        let strace_path = dir.join("strace.txt");
+        let filter = if args.ports.is_empty() {
+            Some("tcp or udp or icmp or icmp6".to_string())
+        } else {
+            capture_filter(None, &args.ports)
+        };
+        let stop = Arc::new(AtomicBool::new(false));
+        // Ctrl-C reaches the program (same process group); wirelab itself
+        // waits for it to end, then shows what happened.
+        ctrlc::set_handler(|| {}).context("cannot install the Ctrl-C handler")?;
+        let mut source = LiveSource::open(
+            &LiveOptions {
+                filter,
+                ..LiveOptions::default()
+            },
+            Arc::clone(&stop),
+        )
+        .context("wirelab trace captures the program's traffic")?;
+        let file = File::create(&capture_path)
+            .with_context(|| format!("cannot create {}", capture_path.display()))?;
+        let capture = std::thread::spawn(move || -> anyhow::Result<()> {
+            let mut writer =
+                crate::export::pcapng::PcapngWriter::new(BufWriter::new(file), "wirelab trace")?;
+            while let Some(frame) = source.next_frame()? {
+                writer.frame(frame.link.number(), frame.ts_ns, frame.orig_len, frame.data)?;
+            }
+            writer.finish()?;
+            Ok(())
+        });
+        let status = std::process::Command::new("strace")
+            .args([
+                "-f",
+                "-ttt",
+                "-T",
+                "-yy",
+                "-xx",
+                "-s",
+                "65536",
+                "-qq",
+                "-e",
+                "signal=none",
+            ])
+            .arg("-e")
+            .arg(format!("trace={}", crate::trace::TRACED))
+            .arg("-o")
+            .arg(&strace_path)
+            .arg("--")
+            .args(&args.command)
+            .stdin(Stdio::inherit())
+            .status();
+        // Let the last packets (a delayed ACK, the final FIN) reach the capture.
+        std::thread::sleep(Duration::from_millis(200));
+        stop.store(true, Ordering::Relaxed);
+        let captured = capture
+            .join()
+            .map_err(|_| anyhow::anyhow!("the capture thread failed"))?;
+        let status = status.context("cannot run strace")?;
+        captured?;
+        let text = fs::read_to_string(&strace_path).unwrap_or_default();
+        if !status.success() && text.trim().is_empty() {
+            bail!(
+                "strace could not trace {} (exit {status}). If ptrace is not permitted: run as root, or \
+                 `sudo sysctl kernel.yama.ptrace_scope=0`; in a container, add --cap-add SYS_PTRACE",
+                args.command[0]
+            );
+        }
+        let packets = index_packets(&capture_path)?;
+        let mut parser = crate::trace::strace::Parser::default();
+        let mut describer = crate::trace::Describer::default();
+        let mut calls: Vec<(i64, String)> = std::io::BufReader::new(text.as_bytes())
+            .lines()
+            .map_while(Result::ok)
+            .filter_map(|line| parser.line(&line))
+            .filter_map(|call| describer.describe(&call))
+            .map(|(ts, text, anchor)| (crate::trace::place(ts, &anchor, &packets), text))
+            .collect();
+        calls.sort_by_key(|&(ts, _)| ts);
+        let queue: CallQueue = Arc::new(std::sync::Mutex::new(calls.into()));
+        let mut source = FileSource::open(&capture_path)?;
+        let sink = Sink::open(args.output.output.as_deref(), None, args.output.force)?;
+        let result = if args.output.format == Format::Pcapng {
+            let what = format!("wirelab trace -- {}", args.command.join(" "));
+            write_pcapng_with_calls(&sink, &what, &mut source, &queue)
+        } else {
+            run_to(&sink, &args.output, false, |render| {
+                pump_with_calls(&mut source, render, Some(&queue), None)
+            })
+        };
+        finish_sink(sink, result)
+    }
+}
+
+/// `trace --format pcapng`: each packet's comment is the socket calls made
+/// since the previous packet, then its explanation.
+fn write_pcapng_with_calls(
+    sink: &Sink,
+    what: &str,
+    source: &mut dyn FrameSource,
+    calls: &CallQueue,
+) -> anyhow::Result<()> {
+    use std::cell::RefCell;
+    use std::rc::Rc;
+
+    /// Collects the call lines the pipeline hands out before each packet.
+    struct Pending(Rc<RefCell<Vec<String>>>);
+    impl Render for Pending {
+        fn packet(&mut self, _row: &crate::timeline::PacketRow<'_, '_>) -> io::Result<()> {
+            Ok(())
+        }
+        fn call(&mut self, _ts_ns: i64, text: &str) -> io::Result<()> {
+            self.0.borrow_mut().push(text.to_string());
+            Ok(())
+        }
+        fn conn(&mut self, _summary: &crate::timeline::ConnSummary) -> io::Result<()> {
+            Ok(())
+        }
+        fn finish(&mut self, _end: &RunEnd) -> io::Result<()> {
+            Ok(())
+        }
+    }
+    /// Writes each frame with the pending calls and its explanation.
+    struct WithCalls<W: Write> {
+        writer: crate::export::pcapng::PcapngWriter<W>,
+        pending: Rc<RefCell<Vec<String>>>,
+    }
+    impl<W: Write> crate::render::FrameTap for WithCalls<W> {
+        fn frame(
+            &mut self,
+            frame: &crate::capture::RawFrame<'_>,
+            row: &crate::timeline::PacketRow<'_, '_>,
+        ) -> io::Result<()> {
+            let mut comment: String = self
+                .pending
+                .borrow_mut()
+                .drain(..)
+                .map(|c| format!("{}\n", escape_text(&c)))
+                .collect();
+            comment.push_str(&row.note);
+            self.writer.set_comment(&comment);
+            self.writer
+                .frame(frame.link.number(), frame.ts_ns, frame.orig_len, frame.data)
+        }
+    }
+
+    if matches!(sink, Sink::Stdout) && io::stdout().is_terminal() {
+        bail!("pcapng is a binary format: write it to a file with --output FILE.pcapng");
+    }
+    let pending = Rc::new(RefCell::new(Vec::new()));
+    let mut tap = WithCalls {
+        writer: crate::export::pcapng::PcapngWriter::new(sink.writer(false)?, what)?,
+        pending: Rc::clone(&pending),
+    };
+    let result = pump_with_calls(source, &mut Pending(pending), Some(calls), Some(&mut tap));
+    tap.writer.finish()?;
+    result
+}
+
+/// The traced run's packets, as [`crate::trace::place`] needs them.
+fn index_packets(path: &Path) -> anyhow::Result<Vec<crate::trace::Indexed>> {
+    use crate::decode::Transport;
+    let mut source = FileSource::open(path)?;
+    let mut out = Vec::new();
+    while let Some(frame) = source.next_frame()? {
+        let packet = decode(&frame);
+        let Some(ip) = packet.ip else { continue };
+        let (sport, dport, flags) = match packet.transport {
+            Transport::Tcp(t) => (t.src_port, t.dst_port, Some(t.flags)),
+            Transport::Udp(u) => (u.src_port, u.dst_port, None),
+            _ => continue,
+        };
+        out.push(crate::trace::Indexed {
+            ts_ns: packet.ts_ns,
+            src: std::net::SocketAddr::new(ip.src, sport),
+            dst: std::net::SocketAddr::new(ip.dst, dport),
+            syn: flags.is_some_and(|f| f.syn()),
+            ack: flags.is_some_and(|f| f.ack()),
+            fin_or_rst: flags.is_some_and(|f| f.fin() || f.rst()),
+            rst: flags.is_some_and(|f| f.rst()),
+            payload: packet.payload.iter().take(16).copied().collect(),
+        });
+    }
+    Ok(out)
 }

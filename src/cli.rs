@@ -30,6 +30,25 @@ pub enum Command {
     Proxy(ProxyArgs),
     /// Run a socket-lab step on loopback, captured, explained and checked
     Demo(DemoArgs),
+    /// Run a program under strace while capturing loopback: its socket calls and its packets in one timeline
+    Trace(TraceArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct TraceArgs {
+    /// Only this port (repeatable); default: all TCP, UDP and ICMP on loopback
+    #[arg(short, long = "port", value_name = "P")]
+    pub ports: Vec<u16>,
+    #[command(flatten)]
+    pub output: OutputArgs,
+    /// The program and its arguments, after `--`
+    #[arg(
+        required = true,
+        trailing_var_arg = true,
+        allow_hyphen_values = true,
+        value_name = "COMMAND"
+    )]
+    pub command: Vec<String>,
 }
 
 #[derive(Debug, Args)]

@@ -30,4 +30,5 @@ pub mod render;
 pub mod sockets;
 pub mod synth;
 pub mod timeline;
+pub mod trace;
 pub mod track;
