@@ -22,3 +22,5 @@ mod replay;
 mod live;
 // The echo programs (serve, client) and their knobs on loopback.
 mod sockets;
+// `wirelab trace`: Python programs' calls joined with their packets.
+mod trace;

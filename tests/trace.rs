@@ -1,0 +1,213 @@
+//! `wirelab trace`: real Python programs (tests/programs/) run under strace
+//! while loopback is captured; the joined timeline puts each call next to
+//! the packet it caused or consumed.
+
+use serde_json::Value;
+
+use crate::common::repo;
+
+/// Run `wirelab trace --format json -p PORT -p PORT+1 -- python3 PROGRAM
+/// PORT ARGS` (the ports keep other tests' loopback traffic out); its events.
+fn trace(program: &str, port: u16, args: &[&str]) -> Vec<Value> {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_wirelab"))
+        .args(["trace", "--format", "json", "-p", &port.to_string()])
+        .args(["-p", &(port + 1).to_string(), "--", "python3"])
+        .arg(repo().join("tests/programs").join(program))
+        .arg(port.to_string())
+        .args(args)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}\n{stdout}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("JSON Lines"))
+        .collect()
+}
+
+fn free_port() -> u16 {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    l.local_addr().unwrap().port()
+}
+
+fn is_call(e: &Value, needle: &str) -> bool {
+    e["kind"] == "call" && e["text"].as_str().is_some_and(|t| t.contains(needle))
+}
+
+fn is_packet(e: &Value) -> bool {
+    e["kind"] == "packet"
+}
+
+/// The index of the first call containing each needle (which must exist).
+fn find(events: &[Value], needle: &str) -> usize {
+    events
+        .iter()
+        .position(|e| is_call(e, needle))
+        .unwrap_or_else(|| panic!("no call {needle:?} in {events:#?}"))
+}
+
+fn next_packet(events: &[Value], after: usize) -> &Value {
+    events[after..]
+        .iter()
+        .find(|e| is_packet(e))
+        .expect("a packet follows")
+}
+
+fn previous_packet(events: &[Value], before: usize) -> &Value {
+    events[..before]
+        .iter()
+        .rev()
+        .find(|e| is_packet(e))
+        .expect("a packet precedes")
+}
+
+fn flags(p: &Value) -> Vec<&str> {
+    p["tcp_flags"]
+        .as_array()
+        .map(|a| a.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default()
+}
+
+#[test]
+fn blocking_echo_pair_each_call_beside_its_packet() {
+    let port = free_port();
+    let events = trace("echo_pair.py", port, &["plain"]);
+    // connect() returns after the SYN-ACK; accept() after the handshake's ACK.
+    let connect = find(&events, &format!("connect(fd"));
+    assert!(flags(previous_packet(&events, connect)).contains(&"SYN"));
+    assert!(previous_packet(&events, connect)["note"]
+        .as_str()
+        .unwrap()
+        .starts_with("handshake 2/3"));
+    let accept = find(&events, "accept(");
+    assert!(previous_packet(&events, accept)["note"]
+        .as_str()
+        .unwrap()
+        .starts_with("handshake 3/3"));
+    // Each send directly above the data segment it produced.
+    let sends: Vec<usize> = (0..events.len())
+        .filter(|&i| is_call(&events[i], "send("))
+        .collect();
+    assert_eq!(sends.len(), 2, "the client's send and the server's echo");
+    for i in sends {
+        let segment = &events[i + 1];
+        assert!(
+            is_packet(segment),
+            "the event right after {} is its segment",
+            events[i]["text"]
+        );
+        assert_eq!(segment["payload"], "hello");
+        assert!(events[i]["text"]
+            .as_str()
+            .unwrap()
+            .contains(&format!(":{}->", segment["sport"])));
+    }
+    // Each recv after the segment it read from.
+    for i in (0..events.len()).filter(|&i| is_call(&events[i], "-> 5 bytes")) {
+        let segment = events[..i]
+            .iter()
+            .rev()
+            .find(|e| is_packet(e) && e["len"] == 5)
+            .expect("a data segment before the recv");
+        assert_eq!(segment["payload"], "hello");
+    }
+    // The client's close() above the FIN it sends.
+    let close = events
+        .iter()
+        .position(|e| is_call(e, "close(fd") && is_call(e, &format!("->127.0.0.1:{port})")))
+        .expect("the client's close");
+    assert!(flags(next_packet(&events, close)).contains(&"FIN"));
+    // The refused connect: ECONNREFUSED right after the RST.
+    let refused = find(&events, "ECONNREFUSED");
+    assert!(flags(previous_packet(&events, refused)).contains(&"RST"));
+}
+
+#[test]
+fn half_close_shutdown_before_its_fin_and_eof_after_it() {
+    let port = free_port();
+    let events = trace("echo_pair.py", port, &["half-close"]);
+    let shutdown = find(&events, "SHUT_WR");
+    let fin = next_packet(&events, shutdown);
+    assert!(
+        flags(fin).contains(&"FIN"),
+        "shutdown(SHUT_WR) sends the FIN: {fin}"
+    );
+    assert_eq!(fin["dport"], port);
+    // The server's recv returns 0 (EOF) after that FIN, and the client still
+    // reads the echo after its own shutdown.
+    let eof = find(&events, "0 bytes: the peer closed its side");
+    assert!(eof > shutdown);
+    assert!(flags(previous_packet(&events, eof)).contains(&"FIN"));
+    let echo = events
+        .iter()
+        .rposition(|e| is_call(e, "-> 5 bytes"))
+        .expect("the client's recv of the echo");
+    assert!(echo > shutdown, "half-closed, the client still receives");
+}
+
+#[test]
+fn recv_of_3_bytes_cuts_greek_letters_and_says_so() {
+    let port = free_port();
+    let events = trace("echo_pair.py", port, &["greek"]);
+    let recvs: Vec<&str> = events
+        .iter()
+        .filter(|e| is_call(e, ", 3) -> 3 bytes"))
+        .filter_map(|e| e["text"].as_str())
+        .collect();
+    // "γειά σου" is 15 bytes: 5 recvs of 3 bytes.
+    assert_eq!(recvs.len(), 5, "{recvs:#?}");
+    assert!(
+        recvs[0].contains("recv boundary cut a character"),
+        "{}",
+        recvs[0]
+    );
+    assert!(recvs[1].contains("completes a character"), "{}", recvs[1]);
+    // The client's one send carries the whole message, right above its segment.
+    let send = find(&events, "15 bytes \"γειά σου\"");
+    assert_eq!(events[send + 1]["payload"], "γειά σου");
+}
+
+#[test]
+fn select_loop_server_with_three_clients_and_a_forked_process() {
+    let port = free_port();
+    let events = trace("select_server.py", port, &[]);
+    assert!(events.iter().any(|e| is_call(e, "new process")));
+    let accepts: Vec<&Value> = events.iter().filter(|e| is_call(e, "accept(")).collect();
+    assert_eq!(accepts.len(), 3, "{accepts:#?}");
+    let selects = events
+        .iter()
+        .filter(|e| is_call(e, "select() -> ") || is_call(e, "pselect6() -> "))
+        .count();
+    assert!(selects >= 6, "one select per event: {selects}");
+    for n in 0..3 {
+        let send = find(&events, &format!("8 bytes \"client {n}\""));
+        assert_eq!(events[send + 1]["payload"], format!("client {n}"));
+    }
+    // Three conversations, each closed normally.
+    let closed = events
+        .iter()
+        .filter(|e| e["kind"] == "conn" && e["conn_state"] == "SF")
+        .count();
+    assert_eq!(closed, 3);
+}
+
+#[test]
+fn without_strace_the_error_says_how_to_install_it() {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_wirelab"))
+        .args(["trace", "--", "true"])
+        .env("PATH", "/nonexistent")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.contains("strace, which is not installed")
+            && stderr.contains("apt-get install strace"),
+        "{stderr}"
+    );
+}
