@@ -96,9 +96,9 @@ pub fn place(ts: i64, anchor: &Anchor, packets: &[Indexed]) -> i64 {
             .map_or(ts, |p| p.ts_ns - 1),
         Anchor::AfterData { from, to, data } => packets
             .iter()
+            .rev()
             .filter(|p| p.ts_ns <= ts + SKEW_NS)
-            .filter(|p| p.src == *from && p.dst == *to && starts(p, data))
-            .last()
+            .find(|p| p.src == *from && p.dst == *to && starts(p, data))
             .map_or(ts, |p| ts.max(p.ts_ns + 1)),
         Anchor::AfterAnswer { server } => packets
             .iter()
@@ -112,9 +112,9 @@ pub fn place(ts: i64, anchor: &Anchor, packets: &[Indexed]) -> i64 {
             .map_or(ts, |p| ts.max(p.ts_ns + 1)),
         Anchor::AfterFin { from, to } => packets
             .iter()
+            .rev()
             .filter(|p| p.ts_ns <= ts + SKEW_NS)
-            .filter(|p| p.src == *from && p.dst == *to && p.fin_or_rst)
-            .last()
+            .find(|p| p.src == *from && p.dst == *to && p.fin_or_rst)
             .map_or(ts, |p| ts.max(p.ts_ns + 1)),
         Anchor::BeforeFin { from, to } => packets
             .iter()
