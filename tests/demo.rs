@@ -152,7 +152,10 @@ fn demo_ipv6_dual_stack() {
 #[test]
 fn demo_http_get() {
     let out = run_lab("http-get");
-    passed(&out, "the 18-byte echo arrives, and the server closes only after the client's FIN");
+    passed(
+        &out,
+        "the 18-byte echo arrives, and the server closes only after the client's FIN",
+    );
 }
 
 #[test]
