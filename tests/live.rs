@@ -23,20 +23,9 @@ fn watch_explains_a_live_tcp_echo_exchange() {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
 
-    let mut child = Command::new(env!("CARGO_BIN_EXE_wirelab"))
-        .args(["watch", "--format", "text", "--port", &port.to_string()])
-        .env("NO_COLOR", "1")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    // Wait for "capturing on ..." on stderr: the capture is ready.
-    let mut stderr = BufReader::new(child.stderr.take().unwrap());
-    let mut ready = String::new();
-    stderr.read_line(&mut ready).unwrap();
-    assert!(
-        ready.contains("capturing on"),
-        "wirelab watch did not start: {ready}"
+    let (mut child, mut stderr) = start_watch(
+        &["watch", "--format", "text", "--port", &port.to_string()],
+        Stdio::piped(),
     );
 
     let server = thread::spawn(move || {
@@ -102,11 +91,16 @@ fn watch_explains_a_live_tcp_echo_exchange() {
     );
 }
 
-/// Start `wirelab watch ARGS`, wait for its "capturing on" line.
-fn start_watch(args: &[&str]) -> (std::process::Child, BufReader<std::process::ChildStderr>) {
+/// Start `wirelab watch ARGS` and wait for its "capturing on" line on
+/// stderr: the capture is ready.
+fn start_watch(
+    args: &[&str],
+    stdout: Stdio,
+) -> (std::process::Child, BufReader<std::process::ChildStderr>) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_wirelab"))
         .args(args)
-        .stdout(Stdio::null())
+        .env("NO_COLOR", "1")
+        .stdout(stdout)
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
@@ -115,7 +109,7 @@ fn start_watch(args: &[&str]) -> (std::process::Child, BufReader<std::process::C
     stderr.read_line(&mut ready).unwrap();
     assert!(
         ready.contains("capturing on"),
-        "watch did not start: {ready}"
+        "wirelab watch did not start: {ready}"
     );
     (child, stderr)
 }
@@ -152,15 +146,18 @@ fn ctrl_c_at_any_moment_leaves_a_pcapng_that_tshark_reads() {
     };
     for (i, delay_ms) in [0u64, 7, 60, 250, 700].into_iter().enumerate() {
         let file = dir.join(format!("stop-{i}.pcapng"));
-        let (mut child, mut stderr) = start_watch(&[
-            "watch",
-            "--port",
-            &port.to_string(),
-            "--format",
-            "pcapng",
-            "-o",
-            file.to_str().unwrap(),
-        ]);
+        let (mut child, mut stderr) = start_watch(
+            &[
+                "watch",
+                "--port",
+                &port.to_string(),
+                "--format",
+                "pcapng",
+                "-o",
+                file.to_str().unwrap(),
+            ],
+            Stdio::null(),
+        );
         thread::sleep(Duration::from_millis(delay_ms));
         sigint(child.id());
         let status = child.wait().unwrap();
