@@ -219,3 +219,43 @@ fn without_strace_the_error_says_how_to_install_it() {
         "{stderr}"
     );
 }
+
+#[test]
+fn pcapng_comments_carry_the_calls_before_each_packet() {
+    let port = free_port();
+    let dir = std::env::temp_dir().join(format!("wirelab-trace-pcapng-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("trace.pcapng");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_wirelab"))
+        .args(["trace", "--format", "pcapng", "-p", &port.to_string(), "-o"])
+        .arg(&file)
+        .args(["--", "python3"])
+        .arg(repo().join("tests/programs/echo_pair.py"))
+        .args([&port.to_string(), "plain"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let t = std::process::Command::new("tshark")
+        .arg("-r")
+        .arg(&file)
+        .args(["-T", "fields", "-e", "tcp.len", "-e", "frame.comment"])
+        .output()
+        .unwrap();
+    assert!(t.status.success(), "{}", String::from_utf8_lossy(&t.stderr));
+    let text = String::from_utf8_lossy(&t.stdout);
+    // The first data segment's comment names the send that produced it.
+    let data = text
+        .lines()
+        .find(|l| l.starts_with("5\t"))
+        .unwrap_or_else(|| panic!("a 5-byte segment in:\n{text}"));
+    assert!(
+        data.contains("send(fd") && data.contains("5 bytes"),
+        "{data}"
+    );
+    assert!(data.contains("bytes of data from the client"), "{data}");
+    std::fs::remove_dir_all(dir).unwrap();
+}
