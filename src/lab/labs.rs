@@ -522,6 +522,22 @@ fn half_close(ctx: &mut LabCtx) -> anyhow::Result<()> {
         server_close_wait && client_fin_wait2,
         "",
     );
+    // As lsof shows it: one port, two sockets, two fds.
+    let fd_of = |state: &str| {
+        rows.iter()
+            .find(|r| r.local.port() == port && r.state == state)
+            .and_then(|r| r.owner.as_ref().map(|o| o.2))
+    };
+    let (listener, accepted) = (fd_of("LISTEN"), fd_of("CLOSE-WAIT"));
+    ctx.check(
+        "the listening socket and the accepted connection share the port but are different fds",
+        listener.is_some() && accepted.is_some() && listener != accepted,
+        format!(
+            "listening fd {}, accepted fd {}",
+            listener.map_or("?".into(), |f| f.to_string()),
+            accepted.map_or("?".into(), |f| f.to_string())
+        ),
+    );
     ctx.step("the server reads to EOF, still sends its reply, then closes");
     let mut req = Vec::new();
     srv_calls.run(
@@ -1377,6 +1393,15 @@ fn backlog(ctx: &mut LabCtx) -> anyhow::Result<()> {
         "the listening socket's Recv-Q shows 2 connections waiting for accept()",
         listen_q == Some(2),
         format!("{listen_q:?}"),
+    );
+    let unowned = rows
+        .iter()
+        .filter(|r| r.local.port() == ctx.port(0) && r.state == "ESTABLISHED" && r.owner.is_none())
+        .count();
+    ctx.check(
+        "the 2 queued connections belong to no process yet (no fd until accept())",
+        unowned == 2,
+        format!("{unowned} without a process"),
     );
     Ok(())
 }

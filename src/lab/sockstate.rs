@@ -1,13 +1,16 @@
-//! Socket states as the kernel keeps them, like `ss -tan`: read from
-//! /proc/net/tcp and /proc/net/tcp6 (Linux). Elsewhere there is nothing to
-//! read, and the demo says so.
+//! Socket states as the kernel keeps them, like `ss -tuanp` and `lsof -i`:
+//! read from /proc/net/{tcp,tcp6,udp,udp6}, with each socket's owning
+//! process and fd found through /proc/PID/fd (Linux). Elsewhere there is
+//! nothing to read, and the demo says so.
 
 use std::fs;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
-/// One TCP socket: state, queues, endpoints.
+/// One socket: protocol, state, queues, endpoints, owner.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SocketRow {
+    /// "tcp" or "udp".
+    pub proto: &'static str,
     pub state: &'static str,
     pub local: SocketAddr,
     pub remote: SocketAddr,
@@ -15,6 +18,11 @@ pub struct SocketRow {
     pub recv_q: u64,
     /// For LISTEN: the backlog; else bytes not yet acknowledged.
     pub send_q: u64,
+    /// The kernel's inode for the socket; 0 when no process holds it (a
+    /// connection not accepted yet, TIME-WAIT).
+    pub inode: u64,
+    /// The process and fd that hold it: (pid, command, fd).
+    pub owner: Option<(u32, String, i32)>,
 }
 
 fn state_name(code: u8) -> &'static str {
@@ -57,21 +65,68 @@ fn parse_addr(field: &str) -> Option<SocketAddr> {
     Some(SocketAddr::new(ip, port))
 }
 
-fn parse_table(text: &str) -> Vec<SocketRow> {
+fn parse_table(text: &str, proto: &'static str) -> Vec<SocketRow> {
     text.lines()
         .skip(1)
         .filter_map(|line| {
             let f: Vec<&str> = line.split_whitespace().collect();
             let (tx, rx) = f.get(4)?.split_once(':')?;
+            let code = u8::from_str_radix(f.get(3)?, 16).ok()?;
             Some(SocketRow {
+                proto,
                 local: parse_addr(f.get(1)?)?,
                 remote: parse_addr(f.get(2)?)?,
-                state: state_name(u8::from_str_radix(f.get(3)?, 16).ok()?),
+                state: match (proto, code) {
+                    // UDP has no states; the kernel reuses the TCP codes.
+                    ("udp", 0x01) => "CONNECTED",
+                    ("udp", _) => "UNCONN",
+                    _ => state_name(code),
+                },
                 send_q: u64::from_str_radix(tx, 16).ok()?,
                 recv_q: u64::from_str_radix(rx, 16).ok()?,
+                inode: f.get(9)?.parse().ok()?,
+                owner: None,
             })
         })
         .collect()
+}
+
+/// For each socket inode in `wanted`: the process and fd holding it, from
+/// the `socket:[INODE]` links in /proc/PID/fd (what lsof does).
+fn owners(wanted: &[u64]) -> std::collections::HashMap<u64, (u32, String, i32)> {
+    let mut found = std::collections::HashMap::new();
+    let Ok(procs) = fs::read_dir("/proc") else {
+        return found;
+    };
+    for entry in procs.flatten() {
+        let Some(pid) = entry.file_name().to_str().and_then(|n| n.parse::<u32>().ok()) else {
+            continue;
+        };
+        let Ok(fds) = fs::read_dir(entry.path().join("fd")) else {
+            continue;
+        };
+        for fd in fds.flatten() {
+            let Ok(target) = fs::read_link(fd.path()) else {
+                continue;
+            };
+            let target = target.to_string_lossy();
+            let Some(inode) = target
+                .strip_prefix("socket:[")
+                .and_then(|t| t.strip_suffix(']'))
+                .and_then(|t| t.parse::<u64>().ok())
+            else {
+                continue;
+            };
+            if wanted.contains(&inode) && !found.contains_key(&inode) {
+                let comm = fs::read_to_string(entry.path().join("comm"))
+                    .map(|c| c.trim().to_string())
+                    .unwrap_or_default();
+                let n = fd.file_name().to_str().and_then(|n| n.parse().ok()).unwrap_or(-1);
+                found.insert(inode, (pid, comm, n));
+            }
+        }
+    }
+    found
 }
 
 /// TCP sockets with a local or remote port in `ports`; `None` where the
@@ -79,27 +134,53 @@ fn parse_table(text: &str) -> Vec<SocketRow> {
 pub fn snapshot(ports: &[u16]) -> Option<Vec<SocketRow>> {
     let mut rows = Vec::new();
     let mut any = false;
-    for path in ["/proc/net/tcp", "/proc/net/tcp6"] {
+    for (path, proto) in [
+        ("/proc/net/tcp", "tcp"),
+        ("/proc/net/tcp6", "tcp"),
+        ("/proc/net/udp", "udp"),
+        ("/proc/net/udp6", "udp"),
+    ] {
         if let Ok(text) = fs::read_to_string(path) {
             any = true;
-            rows.extend(parse_table(&text));
+            rows.extend(parse_table(&text, proto));
         }
     }
     if !any {
         return None;
     }
     rows.retain(|r| ports.contains(&r.local.port()) || ports.contains(&r.remote.port()));
-    rows.sort_by_key(|r| (r.local, r.remote));
+    let inodes: Vec<u64> = rows.iter().map(|r| r.inode).filter(|&i| i != 0).collect();
+    let owners = owners(&inodes);
+    for r in &mut rows {
+        r.owner = owners.get(&r.inode).cloned();
+    }
+    rows.sort_by_key(|r| (r.proto, r.local, r.remote));
     Some(rows)
+}
+
+/// Sockets whose local port is `port`, whatever the protocol; for showing
+/// when a UDP socket gets its port.
+pub fn by_local_port(port: u16) -> Vec<SocketRow> {
+    snapshot(&[port])
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|r| r.local.port() == port)
+        .collect()
 }
 
 impl std::fmt::Display for SocketRow {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
-            "{:<11} Recv-Q {:<3} Send-Q {:<3} {} <-> {}",
-            self.state, self.recv_q, self.send_q, self.local, self.remote
-        )
+            "{} {:<11} Recv-Q {:<3} Send-Q {:<3} {} <-> {}",
+            self.proto, self.state, self.recv_q, self.send_q, self.local, self.remote
+        )?;
+        match &self.owner {
+            Some((pid, comm, fd)) => write!(f, "  pid {pid} ({comm}) fd {fd}"),
+            None if self.state == "TIME-WAIT" => write!(f, "  no process: the kernel keeps it"),
+            None if self.inode == 0 => write!(f, "  no process yet: waiting for accept()"),
+            None => write!(f, "  owner unknown"),
+        }
     }
 }
 
@@ -110,7 +191,7 @@ mod tests {
     #[test]
     fn reads_proc_net_tcp_lines() {
         let text = "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode\n   0: 0100007F:302D 00000000:0000 0A 00000000:00000002 00:00000000 00000000     0        0 1 1 0 100 0 0 10 0\n";
-        let rows = parse_table(text);
+        let rows = parse_table(text, "tcp");
         assert_eq!(rows[0].state, "LISTEN");
         assert_eq!(rows[0].local.to_string(), "127.0.0.1:12333");
         assert_eq!(rows[0].recv_q, 2);
