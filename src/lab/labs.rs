@@ -363,6 +363,14 @@ fn udp_echo(ctx: &mut LabCtx) -> anyhow::Result<()> {
         },
         &ctx.calls,
     )?;
+    // An explicit bind(): the port is in the socket table at once.
+    let rows = ctx.states("after the server's bind()");
+    ctx.check(
+        "after bind() the server's UDP socket is in the table (UNCONN: UDP has no connections)",
+        rows.iter()
+            .any(|r| r.proto == "udp" && r.local.port() == port && r.state == "UNCONN"),
+        "",
+    );
     ctx.step("the client sends one 10-byte datagram");
     let opts = ClientOptions {
         server: local(port),
@@ -407,17 +415,45 @@ fn udp_no_server(ctx: &mut LabCtx) -> anyhow::Result<()> {
     ctx.step(&format!(
         "unconnected UDP socket: sendto(127.0.0.1:{port}), where nothing is bound, then recvfrom()"
     ));
-    let s = calls.run(
-        "socket(AF_INET, SOCK_DGRAM) + bind(127.0.0.1:0)",
-        || UdpSocket::bind("127.0.0.1:0"),
-        |_| "ok".into(),
-    )?;
+    // No bind(): the socket has no port until the first sendto().
+    let s: UdpSocket = calls
+        .run(
+            "socket(AF_INET, SOCK_DGRAM)",
+            || {
+                socket2::Socket::new(
+                    socket2::Domain::IPV4,
+                    socket2::Type::DGRAM,
+                    Some(socket2::Protocol::UDP),
+                )
+            },
+            |_| "ok, no bind()".into(),
+        )?
+        .into();
+    let port_now = |s: &UdpSocket| s.local_addr().map(|a| a.port()).unwrap_or(0);
+    let before = port_now(&s);
+    calls.say(&format!(
+        "getsockname() -> 0.0.0.0:{before}: no port yet, and no row in the socket table"
+    ));
     s.set_read_timeout(Some(Duration::from_millis(300)))?;
     calls.run(
         format!("sendto(5, {target})"),
         || s.send_to(b"hello", target),
         |n| format!("{n} bytes"),
     )?;
+    let after = port_now(&s);
+    calls.say(&format!(
+        "getsockname() -> 0.0.0.0:{after}: the kernel picked a port at sendto() (an implicit bind)"
+    ));
+    let ss = ctx.calls.named("ss".into());
+    let rows = crate::lab::sockstate::by_local_port(after);
+    for r in &rows {
+        ss.say(&format!("after sendto(): {r}"));
+    }
+    ctx.check(
+        "a UDP socket gets its port at its first sendto(), not before",
+        before == 0 && after != 0 && rows.iter().any(|r| r.proto == "udp" && r.owner.is_some()),
+        format!("port {before} before, {after} after"),
+    );
     let mut buf = [0u8; 64];
     let r = calls.run(
         "recvfrom(64) [300 ms timeout]",

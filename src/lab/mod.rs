@@ -157,7 +157,7 @@ impl LabCtx {
         match sockstate::snapshot(&self.ports) {
             Some(rows) => {
                 if rows.is_empty() {
-                    ss.say(&format!("{label}: no TCP socket on these ports"));
+                    ss.say(&format!("{label}: no socket on these ports"));
                 }
                 for r in &rows {
                     ss.say(&format!("{label}: {r}"));
