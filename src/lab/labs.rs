@@ -47,6 +47,14 @@ pub const LABS: &[Lab] = &[
         packets: udp_no_server_packets,
     },
     Lab {
+        name: "udp-wrong-address",
+        question: "What if the server is bound to 127.0.0.2 and the client sends to 127.0.0.1?",
+        seconds: 1.5,
+        ports: 2,
+        run: udp_wrong_address,
+        packets: udp_wrong_address_packets,
+    },
+    Lab {
         name: "half-close",
         question: "What does shutdown(SHUT_WR) do, and can the other side still send?",
         seconds: 1.5,
@@ -404,6 +412,135 @@ fn udp_echo_packets(_ctx: &LabCtx, rows: &[RowRecord]) -> Vec<Check> {
         lens == [10, 4],
         format!("{lens:?}"),
     )]
+}
+
+// ---- udp-wrong-address ----
+
+fn on(ip: [u8; 4], port: u16) -> SocketAddr {
+    SocketAddr::from((ip, port))
+}
+
+fn udp_wrong_address(ctx: &mut LabCtx) -> anyhow::Result<()> {
+    let (port, tcp_port) = (ctx.port(0), ctx.port(1));
+    let right = on([127, 0, 0, 2], port);
+    let wrong = local(port);
+    ctx.step(&format!("a UDP echo server bound to {right} only"));
+    let _server = Server::start(
+        ServeOptions {
+            addr: right,
+            udp: true,
+            ..ServeOptions::default()
+        },
+        &ctx.calls,
+    )?;
+    let calls = ctx.calls.named("client".into());
+    ctx.step(&format!(
+        "an unconnected client sends to {wrong}: the right port, the wrong address"
+    ));
+    let s = calls.run(
+        "socket(AF_INET, SOCK_DGRAM) + bind(127.0.0.1:0)",
+        || UdpSocket::bind("127.0.0.1:0"),
+        |_| "ok".into(),
+    )?;
+    s.set_read_timeout(Some(Duration::from_millis(300)))?;
+    calls.run(
+        format!("sendto(5, {wrong})"),
+        || s.send_to(b"hello", wrong),
+        |n| format!("{n} bytes: sendto() succeeds, the datagram left"),
+    )?;
+    let mut buf = [0u8; 64];
+    let r = calls.run(
+        "recvfrom(64) [300 ms timeout; without one it waits forever]",
+        || s.recv_from(&mut buf),
+        |(n, _)| format!("{n} bytes"),
+    );
+    ctx.check(
+        "the unconnected client just waits: nothing listens on 127.0.0.1, and it never hears of the ICMP error",
+        matches!(&r, Err(e) if e.errno == Some(libc::EAGAIN)),
+        "",
+    );
+    ctx.step(&format!(
+        "a connected client: connect({wrong}), send(), send() again"
+    ));
+    let c = calls.run(
+        "socket(AF_INET, SOCK_DGRAM) + bind(127.0.0.1:0)",
+        || UdpSocket::bind("127.0.0.1:0"),
+        |_| "ok".into(),
+    )?;
+    calls.run(
+        format!("connect({wrong})"),
+        || c.connect(wrong),
+        |_| "ok (no packet)".into(),
+    )?;
+    calls.run("send(5)", || c.send(b"hello"), |n| format!("{n} bytes"))?;
+    pause(100);
+    let again = calls.run("send(5)", || c.send(b"hello"), |n| format!("{n} bytes"));
+    ctx.check(
+        "the connected client's next call fails with ECONNREFUSED (the ICMP error, reported)",
+        matches!(&again, Err(e) if e.errno == Some(libc::ECONNREFUSED)),
+        "",
+    );
+    ctx.step(&format!(
+        "a client bound to 127.0.0.1 sends to the right address, {right}"
+    ));
+    let ok = calls.run(
+        "socket(AF_INET, SOCK_DGRAM) + bind(127.0.0.1:0)",
+        || UdpSocket::bind("127.0.0.1:0"),
+        |_| "ok".into(),
+    )?;
+    ok.set_read_timeout(Some(Duration::from_millis(1000)))?;
+    calls.run(
+        format!("sendto(5, {right})"),
+        || ok.send_to(b"hello", right),
+        |n| format!("{n} bytes"),
+    )?;
+    let echo = calls.run(
+        "recvfrom(64)",
+        || ok.recv_from(&mut buf),
+        |(n, from)| format!("{n} bytes from {from}"),
+    );
+    ctx.check(
+        "127.0.0.1 and 127.0.0.2 talk: the kernel routes between its local addresses",
+        matches!(&echo, Ok((5, from)) if *from == right),
+        "",
+    );
+    ctx.step(&format!(
+        "the same with TCP: a server listening on 127.0.0.2:{tcp_port}, a client connecting to 127.0.0.1:{tcp_port}"
+    ));
+    let _tcp = Server::start(
+        ServeOptions {
+            addr: on([127, 0, 0, 2], tcp_port),
+            ..ServeOptions::default()
+        },
+        &ctx.calls,
+    )?;
+    let refused = calls.run(
+        format!("connect(127.0.0.1:{tcp_port})"),
+        || TcpStream::connect(local(tcp_port)),
+        |_| "ok".into(),
+    );
+    ctx.check(
+        "connect() to the wrong address fails with ECONNREFUSED",
+        matches!(&refused, Err(e) if e.errno == Some(libc::ECONNREFUSED)),
+        "",
+    );
+    Ok(())
+}
+
+fn udp_wrong_address_packets(ctx: &LabCtx, rows: &[RowRecord]) -> Vec<Check> {
+    let (port, tcp_port) = (ctx.port(0), ctx.port(1));
+    let unreachable = rows.iter().filter(|r| r.icmp == Some((3, 3))).count();
+    let echo = rows.iter().any(|r| r.udp && r.sport == port && r.len == 5);
+    let rst = rows.iter().any(|r| r.sport == tcp_port && r.has(RST));
+    vec![
+        packet_check(
+            "both datagrams to 127.0.0.1 are answered by ICMP port unreachable (3/3)",
+            unreachable == 2,
+            format!("{unreachable} ICMP errors"),
+        ),
+        packet_check("the datagram to 127.0.0.2 is echoed", echo, ""),
+        packet_check("the TCP SYN to 127.0.0.1 is answered by RST", rst, ""),
+    ]
 }
 
 // ---- udp-no-server ----

@@ -99,7 +99,11 @@ fn owners(wanted: &[u64]) -> std::collections::HashMap<u64, (u32, String, i32)> 
         return found;
     };
     for entry in procs.flatten() {
-        let Some(pid) = entry.file_name().to_str().and_then(|n| n.parse::<u32>().ok()) else {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|n| n.parse::<u32>().ok())
+        else {
             continue;
         };
         let Ok(fds) = fs::read_dir(entry.path().join("fd")) else {
@@ -121,7 +125,11 @@ fn owners(wanted: &[u64]) -> std::collections::HashMap<u64, (u32, String, i32)> 
                 let comm = fs::read_to_string(entry.path().join("comm"))
                     .map(|c| c.trim().to_string())
                     .unwrap_or_default();
-                let n = fd.file_name().to_str().and_then(|n| n.parse().ok()).unwrap_or(-1);
+                let n = fd
+                    .file_name()
+                    .to_str()
+                    .and_then(|n| n.parse().ok())
+                    .unwrap_or(-1);
                 found.insert(inode, (pid, comm, n));
             }
         }
