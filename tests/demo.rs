@@ -37,6 +37,8 @@ fn demo_list_names_every_lab() {
         "udp-no-server",
         "half-close",
         "abort",
+        "udp-wrong-address",
+        "send-buffer",
     ] {
         assert!(text.contains(lab), "{text}");
     }
@@ -79,6 +81,52 @@ fn demo_udp_no_server() {
         "the connected socket's next call fails with ECONNREFUSED",
     );
     passed(&out, "each is answered by ICMP port unreachable (3/3)");
+    // The implicit bind: no port until sendto(), then a row in the table.
+    passed(
+        &out,
+        "a UDP socket gets its port at its first sendto(), not before",
+    );
+    assert!(
+        out.contains("getsockname() -> 0.0.0.0:0: no port yet"),
+        "{out}"
+    );
+    assert!(out.contains("ss: after sendto(): udp UNCONN"), "{out}");
+}
+
+#[test]
+fn demo_udp_wrong_address() {
+    let out = run_lab("udp-wrong-address");
+    passed(&out, "the unconnected client just waits");
+    passed(
+        &out,
+        "the connected client's next call fails with ECONNREFUSED",
+    );
+    passed(&out, "127.0.0.1 and 127.0.0.2 talk");
+    passed(
+        &out,
+        "connect() to the wrong address fails with ECONNREFUSED",
+    );
+    passed(
+        &out,
+        "both datagrams to 127.0.0.1 are answered by ICMP port unreachable",
+    );
+    passed(&out, "the TCP SYN to 127.0.0.1 is answered by RST");
+}
+
+#[test]
+fn demo_send_buffer() {
+    let out = run_lab("send-buffer");
+    passed(
+        &out,
+        "send() returns only once the bytes are copied into the kernel",
+    );
+    passed(&out, "the receiver's Recv-Q holds what it did not read");
+    passed(&out, "every byte send() accepted arrives");
+    passed(&out, "the receiver advertises a zero window");
+    passed(
+        &out,
+        "after it reads, a window update opens the window again",
+    );
 }
 
 #[test]
@@ -86,6 +134,13 @@ fn demo_half_close() {
     let out = run_lab("half-close");
     passed(&out, "server in CLOSE-WAIT, client in FIN-WAIT-2");
     passed(&out, "the server sends data after the client's FIN");
+    // lsof's view: the listener and the accepted connection, one port, two fds.
+    passed(
+        &out,
+        "the listening socket and the accepted connection share the port but are different fds",
+    );
+    assert!(out.contains("tcp LISTEN"), "{out}");
+    assert!(out.contains("(wirelab) fd 3"), "{out}");
 }
 
 #[test]
@@ -217,6 +272,11 @@ fn demo_backlog() {
     );
     passed(&out, "exactly two SYN-ACKs");
     passed(&out, "the other SYNs get no answer and are retransmitted");
+    passed(&out, "the 2 queued connections belong to no process yet");
+    assert!(
+        out.contains("no process yet: waiting for accept()"),
+        "{out}"
+    );
 }
 
 #[test]
@@ -288,7 +348,7 @@ fn demo_all_passes_every_check() {
         .map(|l| serde_json::from_str(l).expect("JSON line"))
         .collect();
     let labs = lines.iter().filter(|v| v["kind"] == "lab").count();
-    assert_eq!(labs, 17, "every lab ran");
+    assert_eq!(labs, wirelab::lab::labs::LABS.len(), "every lab ran");
     let checks: Vec<&serde_json::Value> = lines.iter().filter(|v| v["kind"] == "check").collect();
     assert!(checks.len() > 50, "{} checks", checks.len());
     assert!(checks.iter().all(|c| c["passed"] == true), "{checks:?}");
