@@ -500,10 +500,13 @@ fn renderer<'w>(
         Format::Html => Box::new(crate::export::html::HtmlRender::new(out)),
         // The frames go to the pcapng writer (a tap), not to a renderer.
         Format::Pcapng => Box::new(crate::render::NullRender),
-        Format::Text => Box::new(TextRender::new(out, verbosity, !args.summary)),
+        Format::Text => Box::new(TextRender::new(out, verbosity, !args.summary).with_hex(args.hex)),
         Format::Table if args.summary => Box::new(TextRender::new(out, verbosity, false)),
-        // A live view streams plain rows: a table would wait for its chunk to fill.
-        Format::Table if live => Box::new(TextRender::new(out, verbosity, true)),
+        // A live view streams plain rows: a table would wait for its chunk to
+        // fill; header bytes do not fit in a table cell.
+        Format::Table if live || args.hex => {
+            Box::new(TextRender::new(out, verbosity, true).with_hex(args.hex))
+        }
         Format::Table => {
             let colour = to_terminal && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
             Box::new(TableRender::new(out, verbosity, colour))

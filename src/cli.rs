@@ -246,6 +246,9 @@ pub struct OutputArgs {
     /// Overwrite output files that already exist
     #[arg(long)]
     pub force: bool,
+    /// Show each packet's IP and TCP/UDP header bytes with the fields they encode (byte order)
+    #[arg(long)]
+    pub hex: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

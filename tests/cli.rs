@@ -351,3 +351,62 @@ fn no_capture_permission_names_the_fixes() {
         "{err}"
     );
 }
+
+#[test]
+fn hex_shows_each_header_byte_with_the_field_it_encodes() {
+    // Frame 1 of tcp_echo.pcap: the SYN from 127.0.0.1:46284 to port 23401.
+    let out = wirelab()
+        .args(["replay", "--hex", "--format", "text"])
+        .arg(repo().join("captures/lab/tcp_echo.pcap"))
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8(out.stdout).unwrap();
+    let first: Vec<&str> = text.lines().take(9).map(str::trim).collect();
+    assert!(first[1]
+        .starts_with("network byte order: multi-byte fields travel most significant byte first"));
+    assert_eq!(
+        first[2],
+        "IPv4 header (20 bytes): 45 00 00 3c 7d 40 40 00 40 06 bf 79 7f 00 00 01 7f 00 00 01"
+    );
+    assert_eq!(
+        first[3],
+        "45 = version 4, header 5 x 4 = 20 bytes; 00 3c = total length 60; 40 = TTL 64; 06 = protocol 6 (TCP)"
+    );
+    assert!(first[5]
+        .starts_with("TCP header (40 bytes): b4 cc 5b 69 f4 6b 44 52 00 00 00 00 a0 02 ff d7"));
+    assert_eq!(
+        first[6],
+        "b4 cc = source port 46284 (0xb4cc); 5b 69 = destination port 23401 (0x5b69)"
+    );
+    assert_eq!(
+        first[7],
+        "f4 6b 44 52 = sequence number 4100670546; 00 00 00 00 = acknowledgment number 0"
+    );
+    assert_eq!(
+        first[8],
+        "a0 02 = data offset 10 x 4 = 40 bytes, flag bits 0x002 (SYN); ff d7 = window 65495"
+    );
+    // The same bytes tshark sees at those offsets (14 = after the Ethernet header).
+    let t = Command::new("tshark")
+        .arg("-r")
+        .arg(repo().join("captures/lab/tcp_echo.pcap"))
+        .args([
+            "-c",
+            "1",
+            "-T",
+            "fields",
+            "-e",
+            "tcp.srcport",
+            "-e",
+            "tcp.seq_raw",
+            "-e",
+            "ip.len",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&t.stdout).trim(),
+        "46284\t4100670546\t60"
+    );
+}

@@ -327,6 +327,12 @@ fn html_ladder_renders_in_headless_chromium_and_payload_stays_inert() {
     );
     assert!(detail.contains("payload_text: \"&lt;script&gt;alert(1)&lt;/script&gt;\""));
     assert!(detail.contains("payload_hex: 3c 73 63 72 69 70 74 3e"));
+    // The header bytes with their fields, as `--hex` prints them.
+    assert!(
+        detail.contains("headers: IPv4 header (20 bytes): 45 00"),
+        "{detail}"
+    );
+    assert!(detail.contains("= destination port"), "{detail}");
     // The escape-sequence payload is shown as text in its row's detail too.
     let dom = rendered_dom(&page, "#frame-8", &dir.join("profile"));
     let detail = &dom[dom.find("<pre id=\"detail\">").unwrap()..];

@@ -45,6 +45,17 @@ pub struct Packet<'a> {
     pub payload: &'a [u8],
     /// Where and why decoding stopped early, if it did.
     pub issue: Option<DecodeIssue>,
+    /// The captured IP and TCP/UDP header bytes, as they are on the wire
+    /// (for the `--hex` view); empty for other packets.
+    pub headers: &'a [u8],
+    /// How many of `headers` are the IP header (with IPv6 extension headers).
+    pub ip_header_len: usize,
+}
+
+/// Where `part` starts inside `whole`, if it is a sub-slice of it.
+fn offset_in(whole: &[u8], part: &[u8]) -> Option<usize> {
+    let start = (part.as_ptr() as usize).checked_sub(whole.as_ptr() as usize)?;
+    (start + part.len() <= whole.len()).then_some(start)
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -311,6 +322,8 @@ pub fn decode<'a>(frame: &RawFrame<'a>) -> Packet<'a> {
         transport: Transport::None,
         payload: &[],
         issue: None,
+        headers: &[],
+        ip_header_len: 0,
     };
     let sliced = match slice_link(frame.link, frame.data) {
         Ok(sliced) => sliced,
@@ -367,6 +380,12 @@ pub fn decode<'a>(frame: &RawFrame<'a>) -> Packet<'a> {
         }
     };
     let wire_len = ip_payload_wire_len(net, ip_payload);
+    let ip_start = match net {
+        LaxNetSlice::Ipv4(v4) => offset_in(frame.data, v4.header().slice()),
+        LaxNetSlice::Ipv6(v6) => offset_in(frame.data, v6.header().slice()),
+        LaxNetSlice::Arp(_) => None,
+    };
+    let transport_start = offset_in(frame.data, ip_payload.payload);
     match &sliced.transport {
         Some(TransportSlice::Tcp(tcp)) => {
             let flags = TcpFlags(tcp.slice().get(13).copied().unwrap_or(0));
@@ -425,6 +444,24 @@ pub fn decode<'a>(frame: &RawFrame<'a>) -> Packet<'a> {
                     protocol: ip_payload.ip_number.0,
                 },
             };
+        }
+    }
+    if let (Some(ip), Some(tp), Transport::Tcp(_) | Transport::Udp(_)) =
+        (ip_start, transport_start, &packet.transport)
+    {
+        let header_len = match packet.transport {
+            Transport::Tcp(_) => frame
+                .data
+                .get(tp + 12)
+                .map_or(20, |b| usize::from(b >> 4) * 4),
+            _ => 8,
+        };
+        let end = offset_in(frame.data, packet.payload)
+            .filter(|_| !packet.payload.is_empty())
+            .unwrap_or((tp + header_len).min(frame.data.len()));
+        if ip <= tp && tp <= end {
+            packet.headers = &frame.data[ip..end];
+            packet.ip_header_len = tp - ip;
         }
     }
     packet

@@ -74,6 +74,8 @@ struct Detail {
     note: String,
     payload_text: String,
     payload_hex: String,
+    /// The IP and TCP/UDP header bytes with their fields (byte order).
+    headers: String,
 }
 
 pub struct HtmlRender<W: Write> {
@@ -178,6 +180,7 @@ impl<W: Write> Render for HtmlRender<W> {
             note: row.note.clone(),
             payload_text: payload_column(row, 512),
             payload_hex: hex,
+            headers: crate::render::hex::header_lines(p).join("\n"),
         });
         Ok(())
     }

@@ -3,6 +3,7 @@
 //! file or a test buffer.
 
 pub mod escape;
+pub mod hex;
 pub mod progress;
 pub mod table;
 pub mod text;

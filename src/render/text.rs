@@ -19,6 +19,9 @@ pub struct TextRender<W: Write> {
     rows: bool,
     line: String,
     endpoints: EndpointCache,
+    /// `--hex`: header bytes under each packet.
+    hex: bool,
+    hex_note_done: bool,
 }
 
 /// Right-align what was pushed since `start` to `width` characters.
@@ -40,7 +43,15 @@ impl<W: Write> TextRender<W> {
             rows,
             line: String::new(),
             endpoints: EndpointCache::default(),
+            hex: false,
+            hex_note_done: false,
         }
+    }
+
+    /// Print each packet's header bytes with their fields (`--hex`).
+    pub fn with_hex(mut self, hex: bool) -> TextRender<W> {
+        self.hex = hex;
+        self
     }
 }
 
@@ -90,6 +101,16 @@ impl<W: Write> Render for TextRender<W> {
             line.truncate(before);
         }
         line.push('\n');
+        if self.hex {
+            let lines = super::hex::header_lines(row.packet);
+            if !lines.is_empty() && !self.hex_note_done {
+                self.hex_note_done = true;
+                let _ = writeln!(line, "{:>18}{}", "", super::hex::BYTE_ORDER_NOTE);
+            }
+            for l in lines {
+                let _ = writeln!(line, "{:>18}{l}", "");
+            }
+        }
         self.out.write_all(line.as_bytes())
     }
 
