@@ -428,6 +428,43 @@ fn on(ip: [u8; 4], port: u16) -> SocketAddr {
     SocketAddr::from((ip, port))
 }
 
+/// A UDP client socket on 127.0.0.1, its port chosen by bind().
+fn udp_client(calls: &Calls) -> anyhow::Result<UdpSocket> {
+    Ok(calls.run(
+        "socket(AF_INET, SOCK_DGRAM) + bind(127.0.0.1:0)",
+        || UdpSocket::bind("127.0.0.1:0"),
+        |_| "ok".into(),
+    )?)
+}
+
+/// recvfrom() on a socket that will get nothing: true if it timed out
+/// (after 300 ms; without a timeout it would wait forever).
+fn recv_times_out(calls: &Calls, s: &UdpSocket) -> anyhow::Result<bool> {
+    s.set_read_timeout(Some(Duration::from_millis(300)))?;
+    let mut buf = [0u8; 64];
+    let r = calls.run(
+        "recvfrom(64) [300 ms timeout; without one it waits forever]",
+        || s.recv_from(&mut buf),
+        |(n, _)| format!("{n} bytes"),
+    );
+    Ok(matches!(&r, Err(e) if e.errno == Some(libc::EAGAIN)))
+}
+
+/// A connected UDP socket sends to `target` twice: true if the second
+/// send() reports the ICMP error of the first as ECONNREFUSED.
+fn connected_send_refused(calls: &Calls, target: SocketAddr) -> anyhow::Result<bool> {
+    let c = udp_client(calls)?;
+    calls.run(
+        format!("connect({target})"),
+        || c.connect(target),
+        |_| "ok (no packet: UDP has no handshake)".into(),
+    )?;
+    calls.run("send(5)", || c.send(b"hello"), |n| format!("{n} bytes"))?;
+    pause(100);
+    let again = calls.run("send(5)", || c.send(b"hello"), |n| format!("{n} bytes"));
+    Ok(matches!(&again, Err(e) if e.errno == Some(libc::ECONNREFUSED)))
+}
+
 fn udp_wrong_address(ctx: &mut LabCtx) -> anyhow::Result<()> {
     let (port, tcp_port) = (ctx.port(0), ctx.port(1));
     let right = on([127, 0, 0, 2], port);
@@ -445,58 +482,33 @@ fn udp_wrong_address(ctx: &mut LabCtx) -> anyhow::Result<()> {
     ctx.step(&format!(
         "an unconnected client sends to {wrong}: the right port, the wrong address"
     ));
-    let s = calls.run(
-        "socket(AF_INET, SOCK_DGRAM) + bind(127.0.0.1:0)",
-        || UdpSocket::bind("127.0.0.1:0"),
-        |_| "ok".into(),
-    )?;
-    s.set_read_timeout(Some(Duration::from_millis(300)))?;
+    let s = udp_client(&calls)?;
     calls.run(
         format!("sendto(5, {wrong})"),
         || s.send_to(b"hello", wrong),
         |n| format!("{n} bytes: sendto() succeeds, the datagram left"),
     )?;
-    let mut buf = [0u8; 64];
-    let r = calls.run(
-        "recvfrom(64) [300 ms timeout; without one it waits forever]",
-        || s.recv_from(&mut buf),
-        |(n, _)| format!("{n} bytes"),
-    );
+    let waits = recv_times_out(&calls, &s)?;
     ctx.check(
         "the unconnected client just waits: nothing listens on 127.0.0.1, and it never hears of the ICMP error",
-        matches!(&r, Err(e) if e.errno == Some(libc::EAGAIN)),
+        waits,
         "",
     );
     ctx.step(&format!(
         "a connected client: connect({wrong}), send(), send() again"
     ));
-    let c = calls.run(
-        "socket(AF_INET, SOCK_DGRAM) + bind(127.0.0.1:0)",
-        || UdpSocket::bind("127.0.0.1:0"),
-        |_| "ok".into(),
-    )?;
-    calls.run(
-        format!("connect({wrong})"),
-        || c.connect(wrong),
-        |_| "ok (no packet)".into(),
-    )?;
-    calls.run("send(5)", || c.send(b"hello"), |n| format!("{n} bytes"))?;
-    pause(100);
-    let again = calls.run("send(5)", || c.send(b"hello"), |n| format!("{n} bytes"));
+    let refused = connected_send_refused(&calls, wrong)?;
     ctx.check(
         "the connected client's next call fails with ECONNREFUSED (the ICMP error, reported)",
-        matches!(&again, Err(e) if e.errno == Some(libc::ECONNREFUSED)),
+        refused,
         "",
     );
     ctx.step(&format!(
         "a client bound to 127.0.0.1 sends to the right address, {right}"
     ));
-    let ok = calls.run(
-        "socket(AF_INET, SOCK_DGRAM) + bind(127.0.0.1:0)",
-        || UdpSocket::bind("127.0.0.1:0"),
-        |_| "ok".into(),
-    )?;
+    let ok = udp_client(&calls)?;
     ok.set_read_timeout(Some(Duration::from_millis(1000)))?;
+    let mut buf = [0u8; 64];
     calls.run(
         format!("sendto(5, {right})"),
         || ok.send_to(b"hello", right),
@@ -711,7 +723,6 @@ fn udp_no_server(ctx: &mut LabCtx) -> anyhow::Result<()> {
     calls.say(&format!(
         "getsockname() -> 0.0.0.0:{before}: no port yet, and no row in the socket table"
     ));
-    s.set_read_timeout(Some(Duration::from_millis(300)))?;
     calls.run(
         format!("sendto(5, {target})"),
         || s.send_to(b"hello", target),
@@ -731,33 +742,14 @@ fn udp_no_server(ctx: &mut LabCtx) -> anyhow::Result<()> {
         before == 0 && after != 0 && rows.iter().any(|r| r.proto == "udp" && r.owner.is_some()),
         format!("port {before} before, {after} after"),
     );
-    let mut buf = [0u8; 64];
-    let r = calls.run(
-        "recvfrom(64) [300 ms timeout]",
-        || s.recv_from(&mut buf),
-        |(n, _)| format!("{n} bytes"),
-    );
-    let timed_out = matches!(&r, Err(e) if e.errno == Some(libc::EAGAIN));
+    let timed_out = recv_times_out(&calls, &s)?;
     ctx.check(
         "an unconnected socket never hears of the error: recvfrom just times out",
         timed_out,
         "",
     );
     ctx.step("connected UDP socket: connect(), send(), then send() again");
-    let c = calls.run(
-        "socket(AF_INET, SOCK_DGRAM) + bind(127.0.0.1:0)",
-        || UdpSocket::bind("127.0.0.1:0"),
-        |_| "ok".into(),
-    )?;
-    calls.run(
-        format!("connect({target})"),
-        || c.connect(target),
-        |_| "ok (no packet: UDP has no handshake)".into(),
-    )?;
-    calls.run("send(5)", || c.send(b"hello"), |n| format!("{n} bytes"))?;
-    pause(100);
-    let again = calls.run("send(5)", || c.send(b"hello"), |n| format!("{n} bytes"));
-    let refused = matches!(&again, Err(e) if e.errno == Some(libc::ECONNREFUSED));
+    let refused = connected_send_refused(&calls, target)?;
     ctx.check(
         "the connected socket's next call fails with ECONNREFUSED",
         refused,
