@@ -10,11 +10,14 @@
 //! - [`track`]: conversations, roles, relative sequence numbers, TCP state
 //!   per endpoint, explanations, Zeek-style summaries; bounded memory.
 //! - [`timeline`]: the rows the tracker produces.
-//! - [`render`]: terminal tables and plain text; payload escaping.
-//! - [`export`]: JSON Lines; pcapng with packet comments.
+//! - [`render`]: terminal tables and plain text; payload escaping; `--hex`.
+//! - [`export`]: one file per format: JSON Lines, CSV, Markdown, Mermaid,
+//!   HTML, pcapng with packet comments.
 //! - [`sockets`]: the labs' echo programs (server, client, proxy), each
 //!   socket call reported with its result or errno.
 //! - [`lab`]: `wirelab demo`: lab steps run on loopback, captured, checked.
+//! - [`trace`]: `wirelab trace`: a program's socket calls (from strace)
+//!   tied to the packets they caused or consumed.
 //! - [`synth`]: deterministic synthetic captures for benchmarks.
 //! - [`fuzzing`]: the fuzz targets' bodies, also run on past crashes by the tests.
 //! - [`cli`] and [`app`]: arguments and the pipeline that ties it together.
