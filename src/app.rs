@@ -858,7 +858,18 @@ fn trace(args: &TraceArgs) -> anyhow::Result<()> {
             .collect();
         calls.sort_by_key(|&(ts, _)| ts);
         let queue: CallQueue = Arc::new(std::sync::Mutex::new(calls.into()));
-        let mut source = FileSource::open(&capture_path)?;
+        // Unless the ports were given, keep only the traffic of the traced
+        // program's own sockets: other loopback traffic (a local DNS cache,
+        // other services) would only be noise.
+        let replay_path = if args.ports.is_empty() {
+            let ports = describer.ports();
+            let kept = dir.join("program.pcapng");
+            keep_ports(&capture_path, &kept, &ports)?;
+            kept
+        } else {
+            capture_path.clone()
+        };
+        let mut source = FileSource::open(&replay_path)?;
         let sink = Sink::open(args.output.output.as_deref(), None, args.output.force)?;
         let result = if args.output.format == Format::Pcapng {
             let what = format!("wirelab trace -- {}", args.command.join(" "));
@@ -962,4 +973,32 @@ fn index_packets(path: &Path) -> anyhow::Result<Vec<crate::trace::Indexed>> {
         });
     }
     Ok(out)
+}
+
+/// Copy the frames of `from` whose TCP or UDP port is in `ports` (and every
+/// ICMP error, which may answer them) to `to`.
+fn keep_ports(
+    from: &Path,
+    to: &Path,
+    ports: &std::collections::HashSet<u16>,
+) -> anyhow::Result<()> {
+    use crate::decode::Transport;
+    let mut source = FileSource::open(from)?;
+    let file = File::create(to).with_context(|| format!("cannot create {}", to.display()))?;
+    let mut writer =
+        crate::export::pcapng::PcapngWriter::new(BufWriter::new(file), "wirelab trace")?;
+    while let Some(frame) = source.next_frame()? {
+        let packet = decode(&frame);
+        let keep = match packet.transport {
+            Transport::Tcp(t) => ports.contains(&t.src_port) || ports.contains(&t.dst_port),
+            Transport::Udp(u) => ports.contains(&u.src_port) || ports.contains(&u.dst_port),
+            Transport::Icmp(_) => true,
+            _ => false,
+        };
+        if keep {
+            writer.frame(frame.link.number(), frame.ts_ns, frame.orig_len, frame.data)?;
+        }
+    }
+    writer.finish()?;
+    Ok(())
 }

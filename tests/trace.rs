@@ -259,3 +259,57 @@ fn pcapng_comments_carry_the_calls_before_each_packet() {
     assert!(data.contains("bytes of data from the client"), "{data}");
     std::fs::remove_dir_all(dir).unwrap();
 }
+
+#[test]
+fn without_ports_only_the_programs_own_traffic_is_shown() {
+    // Unrelated loopback traffic during the trace: a loop of connects to
+    // another listener.
+    let noise = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let noise_port = noise.local_addr().unwrap().port();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    noise.set_nonblocking(true).unwrap();
+    let busy = {
+        let stop = std::sync::Arc::clone(&stop);
+        std::thread::spawn(move || {
+            let to = std::net::SocketAddr::from(([127, 0, 0, 1], noise_port));
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let _ = std::net::TcpStream::connect_timeout(
+                    &to,
+                    std::time::Duration::from_millis(100),
+                );
+                // Accept (and close) so the listen queue never fills.
+                while noise.accept().is_ok() {}
+                std::thread::sleep(std::time::Duration::from_millis(5));
+            }
+        })
+    };
+    let port = free_port();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_wirelab"))
+        .args(["trace", "--format", "json", "--", "python3"])
+        .arg(repo().join("tests/programs/echo_pair.py"))
+        .args([&port.to_string(), "plain"])
+        .output()
+        .unwrap();
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    busy.join().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let events: Vec<Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let packets: Vec<&Value> = events.iter().filter(|e| is_packet(e)).collect();
+    assert!(
+        packets.iter().any(|p| p["dport"] == port),
+        "the program's packets are shown"
+    );
+    assert!(
+        !packets
+            .iter()
+            .any(|p| p["dport"] == noise_port || p["sport"] == noise_port),
+        "other loopback traffic is left out"
+    );
+}

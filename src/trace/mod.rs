@@ -135,6 +135,7 @@ fn pair(decoration: Option<&str>) -> Option<(SocketAddr, SocketAddr)> {
 #[derive(Debug, Default)]
 pub struct Describer {
     carries: HashMap<String, Vec<u8>>,
+    ports: std::collections::HashSet<u16>,
 }
 
 fn is_inet(decoration: Option<&str>) -> bool {
@@ -170,9 +171,38 @@ fn result(ret: &Ret) -> String {
 impl Describer {
     /// The line for one call and its place in time, or `None` for calls
     /// that are not about an internet socket.
+    /// The ports the program's sockets used (local and remote, from their
+    /// addresses and from bind/connect), to keep only its traffic.
+    pub fn ports(&self) -> std::collections::HashSet<u16> {
+        self.ports.clone()
+    }
+
     pub fn describe(&mut self, call: &Syscall) -> Option<(i64, String, Anchor)> {
         let (ts, text) = self.text(call)?;
         let ends = pair(call.fd().and_then(|(_, d)| d));
+        for (a, b) in ends.into_iter().chain(match &call.ret {
+            Ret::Value(_, Some(d)) => pair(Some(d)),
+            _ => None,
+        }) {
+            self.ports.extend([a.port(), b.port()]);
+        }
+        if let Some(port) = call
+            .sockaddr()
+            .and_then(|a| a.parse::<SocketAddr>().ok())
+            .map(|a| a.port())
+        {
+            self.ports.insert(port);
+        }
+        // A listening or bound socket shows only its local address.
+        if let Some(local) = call
+            .fd()
+            .and_then(|(_, d)| d)
+            .map(addresses)
+            .filter(|a| !a.contains("->"))
+            .and_then(|a| a.parse::<SocketAddr>().ok())
+        {
+            self.ports.insert(local.port());
+        }
         let name = call.name.as_str();
         let data = || call.all_data().into_iter().take(16).collect::<Vec<u8>>();
         let anchor = match (name, ends, &call.ret) {
