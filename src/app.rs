@@ -620,7 +620,7 @@ fn replay(args: &ReplayArgs) -> anyhow::Result<()> {
     )?;
     if args.output.format == Format::Pcapng {
         let what = format!("wirelab replay of {}", args.file.display());
-        let result = write_pcapng(&sink, &what, &mut source);
+        let result = write_pcapng(&sink, &what, &mut source, None);
         return finish_sink(sink, result);
     }
     // A bar on stderr, unless the timeline itself goes to that terminal.
@@ -636,30 +636,6 @@ fn replay(args: &ReplayArgs) -> anyhow::Result<()> {
         )
     });
     finish_sink(sink, result)
-}
-
-/// `--format pcapng`: the frames as they are, each with its explanation as
-/// the packet comment, and a section comment naming what produced it.
-fn write_pcapng(sink: &Sink, what: &str, source: &mut dyn FrameSource) -> anyhow::Result<()> {
-    if matches!(sink, Sink::Stdout) && io::stdout().is_terminal() {
-        bail!("pcapng is a binary format: write it to a file with --output FILE.pcapng");
-    }
-    let mut writer = crate::export::pcapng::PcapngWriter::new(sink.writer(false)?, what)?;
-    let result = pump_with_calls(
-        source,
-        &mut crate::render::NullRender,
-        None,
-        Some(&mut writer),
-    );
-    writer.finish()?;
-    // Live: say what the kernel could not keep up with (the timeline formats
-    // print this in their summary; a pcapng file has none).
-    if let Some((received, kernel, interface)) = source.drop_counters() {
-        eprintln!(
-            "wirelab: capture: {received} packets received by filter, {kernel} dropped by kernel, {interface} dropped by interface"
-        );
-    }
-    result
 }
 
 fn run_to(
@@ -749,7 +725,7 @@ fn watch(args: &WatchArgs) -> anyhow::Result<()> {
     let sink = Sink::open(args.output.output.as_deref(), None, args.output.force)?;
     if args.output.format == Format::Pcapng {
         let what = format!("wirelab watch on {}", source.interface());
-        let result = write_pcapng(&sink, &what, &mut source);
+        let result = write_pcapng(&sink, &what, &mut source, None);
         return finish_sink(sink, result);
     }
     let result = run_to(&sink, &args.output, true, |render| {
@@ -846,34 +822,37 @@ fn trace(args: &TraceArgs) -> anyhow::Result<()> {
                 args.command[0]
             );
         }
-        let packets = index_packets(&capture_path)?;
         let mut parser = crate::trace::strace::Parser::default();
         let mut describer = crate::trace::Describer::default();
-        let mut calls: Vec<(i64, String)> = std::io::BufReader::new(text.as_bytes())
+        let described: Vec<_> = std::io::BufReader::new(text.as_bytes())
             .lines()
             .map_while(Result::ok)
             .filter_map(|line| parser.line(&line))
             .filter_map(|call| describer.describe(&call))
+            .collect();
+        // Unless the ports were given, keep only the traffic of the traced
+        // program's own sockets: other loopback traffic (a local DNS cache,
+        // other services) would only be noise.
+        let keep = args
+            .ports
+            .is_empty()
+            .then(|| (dir.join("program.pcapng"), describer.ports()));
+        let packets = scan_capture(
+            &capture_path,
+            keep.as_ref().map(|(path, ports)| (path.as_path(), ports)),
+        )?;
+        let mut calls: Vec<(i64, String)> = described
+            .into_iter()
             .map(|(ts, text, anchor)| (crate::trace::place(ts, &anchor, &packets), text))
             .collect();
         calls.sort_by_key(|&(ts, _)| ts);
         let queue: CallQueue = Arc::new(std::sync::Mutex::new(calls.into()));
-        // Unless the ports were given, keep only the traffic of the traced
-        // program's own sockets: other loopback traffic (a local DNS cache,
-        // other services) would only be noise.
-        let replay_path = if args.ports.is_empty() {
-            let ports = describer.ports();
-            let kept = dir.join("program.pcapng");
-            keep_ports(&capture_path, &kept, &ports)?;
-            kept
-        } else {
-            capture_path.clone()
-        };
+        let replay_path = keep.map_or(capture_path, |(path, _)| path);
         let mut source = FileSource::open(&replay_path)?;
         let sink = Sink::open(args.output.output.as_deref(), None, args.output.force)?;
         let result = if args.output.format == Format::Pcapng {
             let what = format!("wirelab trace -- {}", args.command.join(" "));
-            write_pcapng_with_calls(&sink, &what, &mut source, &queue)
+            write_pcapng(&sink, &what, &mut source, Some(&queue))
         } else {
             run_to(&sink, &args.output, false, |render| {
                 pump_with_calls(&mut source, render, Some(&queue), None)
@@ -883,13 +862,15 @@ fn trace(args: &TraceArgs) -> anyhow::Result<()> {
     }
 }
 
-/// `trace --format pcapng`: each packet's comment is the socket calls made
-/// since the previous packet, then its explanation.
-fn write_pcapng_with_calls(
+/// `--format pcapng`: the frames as they are, each with its explanation as
+/// the packet comment (after the socket calls made since the previous
+/// packet, when there are any: `trace`), and a section comment naming what
+/// produced it.
+fn write_pcapng(
     sink: &Sink,
     what: &str,
     source: &mut dyn FrameSource,
-    calls: &CallQueue,
+    calls: Option<&CallQueue>,
 ) -> anyhow::Result<()> {
     use std::cell::RefCell;
     use std::rc::Rc;
@@ -909,6 +890,9 @@ fn write_pcapng_with_calls(
         }
         fn finish(&mut self, _end: &RunEnd) -> io::Result<()> {
             Ok(())
+        }
+        fn wants_notes(&self) -> bool {
+            false
         }
     }
     /// Writes each frame with the pending calls and its explanation.
@@ -943,23 +927,60 @@ fn write_pcapng_with_calls(
         writer: crate::export::pcapng::PcapngWriter::new(sink.writer(false)?, what)?,
         pending: Rc::clone(&pending),
     };
-    let result = pump_with_calls(source, &mut Pending(pending), Some(calls), Some(&mut tap));
+    let result = pump_with_calls(source, &mut Pending(pending), calls, Some(&mut tap));
     tap.writer.finish()?;
+    // Live: say what the kernel could not keep up with (the timeline formats
+    // print this in their summary; a pcapng file has none).
+    if let Some((received, kernel, interface)) = source.drop_counters() {
+        eprintln!(
+            "wirelab: capture: {received} packets received by filter, {kernel} dropped by kernel, {interface} dropped by interface"
+        );
+    }
     result
 }
 
-/// The traced run's packets, as [`crate::trace::place`] needs them.
-fn index_packets(path: &Path) -> anyhow::Result<Vec<crate::trace::Indexed>> {
+/// One pass over the traced run's capture: the packets as
+/// [`crate::trace::place`] needs them, and with `keep`, a copy (to its path)
+/// of only the frames whose TCP or UDP port is in its set, plus every ICMP
+/// error, which may answer them.
+fn scan_capture(
+    from: &Path,
+    keep: Option<(&Path, &std::collections::HashSet<u16>)>,
+) -> anyhow::Result<Vec<crate::trace::Indexed>> {
     use crate::decode::Transport;
-    let mut source = FileSource::open(path)?;
+    let mut source = FileSource::open(from)?;
+    let mut writer = match keep {
+        Some((to, _)) => {
+            let file =
+                File::create(to).with_context(|| format!("cannot create {}", to.display()))?;
+            Some(crate::export::pcapng::PcapngWriter::new(
+                BufWriter::new(file),
+                "wirelab trace",
+            )?)
+        }
+        None => None,
+    };
     let mut out = Vec::new();
     while let Some(frame) = source.next_frame()? {
         let packet = decode(&frame);
-        let Some(ip) = packet.ip else { continue };
-        let (sport, dport, flags) = match packet.transport {
-            Transport::Tcp(t) => (t.src_port, t.dst_port, Some(t.flags)),
-            Transport::Udp(u) => (u.src_port, u.dst_port, None),
-            _ => continue,
+        let ports = match packet.transport {
+            Transport::Tcp(t) => Some((t.src_port, t.dst_port, Some(t.flags))),
+            Transport::Udp(u) => Some((u.src_port, u.dst_port, None)),
+            _ => None,
+        };
+        let wanted = match (keep, ports) {
+            (None, _) => true,
+            (Some((_, set)), Some((s, d, _))) => set.contains(&s) || set.contains(&d),
+            (Some(_), None) => matches!(packet.transport, Transport::Icmp(_)),
+        };
+        if !wanted {
+            continue;
+        }
+        if let Some(w) = writer.as_mut() {
+            w.frame(frame.link.number(), frame.ts_ns, frame.orig_len, frame.data)?;
+        }
+        let (Some(ip), Some((sport, dport, flags))) = (packet.ip, ports) else {
+            continue;
         };
         out.push(crate::trace::Indexed {
             ts_ns: packet.ts_ns,
@@ -972,33 +993,8 @@ fn index_packets(path: &Path) -> anyhow::Result<Vec<crate::trace::Indexed>> {
             payload: packet.payload.iter().take(16).copied().collect(),
         });
     }
-    Ok(out)
-}
-
-/// Copy the frames of `from` whose TCP or UDP port is in `ports` (and every
-/// ICMP error, which may answer them) to `to`.
-fn keep_ports(
-    from: &Path,
-    to: &Path,
-    ports: &std::collections::HashSet<u16>,
-) -> anyhow::Result<()> {
-    use crate::decode::Transport;
-    let mut source = FileSource::open(from)?;
-    let file = File::create(to).with_context(|| format!("cannot create {}", to.display()))?;
-    let mut writer =
-        crate::export::pcapng::PcapngWriter::new(BufWriter::new(file), "wirelab trace")?;
-    while let Some(frame) = source.next_frame()? {
-        let packet = decode(&frame);
-        let keep = match packet.transport {
-            Transport::Tcp(t) => ports.contains(&t.src_port) || ports.contains(&t.dst_port),
-            Transport::Udp(u) => ports.contains(&u.src_port) || ports.contains(&u.dst_port),
-            Transport::Icmp(_) => true,
-            _ => false,
-        };
-        if keep {
-            writer.frame(frame.link.number(), frame.ts_ns, frame.orig_len, frame.data)?;
-        }
+    if let Some(w) = writer {
+        w.finish()?;
     }
-    writer.finish()?;
-    Ok(())
+    Ok(out)
 }

@@ -70,6 +70,25 @@ fn tcp(
     Ok(v)
 }
 
+/// One segment: from the client?, seq offset from the sender's ISN, ack
+/// offset from the peer's ISN (none on the first SYN), flags, payload.
+type Step = (bool, u32, Option<u32>, &'static str, &'static [u8]);
+
+/// One echo connection: handshake, "hello" each way with its ACK, FIN
+/// both ways, the last ACK.
+const ECHO_EXCHANGE: &[Step] = &[
+    (true, 0, None, "S", b""),
+    (false, 0, Some(1), "S", b""),
+    (true, 1, Some(1), "", b""),
+    (true, 1, Some(1), "P", b"hello"),
+    (false, 1, Some(6), "", b""),
+    (false, 1, Some(6), "P", b"hello"),
+    (true, 6, Some(6), "", b""),
+    (true, 6, Some(6), "F", b""),
+    (false, 6, Some(7), "F", b""),
+    (true, 7, Some(7), "", b""),
+];
+
 /// Write a capture of at least `target` packets to `out`; returns how many.
 pub fn write_capture(out: impl Write, target: u64, kind: Kind) -> io::Result<u64> {
     let mut w = Writer {
@@ -140,73 +159,22 @@ pub fn write_capture(out: impl Write, target: u64, kind: Kind) -> io::Result<u64
                 w.record(&icmp)?;
             }
             _ => {
-                let (c, s) = (c_isn, s_isn);
-                w.record(&tcp(client, server, c, None, "S", &[])?)?;
-                w.record(&tcp(server, client, s, Some(c.wrapping_add(1)), "S", &[])?)?;
-                w.record(&tcp(
-                    client,
-                    server,
-                    c.wrapping_add(1),
-                    Some(s.wrapping_add(1)),
-                    "",
-                    &[],
-                )?)?;
-                w.record(&tcp(
-                    client,
-                    server,
-                    c.wrapping_add(1),
-                    Some(s.wrapping_add(1)),
-                    "P",
-                    b"hello",
-                )?)?;
-                w.record(&tcp(
-                    server,
-                    client,
-                    s.wrapping_add(1),
-                    Some(c.wrapping_add(6)),
-                    "",
-                    &[],
-                )?)?;
-                w.record(&tcp(
-                    server,
-                    client,
-                    s.wrapping_add(1),
-                    Some(c.wrapping_add(6)),
-                    "P",
-                    b"hello",
-                )?)?;
-                w.record(&tcp(
-                    client,
-                    server,
-                    c.wrapping_add(6),
-                    Some(s.wrapping_add(6)),
-                    "",
-                    &[],
-                )?)?;
-                w.record(&tcp(
-                    client,
-                    server,
-                    c.wrapping_add(6),
-                    Some(s.wrapping_add(6)),
-                    "F",
-                    &[],
-                )?)?;
-                w.record(&tcp(
-                    server,
-                    client,
-                    s.wrapping_add(6),
-                    Some(c.wrapping_add(7)),
-                    "F",
-                    &[],
-                )?)?;
-                w.record(&tcp(
-                    client,
-                    server,
-                    c.wrapping_add(7),
-                    Some(s.wrapping_add(7)),
-                    "",
-                    &[],
-                )?)?;
+                for &(from_client, seq_off, ack_off, flags, payload) in ECHO_EXCHANGE {
+                    let (src, dst, seq, peer) = if from_client {
+                        (client, server, c_isn, s_isn)
+                    } else {
+                        (server, client, s_isn, c_isn)
+                    };
+                    let ack = ack_off.map(|o| peer.wrapping_add(o));
+                    w.record(&tcp(
+                        src,
+                        dst,
+                        seq.wrapping_add(seq_off),
+                        ack,
+                        flags,
+                        payload,
+                    )?)?;
+                }
             }
         }
     }

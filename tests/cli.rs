@@ -5,7 +5,7 @@ use std::process::{Command, Stdio};
 
 use predicates::prelude::{predicate, PredicateBooleanExt};
 
-use crate::common::{repo, shared, wirelab};
+use crate::common::{one_line_error, repo, shared, wirelab};
 
 #[test]
 fn help_lists_replay_and_watch() {
@@ -182,9 +182,7 @@ fn an_existing_file_is_overwritten_only_with_force() {
         .arg(&input)
         .output()
         .unwrap();
-    assert_eq!(out.status.code(), Some(2));
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    let stderr = one_line_error(&out);
     assert!(
         stderr.contains("already exists (use --force to overwrite it)"),
         "{stderr}"
@@ -264,9 +262,7 @@ fn a_full_disk_is_one_clear_line_and_leaves_no_file() {
         .arg(repo().join("captures/linktypes/lab-lo-ethernet.pcap"))
         .output()
         .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(2), "{stderr}");
-    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    let stderr = one_line_error(&out);
     assert!(
         stderr.contains("cannot write") && stderr.contains("No space left on device"),
         "{stderr}"

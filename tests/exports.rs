@@ -4,7 +4,7 @@
 
 use std::process::Command;
 
-use crate::common::{replay_to_string, repo, wirelab};
+use crate::common::{packet_events, packet_notes, replay_to_string, repo, wirelab};
 
 #[test]
 fn export_snapshots_of_reference_captures() {
@@ -33,13 +33,7 @@ fn csv_parses_back_to_the_same_rows() {
     let packets: Vec<&csv::StringRecord> = rows.iter().filter(|r| &r[0] == "packet").collect();
     assert_eq!(packets.len(), 30);
     // Row 4 carries the Greek payload with a comma-free quote-free note.
-    let json = replay_to_string(&path, "json");
-    let notes: Vec<String> = json
-        .lines()
-        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-        .filter(|v| v["kind"] == "packet")
-        .map(|v| v["note"].as_str().unwrap().to_string())
-        .collect();
+    let notes = packet_notes(&path);
     for (row, note) in packets.iter().zip(&notes) {
         assert_eq!(&row[15], note.as_str(), "the note survives CSV quoting");
     }
@@ -61,13 +55,7 @@ fn pcapng_export_carries_every_explanation_and_reads_cleanly() {
         .arg(&input)
         .assert()
         .success();
-    let json = replay_to_string(&input, "json");
-    let notes: Vec<String> = json
-        .lines()
-        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-        .filter(|v| v["kind"] == "packet")
-        .map(|v| v["note"].as_str().unwrap().to_string())
-        .collect();
+    let notes = packet_notes(&input);
     assert!(
         tool("tshark") && tool("tcpdump") && tool("capinfos"),
         "tshark, tcpdump and capinfos are needed (scripts/setup installs them)"
@@ -134,11 +122,7 @@ fn hostile() -> std::path::PathBuf {
 
 /// The hostile capture's packets, as JSON Lines objects.
 fn hostile_packets() -> Vec<serde_json::Value> {
-    replay_to_string(&hostile(), "json")
-        .lines()
-        .map(|l| serde_json::from_str::<serde_json::Value>(l).expect("each line is JSON"))
-        .filter(|v| v["kind"] == "packet")
-        .collect()
+    packet_events(&hostile())
 }
 
 #[test]

@@ -4,7 +4,7 @@
 
 use serde_json::Value;
 
-use crate::common::repo;
+use crate::common::{one_line_error, repo};
 
 /// Run `wirelab trace --format json -p PORT -p PORT+1 -- python3 PROGRAM
 /// PORT ARGS` (the ports keep other tests' loopback traffic out); its events.
@@ -210,9 +210,7 @@ fn without_strace_the_error_says_how_to_install_it() {
         .env("PATH", "/nonexistent")
         .output()
         .unwrap();
-    assert_eq!(out.status.code(), Some(2));
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    let stderr = one_line_error(&out);
     assert!(
         stderr.contains("strace, which is not installed")
             && stderr.contains("apt-get install strace"),

@@ -236,9 +236,6 @@ impl FrameSource for LiveSource {
             match self.capture.next_packet() {
                 Ok(packet) => {
                     let header = *packet.header;
-                    self.frame_buf.clear();
-                    self.frame_buf.extend_from_slice(packet.data);
-                    self.frames += 1;
                     // With Precision::Nano libpcap puts nanoseconds in tv_usec.
                     // timeval fields are i64 on Linux but i32 on macOS.
                     #[allow(clippy::useless_conversion)]
@@ -255,9 +252,11 @@ impl FrameSource for LiveSource {
                             });
                     if self.draining.is_some_and(|(stop_ns, _)| ts_ns > stop_ns) {
                         // Captured after the stop: not part of this run.
-                        self.frames -= 1;
                         return Ok(None);
                     }
+                    self.frame_buf.clear();
+                    self.frame_buf.extend_from_slice(packet.data);
+                    self.frames += 1;
                     return Ok(Some(RawFrame {
                         index: self.frames,
                         ts_ns,

@@ -11,7 +11,7 @@ use std::io::{self, Write};
 use serde::Serialize;
 
 use crate::decode::Transport;
-use crate::render::{push_payload, Render, RunEnd};
+use crate::render::{payload_text, Render, RunEnd};
 use crate::timeline::{ConnSummary, PacketRow};
 
 #[derive(Serialize)]
@@ -102,8 +102,7 @@ pub struct JsonRender<W: Write> {
     out: W,
     /// Write packet events (false for `--summary`).
     rows: bool,
-    /// Reused per row: the payload preview, and the encoded line.
-    payload: String,
+    /// Reused per row: the encoded line.
     line: Vec<u8>,
 }
 
@@ -112,7 +111,6 @@ impl<W: Write> JsonRender<W> {
         JsonRender {
             out,
             rows,
-            payload: String::new(),
             line: Vec::new(),
         }
     }
@@ -187,12 +185,9 @@ impl<W: Write> Render for JsonRender<W> {
             }
             Transport::Other { .. } | Transport::None => {}
         }
-        self.payload.clear();
-        push_payload(&mut self.payload, row, 64);
-        if !self.payload.is_empty() {
-            // Without the quotes the text renderers put around it.
-            let end = self.payload.rfind('"').unwrap_or(self.payload.len());
-            j.payload = Some(&self.payload[1..end.max(1)]);
+        let payload = payload_text(row, 64);
+        if !payload.is_empty() {
+            j.payload = Some(&payload);
         }
         self.line.clear();
         serde_json::to_writer(&mut self.line, &j).map_err(to_io)?;

@@ -375,24 +375,34 @@ pub fn payload_column(row: &PacketRow<'_, '_>, max_chars: usize) -> String {
 }
 
 pub fn push_payload(s: &mut String, row: &PacketRow<'_, '_>, max_chars: usize) {
-    let len = match row.packet.transport {
-        Transport::Tcp(t) => t.payload_len,
-        Transport::Udp(u) => u.payload_len,
-        _ => 0,
-    };
+    let len = payload_len(row);
     if len == 0 {
         return;
     }
     s.push('"');
-    s.push_str(&escape::preview(
-        row.carry_in.as_slice(),
-        row.packet.payload,
-        max_chars,
-    ));
+    s.push_str(&payload_text(row, max_chars));
     s.push('"');
     if row.packet.truncated && row.packet.payload.len() < usize::try_from(len).unwrap_or(usize::MAX)
     {
         // The rest of the payload was not captured.
         s.push_str("[cut]");
     }
+}
+
+/// The transport payload length on the wire (0 for other packets).
+fn payload_len(row: &PacketRow<'_, '_>) -> u32 {
+    match row.packet.transport {
+        Transport::Tcp(t) => t.payload_len,
+        Transport::Udp(u) => u.payload_len,
+        _ => 0,
+    }
+}
+
+/// The payload preview alone (no quotes, no cut marker); empty when there
+/// is no payload.
+pub fn payload_text(row: &PacketRow<'_, '_>, max_chars: usize) -> String {
+    if payload_len(row) == 0 {
+        return String::new();
+    }
+    escape::preview(row.carry_in.as_slice(), row.packet.payload, max_chars)
 }

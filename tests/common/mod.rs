@@ -79,3 +79,31 @@ pub fn replay_to_string(path: &Path, format: &str) -> String {
     );
     String::from_utf8(out.stdout).unwrap()
 }
+
+/// The packet events of `wirelab replay --format json PATH`.
+#[allow(dead_code)]
+pub fn packet_events(path: &Path) -> Vec<serde_json::Value> {
+    replay_to_string(path, "json")
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).expect("each line is JSON"))
+        .filter(|v| v["kind"] == "packet")
+        .collect()
+}
+
+/// Each packet's explanation, from the JSON timeline.
+#[allow(dead_code)]
+pub fn packet_notes(path: &Path) -> Vec<String> {
+    packet_events(path)
+        .iter()
+        .map(|v| v["note"].as_str().unwrap_or_default().to_string())
+        .collect()
+}
+
+/// A run that failed with exit code 2 and one line on stderr; that line.
+#[allow(dead_code)]
+pub fn one_line_error(out: &std::process::Output) -> String {
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    stderr
+}
