@@ -5,7 +5,7 @@ use std::process::{Command, Stdio};
 
 use predicates::prelude::{predicate, PredicateBooleanExt};
 
-use crate::common::{one_line_error, repo, shared, wirelab};
+use crate::common::{one_line_error, repo, tcpdump_captures, wirelab};
 
 #[test]
 fn help_lists_replay_and_watch() {
@@ -72,7 +72,7 @@ fn truncated_file_shows_what_was_read_then_says_where_it_stopped() {
 
 #[test]
 fn unsupported_link_type_is_named() {
-    let path = shared("captures/peer/malformed/radiotap-heapoverflow.pcap");
+    let path = tcpdump_captures("malformed/radiotap-heapoverflow.pcap");
     let out = wirelab().args(["replay"]).arg(path).output().unwrap();
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8(out.stderr).unwrap();

@@ -8,7 +8,7 @@ use wirelab::capture::file::FileSource;
 use wirelab::capture::FrameSource;
 use wirelab::decode::{decode, Transport};
 
-use crate::common::{captures_in, repo, shared};
+use crate::common::{captures_in, repo, tcpdump_captures};
 
 fn field(cols: &[&str], i: usize) -> Option<String> {
     cols.get(i)
@@ -29,10 +29,10 @@ fn num(cols: &[&str], i: usize) -> Option<u64> {
 
 #[test]
 fn decode_matches_tshark_on_wellformed_captures() {
-    let files = captures_in(&shared("captures/peer/wellformed"));
+    let files = captures_in(&tcpdump_captures("wellformed"));
     assert!(
         files.len() >= 10,
-        "expected tcpdump's wellformed captures in ../shared"
+        "expected tcpdump's wellformed captures in captures/tcpdump/wellformed"
     );
     let mut checked = 0;
     for path in files {

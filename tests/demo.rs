@@ -1,5 +1,5 @@
 //! `wirelab demo`: every lab runs on loopback with a real capture and
-//! passes its checks (API results and key packets from ../shared/LABS.md).
+//! passes its checks (API results and key packets, as measured on Linux).
 
 use crate::common::wirelab;
 

@@ -3,14 +3,14 @@
 
 use std::time::Duration;
 
-use crate::common::{captures_in, shared, wirelab};
+use crate::common::{captures_in, tcpdump_captures, wirelab};
 
 #[test]
 fn malformed_captures_replay_without_panic_or_hang() {
-    let files = captures_in(&shared("captures/peer/malformed"));
+    let files = captures_in(&tcpdump_captures("malformed"));
     assert!(
         files.len() >= 70,
-        "expected tcpdump's malformed captures in ../shared"
+        "expected tcpdump's malformed captures in captures/tcpdump/malformed"
     );
     for path in files {
         for format in ["text", "json"] {

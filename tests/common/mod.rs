@@ -8,9 +8,9 @@ pub fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
-/// `../shared/captures/...` beside the checkout (CI has it there too).
-pub fn shared(rel: &str) -> PathBuf {
-    repo().join("..").join("shared").join(rel)
+/// tcpdump's test captures, copied into the repository (`captures/tcpdump/`).
+pub fn tcpdump_captures(rel: &str) -> PathBuf {
+    repo().join("captures").join("tcpdump").join(rel)
 }
 
 pub fn wirelab() -> Command {
