@@ -98,12 +98,15 @@ fn track_all(explain: bool, render: Option<&mut dyn Render>) {
     for (i, f) in frames.iter().enumerate() {
         let frame = raw(i, f);
         let packet = decode(&frame);
-        let row = tracker.track(&packet);
+        let mut row = tracker.track(&packet);
+        if explain {
+            wirelab::render::explain::explain(&mut row);
+        }
         if let Some(r) = render.as_deref_mut() {
             r.packet(&row).unwrap();
         }
         black_box(&row.states);
-        tracker.recycle(row.note);
+        tracker.recycle(row);
         for s in tracker.drain_finished() {
             if let Some(r) = render.as_deref_mut() {
                 r.conn(&s).unwrap();

@@ -19,6 +19,7 @@ use crate::cli::{
 use crate::decode::decode;
 use crate::export::json::JsonRender;
 use crate::render::escape::escape_text;
+use crate::render::explain::explain;
 use crate::render::progress::Progress;
 use crate::render::table::TableRender;
 use crate::render::text::TextRender;
@@ -585,12 +586,15 @@ pub fn pump_observed(
         }
         let packet = decode(&frame);
         drain_calls(calls, Some(packet.ts_ns), render)?;
-        let row = tracker.track(&packet);
+        let mut row = tracker.track(&packet);
+        if tracker.explains() {
+            explain(&mut row);
+        }
         if let Some(tap) = tap.as_deref_mut() {
             tap.frame(&frame, &row)?;
         }
         render.packet(&row)?;
-        tracker.recycle(row.note);
+        tracker.recycle(row);
         progress.tick(tracker.stats().packets, source.position());
         for summary in tracker.drain_finished() {
             render.conn(&summary)?;

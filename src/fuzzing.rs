@@ -15,6 +15,7 @@ use crate::export::html::HtmlRender;
 use crate::export::json::JsonRender;
 use crate::export::markdown::MarkdownRender;
 use crate::export::mermaid::MermaidRender;
+use crate::render::explain::explain;
 use crate::render::text::TextRender;
 use crate::render::{Render, RunEnd, Tee, Verbosity};
 use crate::track::Tracker;
@@ -60,11 +61,12 @@ pub fn packets(data: &[u8]) {
             data: bytes,
         };
         let packet = decode(&frame);
-        let row = tracker.track(&packet);
+        let mut row = tracker.track(&packet);
+        explain(&mut row);
         for r in renders.iter_mut() {
             let _ = r.packet(&row);
         }
-        tracker.recycle(row.note);
+        tracker.recycle(row);
         for summary in tracker.drain_finished() {
             for r in renders.iter_mut() {
                 let _ = r.conn(&summary);

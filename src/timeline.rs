@@ -11,6 +11,7 @@ use std::net::SocketAddr;
 use serde::Serialize;
 
 use crate::decode::Packet;
+use crate::track::event::Event;
 use crate::track::flow::{Direction, Proto};
 use crate::track::state::TcpState;
 
@@ -82,7 +83,10 @@ pub struct PacketRow<'p, 'a> {
     pub states: Option<[TcpState; 2]>,
     /// Start of a character that the previous segment in this direction cut.
     pub carry_in: Utf8Carry,
-    /// One line a student understands.
+    /// What tracking found in this packet, in order.
+    pub events: Vec<Event>,
+    /// The events in one line a student understands, written by
+    /// [`crate::render::explain`] (empty with `--summary`).
     pub note: String,
 }
 

@@ -24,7 +24,7 @@ fn watch_explains_a_live_tcp_echo_exchange() {
     let port = listener.local_addr().unwrap().port();
 
     let (mut child, mut stderr) = start_watch(
-        &["watch", "--format", "text", "--port", &port.to_string()],
+        &["watch", "--format", "json", "--port", &port.to_string()],
         Stdio::piped(),
     );
 
@@ -61,33 +61,71 @@ fn watch_explains_a_live_tcp_echo_exchange() {
         "watch exited with {status}: {rest}\n{out}"
     );
 
-    let rows: Vec<&str> = out
+    let lines: Vec<serde_json::Value> = out
         .lines()
-        .filter(|l| l.contains(&format!(":{port}")))
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
         .collect();
-    let find = |needle: &str| {
-        rows.iter()
-            .find(|l| l.contains(needle))
-            .unwrap_or_else(|| panic!("no row with {needle:?} in:\n{out}"))
+    let packets: Vec<&serde_json::Value> = lines
+        .iter()
+        .filter(|v| v["kind"] == "packet" && (v["sport"] == port || v["dport"] == port))
+        .collect();
+    // The first packet with an event of this code; its states after it.
+    let find = |code: &str, dir: &str| {
+        packets
+            .iter()
+            .find(|p| {
+                p["dir"] == dir
+                    && p["events"]
+                        .as_array()
+                        .is_some_and(|es| es.iter().any(|e| e["code"] == code))
+            })
+            .unwrap_or_else(|| panic!("no {dir} packet with event {code} in:\n{out}"))
     };
-    find("handshake 1/3");
-    find("handshake 2/3");
-    find("handshake 3/3");
-    assert!(find("bytes of data from the client").contains("\"hello\""));
-    assert!(find("bytes of data from the server").contains("\"hello\""));
-    find("ACK: the server confirms it has the client's bytes up to 5");
-    find("ACK: the client confirms it has the server's bytes up to 5");
-    assert!(find("FIN: the client will send no more data").contains("FIN-WAIT-1 / CLOSE-WAIT"));
-    assert!(find("FIN: the server closes too").contains("TIME-WAIT / LAST-ACK"));
-    assert!(find("last ACK").contains("TIME-WAIT / CLOSED"));
-    assert!(out.contains("SF"), "summary with conn_state SF:\n{out}");
+    let states = |p: &serde_json::Value| {
+        (
+            p["client_state"].as_str().unwrap_or_default().to_string(),
+            p["server_state"].as_str().unwrap_or_default().to_string(),
+        )
+    };
+    find("syn", "c2s");
+    find("syn_ack", "s2c");
+    find("handshake_done", "c2s");
+    assert_eq!(find("data", "c2s")["payload"], "hello");
+    assert_eq!(find("data", "s2c")["payload"], "hello");
+    let acks = |dir: &str| {
+        packets.iter().any(|p| {
+            p["dir"] == dir
+                && p["events"]
+                    .as_array()
+                    .is_some_and(|es| es.iter().any(|e| e["code"] == "ack" && e["received"] == 5))
+        })
+    };
     assert!(
-        out.contains("the client closed first and holds TIME-WAIT"),
-        "{out}"
+        acks("s2c") && acks("c2s"),
+        "both sides acknowledge 5 bytes:\n{out}"
     );
+    let fin = find("fin", "c2s");
+    assert_eq!(states(fin), ("FIN-WAIT-1".into(), "CLOSE-WAIT".into()));
+    assert_eq!(
+        states(find("answering_fin", "s2c")),
+        ("TIME-WAIT".into(), "LAST-ACK".into())
+    );
+    let last = packets.last().unwrap();
+    assert_eq!(states(last), ("TIME-WAIT".into(), "CLOSED".into()));
+    let conn = lines
+        .iter()
+        .find(|v| {
+            v["kind"] == "conn"
+                && v["server"]
+                    .as_str()
+                    .is_some_and(|s| s.ends_with(&format!(":{port}")))
+        })
+        .unwrap_or_else(|| panic!("a conversation summary:\n{out}"));
+    assert_eq!(conn["conn_state"], "SF");
+    let end = lines.iter().find(|v| v["kind"] == "end").expect("end line");
     assert!(
-        out.contains("dropped by kernel"),
-        "drop counters in the summary:\n{out}"
+        end.get("pcap_dropped_kernel").is_some(),
+        "drop counters at the end:\n{out}"
     );
 }
 

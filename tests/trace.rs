@@ -79,16 +79,21 @@ fn blocking_echo_pair_each_call_beside_its_packet() {
     // connect() returns after the SYN-ACK; accept() after the handshake's ACK.
     // (Causal order is guaranteed; how far after depends on when the
     // program ran, which a loaded machine delays.)
-    let note_at = |note: &str| {
+    let event_at = |code: &str| {
         events
             .iter()
-            .position(|e| is_packet(e) && e["note"].as_str().is_some_and(|n| n.starts_with(note)))
-            .unwrap_or_else(|| panic!("no packet {note:?}"))
+            .position(|e| {
+                is_packet(e)
+                    && e["events"]
+                        .as_array()
+                        .is_some_and(|es| es.iter().any(|ev| ev["code"] == code))
+            })
+            .unwrap_or_else(|| panic!("no packet with event {code}"))
     };
     let connect = find(&events, "connect(fd");
-    assert!(connect > note_at("handshake 2/3"));
+    assert!(connect > event_at("syn_ack"));
     let accept = find(&events, "accept(");
-    assert!(accept > note_at("handshake 3/3"));
+    assert!(accept > event_at("handshake_done"));
     // Each send directly above the data segment it produced.
     let sends: Vec<usize> = (0..events.len())
         .filter(|&i| is_call(&events[i], "send("))
@@ -254,7 +259,11 @@ fn pcapng_comments_carry_the_calls_before_each_packet() {
         data.contains("send(fd") && data.contains("5 bytes"),
         "{data}"
     );
-    assert!(data.contains("bytes of data from the client"), "{data}");
+    // ... and then the packet's own explanation, as in the JSON timeline.
+    let note = crate::common::packet_notes(&file)
+        .into_iter()
+        .find(|n| !n.is_empty() && data.contains(n.as_str()));
+    assert!(note.is_some(), "the explanation follows the calls: {data}");
     std::fs::remove_dir_all(dir).unwrap();
 }
 

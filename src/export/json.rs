@@ -13,6 +13,7 @@ use serde::Serialize;
 use crate::decode::Transport;
 use crate::render::{payload_text, Render, RunEnd};
 use crate::timeline::{ConnSummary, PacketRow};
+use crate::track::event::{Event, EventJson};
 
 #[derive(Serialize)]
 struct PacketJson<'r> {
@@ -64,7 +65,18 @@ struct PacketJson<'r> {
     payload: Option<&'r str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     issue: Option<String>,
+    /// What tracking found (schema version 2): see track::event.
+    events: Events<'r>,
     note: &'r str,
+}
+
+/// A row's events as a JSON array of `{"code":..., fields, "basis":...}`.
+struct Events<'r>(&'r [Event]);
+
+impl Serialize for Events<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_seq(self.0.iter().map(EventJson::from))
+    }
 }
 
 /// TCP flags as a JSON array of names, e.g. `["SYN","ACK"]`.
@@ -159,6 +171,7 @@ impl<W: Write> Render for JsonRender<W> {
             truncated: p.truncated,
             payload: None,
             issue: p.issue.as_ref().map(|i| i.to_string()),
+            events: Events(&row.events),
             note: &row.note,
         };
         match &p.transport {

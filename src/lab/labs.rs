@@ -12,6 +12,8 @@ use super::{packet_check, Check, Lab, LabCtx, RowRecord, ACK, FIN, RST, SYN};
 use crate::sockets::client::{self, ClientOptions};
 use crate::sockets::server::{self, ServeOptions, SharedLog};
 use crate::sockets::Calls;
+use crate::track::event::Event;
+use crate::track::state::TcpState;
 
 pub const LABS: &[Lab] = &[
     Lab {
@@ -289,7 +291,7 @@ fn tcp_echo_packets(_ctx: &LabCtx, rows: &[RowRecord]) -> Vec<Check> {
     };
     let handshakes = rows
         .iter()
-        .filter(|r| r.note.starts_with("handshake 3/3"))
+        .filter(|r| r.shows(|e| *e == Event::HandshakeDone))
         .count();
     let first_fin_by_client = conns.iter().all(|c| {
         rows.iter()
@@ -318,8 +320,15 @@ fn tcp_echo_packets(_ctx: &LabCtx, rows: &[RowRecord]) -> Vec<Check> {
         ),
         packet_check(
             "each connection ends with the client in TIME-WAIT and the server CLOSED",
-            last_states.len() == 2 && last_states.iter().all(|s| *s == ("TIME-WAIT", "CLOSED")),
-            format!("{last_states:?}"),
+            last_states.len() == 2
+                && last_states
+                    .iter()
+                    .all(|s| *s == [TcpState::TimeWait, TcpState::Closed]),
+            last_states
+                .iter()
+                .map(|[c, s]| format!("{c} / {s}"))
+                .collect::<Vec<_>>()
+                .join(", "),
         ),
     ]
 }
@@ -675,11 +684,11 @@ fn send_buffer_packets(ctx: &LabCtx, rows: &[RowRecord]) -> Vec<Check> {
     let port = ctx.port(0);
     let zero = rows
         .iter()
-        .position(|r| r.sport == port && r.note.contains("zero window"));
+        .position(|r| r.sport == port && r.shows(|e| *e == Event::ZeroWindow));
     let update = zero.and_then(|z| {
         rows[z..]
             .iter()
-            .position(|r| r.sport == port && r.note.contains("window update"))
+            .position(|r| r.sport == port && r.shows(|e| matches!(e, Event::WindowUpdate { .. })))
     });
     vec![
         packet_check(
@@ -772,7 +781,7 @@ fn udp_no_server_packets(_ctx: &LabCtx, rows: &[RowRecord]) -> Vec<Check> {
             unreachable >= 2
                 && rows
                     .iter()
-                    .any(|r| r.icmp == Some((3, 3)) && r.note.contains("answers datagram #")),
+                    .any(|r| r.shows(|e| matches!(e, Event::PortUnreachable { answers: Some(_) }))),
             format!("{unreachable} ICMP errors"),
         ),
     ]
@@ -1146,7 +1155,7 @@ fn encoding(ctx: &mut LabCtx) -> anyhow::Result<()> {
 fn encoding_packets(_ctx: &LabCtx, rows: &[RowRecord]) -> Vec<Check> {
     let conns = rows
         .iter()
-        .filter(|r| r.note.starts_with("handshake 1/3"))
+        .filter(|r| r.shows(|e| matches!(e, Event::Syn { .. })))
         .count();
     let one_segment = rows.iter().any(|r| r.from_client && r.len == 15);
     vec![
@@ -1393,7 +1402,7 @@ fn proxy(ctx: &mut LabCtx) -> anyhow::Result<()> {
 fn proxy_packets(ctx: &LabCtx, rows: &[RowRecord]) -> Vec<Check> {
     let handshakes = |port: u16| {
         rows.iter()
-            .filter(|r| r.dport == port && r.note.starts_with("handshake 3/3"))
+            .filter(|r| r.dport == port && r.shows(|e| *e == Event::HandshakeDone))
             .count()
     };
     let fins = |port: u16| {
@@ -1719,13 +1728,11 @@ fn backlog_packets(ctx: &LabCtx, rows: &[RowRecord]) -> Vec<Check> {
         .count();
     let retries = rows
         .iter()
-        .filter(|r| r.note.starts_with("SYN retransmitted"))
+        .filter(|r| r.shows(|e| matches!(e, Event::SynRetransmitted { .. })))
         .count();
-    let data_acked = rows.iter().any(|r| {
-        r.sport == port
-            && r.note
-                .contains("confirms it has the client's bytes up to 2")
-    });
+    let data_acked = rows
+        .iter()
+        .any(|r| r.sport == port && r.shows(|e| matches!(e, Event::Ack { received: 2, .. })));
     vec![
         packet_check("exactly two SYN-ACKs", syn_acks == 2, format!("{syn_acks}")),
         packet_check(
@@ -1837,7 +1844,7 @@ fn concurrency(ctx: &mut LabCtx) -> anyhow::Result<()> {
 fn concurrency_packets(_ctx: &LabCtx, rows: &[RowRecord]) -> Vec<Check> {
     let handshakes = rows
         .iter()
-        .filter(|r| r.note.starts_with("handshake 3/3"))
+        .filter(|r| r.shows(|e| *e == Event::HandshakeDone))
         .count();
     vec![packet_check(
         "nine connections, each with its own handshake",

@@ -15,6 +15,8 @@ use crate::decode::Transport;
 use crate::render::{Render, RunEnd};
 use crate::sockets::Calls;
 use crate::timeline::{ConnSummary, PacketRow};
+use crate::track::event::Event;
+use crate::track::state::TcpState;
 
 /// What a packet check needs of a captured row.
 #[derive(Debug, Clone)]
@@ -32,13 +34,20 @@ pub struct RowRecord {
     pub len: u32,
     pub conn: Option<u64>,
     pub from_client: bool,
-    pub states: Option<(&'static str, &'static str)>,
-    pub note: String,
+    /// Client and server state after the packet (TCP).
+    pub states: Option<[TcpState; 2]>,
+    /// What tracking found: checks read these, never the sentences.
+    pub events: Vec<Event>,
 }
 
 impl RowRecord {
     pub fn has(&self, bits: u8) -> bool {
         self.tcp_flags.is_some_and(|f| f & bits == bits)
+    }
+
+    /// Whether one of the row's events matches.
+    pub fn shows(&self, pred: impl Fn(&Event) -> bool) -> bool {
+        self.events.iter().any(pred)
     }
 }
 
@@ -87,8 +96,8 @@ impl Render for Recorder<'_> {
                 from_client: row
                     .conn
                     .is_some_and(|c| c.direction == crate::track::flow::Direction::ClientToServer),
-                states: row.states.map(|[c, s]| (c.name(), s.name())),
-                note: row.note.clone(),
+                states: row.states,
+                events: row.events.clone(),
             });
         }
         self.inner.packet(row)

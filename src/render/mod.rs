@@ -3,6 +3,7 @@
 //! file or a test buffer.
 
 pub mod escape;
+pub mod explain;
 pub mod hex;
 pub mod progress;
 pub mod table;

@@ -149,9 +149,19 @@ pub fn write_summary_text(
     writeln!(out)?;
     writeln!(
         out,
-        "{} packets, {} conversations ({})",
+        "{} {}, {} {} ({})",
         end.stats.packets,
+        if end.stats.packets == 1 {
+            "packet"
+        } else {
+            "packets"
+        },
         keeper.total(),
+        if keeper.total() == 1 {
+            "conversation"
+        } else {
+            "conversations"
+        },
         if keeper.total() == 0 {
             "none".to_string()
         } else {

@@ -8,8 +8,8 @@
 //! conversations the least recently seen half goes. Each evicted
 //! conversation leaves a [`ConnSummary`].
 
+pub mod event;
 pub mod flow;
-mod note;
 pub mod state;
 mod summary;
 mod tcp;
@@ -19,6 +19,7 @@ use std::collections::hash_map::Entry;
 use std::collections::VecDeque;
 use std::net::SocketAddr;
 
+use self::event::Event;
 use self::flow::{Direction, FlowKey, Proto};
 use self::tcp::TcpConversation;
 use self::udp::UdpConversation;
@@ -155,8 +156,9 @@ pub struct Tracker {
     closing: VecDeque<(i64, FlowKey, u64)>,
     /// False when nobody reads explanations (`--summary`): they are not written.
     quiet: bool,
-    /// The last row's explanation buffer, handed back by [`Tracker::recycle`].
+    /// The last row's buffers, handed back by [`Tracker::recycle`].
     spare: String,
+    spare_events: Vec<Event>,
 }
 
 impl Tracker {
@@ -169,10 +171,16 @@ impl Tracker {
         self.quiet = !explain;
     }
 
-    /// Hand back a row's explanation once it was rendered, so the next row
-    /// reuses its buffer instead of allocating.
-    pub fn recycle(&mut self, note: String) {
-        self.spare = note;
+    /// False with `--summary`: nobody reads the rows' sentences.
+    pub fn explains(&self) -> bool {
+        !self.quiet
+    }
+
+    /// Hand back a row once it was rendered, so the next row reuses its
+    /// buffers instead of allocating.
+    pub fn recycle(&mut self, row: PacketRow<'_, '_>) {
+        self.spare = row.note;
+        self.spare_events = row.events;
     }
 
     pub fn stats(&self) -> TrackerStats {
@@ -237,16 +245,18 @@ impl Tracker {
             window_scale: None,
             states: None,
             carry_in: Utf8Carry::default(),
+            events: std::mem::take(&mut self.spare_events),
             note: std::mem::take(&mut self.spare),
         };
         row.note.clear();
-        let explain = !self.quiet;
+        row.events.clear();
         let Some(ip) = packet.ip else {
             self.stats.undecodable += 1;
-            row.note = match &packet.issue {
-                Some(issue) => format!("not decoded: {issue}"),
-                None => "not an IP packet".to_string(),
-            };
+            row.events.push(if packet.issue.is_some() {
+                Event::NotDecoded
+            } else {
+                Event::NotIp
+            });
             return row;
         };
         match packet.transport {
@@ -271,7 +281,7 @@ impl Tracker {
                 let direction = conv.direction_of(src);
                 count(conv, direction, packet.ts_ns, seg.payload_len);
                 row.conn = Some(conv.conn_ref(direction));
-                tcp::track_segment(conv, direction, &seg, packet, &mut row, explain);
+                tcp::track_segment(conv, direction, &seg, packet, &mut row);
                 if !conv.closing && conv.is_finished() {
                     conv.closing = true;
                     let id = conv.id;
@@ -287,53 +297,44 @@ impl Tracker {
                 let direction = conv.direction_of(src);
                 count(conv, direction, packet.ts_ns, dgram.payload_len);
                 row.conn = Some(conv.conn_ref(direction));
-                udp::track_datagram(conv, direction, &dgram, packet, &mut row, explain);
+                udp::track_datagram(conv, direction, &dgram, packet, &mut row);
             }
             Transport::Icmp(icmp) => self.track_icmp(&icmp, &mut row),
             Transport::Other { protocol } => {
-                row.note = match ip.fragment {
-                    Some(f) if f.offset > 0 => format!(
-                        "IP fragment at byte {} of a larger datagram (id {}); its transport header is in the first fragment",
-                        f.offset, f.id
-                    ),
-                    _ => match &packet.issue {
-                        Some(issue) => format!("IP protocol {protocol}, not decoded further: {issue}"),
-                        None => format!("IP protocol {protocol} ({}), not TCP or UDP", protocol_name(protocol)),
+                row.events.push(match ip.fragment {
+                    Some(f) if f.offset > 0 => Event::Fragment {
+                        offset: f.offset,
+                        id: f.id,
                     },
-                };
+                    _ if packet.issue.is_some() => Event::NotDecoded,
+                    _ => Event::OtherProtocol { protocol },
+                });
             }
-            Transport::None => {
-                row.note = match &packet.issue {
-                    Some(issue) => format!("not decoded: {issue}"),
-                    None => "IP packet without a transport header".to_string(),
-                };
-            }
+            Transport::None => row.events.push(if packet.issue.is_some() {
+                Event::NotDecoded
+            } else {
+                Event::NoTransport
+            }),
         }
         if let Some(f) = ip.fragment {
             if f.offset == 0 && matches!(packet.transport, Transport::Tcp(_) | Transport::Udp(_)) {
-                row.note.push_str(
-                    "; first IP fragment: the rest of this datagram follows in other packets",
-                );
+                row.events.push(Event::FirstFragment);
             }
         }
-        if packet.truncated && !row.note.is_empty() {
-            row.note
-                .push_str(" [cut by snaplen: only part of the packet was captured]");
+        if packet.truncated {
+            row.events.push(Event::Truncated);
         }
         row
     }
 
     fn track_icmp(&mut self, icmp: &IcmpMessage, row: &mut PacketRow<'_, '_>) {
-        let name = icmp.describe();
         let Some(q) = icmp.quoted else {
-            row.note = match (icmp.v6, icmp.icmp_type) {
-                (false, 8) | (true, 128) => {
-                    "ping: echo request (ICMP, no ports, no connection)".to_string()
-                }
-                (false, 0) | (true, 129) => "ping: echo reply".to_string(),
-                (true, 133..=137) => format!("IPv6 neighbour discovery: {name}"),
-                _ => format!("ICMP {name} (type {}, code {})", icmp.icmp_type, icmp.code),
-            };
+            row.events.push(match (icmp.v6, icmp.icmp_type) {
+                (false, 8) | (true, 128) => Event::EchoRequest,
+                (false, 0) | (true, 129) => Event::EchoReply,
+                (true, 133..=137) => Event::NeighbourDiscovery,
+                _ => Event::Icmp,
+            });
             return;
         };
         let proto = match q.protocol {
@@ -342,17 +343,14 @@ impl Tracker {
             _ => None,
         };
         let (Some(proto), Some(sport), Some(dport)) = (proto, q.src_port, q.dst_port) else {
-            row.note = format!("ICMP {name}: answers a packet from {} to {}", q.src, q.dst);
+            row.events.push(Event::IcmpQuotesOther);
             return;
         };
         let quoted_src = SocketAddr::new(q.src, sport);
         let quoted_dst = SocketAddr::new(q.dst, dport);
         let key = FlowKey::new(proto, quoted_src, quoted_dst);
         let Some(conv) = self.live.get_mut(&key) else {
-            row.note = format!(
-                "ICMP {name}: answers a {} packet {quoted_src} -> {quoted_dst} that is not in this capture",
-                proto.name().to_uppercase()
-            );
+            row.events.push(Event::IcmpNotInCapture);
             return;
         };
         conv.icmp_errors += 1;
@@ -363,22 +361,16 @@ impl Tracker {
             Direction::ServerToClient => Direction::ClientToServer,
         };
         row.conn = Some(conv.conn_ref(direction));
-        let answered = match &conv.kind {
+        let answers = match &conv.kind {
             Kind::Udp(u) => u.last_frame[direction.sender() ^ 1],
             Kind::Tcp(_) => None,
         };
-        let which = answered
-            .map(|f| format!("datagram #{f}"))
-            .unwrap_or_else(|| "the packet".to_string());
-        row.note = if icmp.is_port_unreachable() && proto == Proto::Udp {
-            format!(
-                "ICMP port unreachable: answers {which}; no socket is bound to {quoted_dst}, so the kernel \
-                 discards the datagram and says so; only a connected UDP socket hears of it (its next call \
-                 fails with ECONNREFUSED), an unconnected one just waits"
-            )
-        } else {
-            format!("ICMP {name}: answers {which} ({quoted_src} -> {quoted_dst})")
-        };
+        row.events
+            .push(if icmp.is_port_unreachable() && proto == Proto::Udp {
+                Event::PortUnreachable { answers }
+            } else {
+                Event::IcmpError { answers }
+            });
     }
 
     /// Evict finished conversations past their grace time (from the
@@ -454,25 +446,6 @@ fn count(conv: &mut Conversation, direction: Direction, ts: i64, payload_len: u3
     conv.packets[side] += 1;
     conv.bytes[side] += u64::from(payload_len);
     conv.last_ns = conv.last_ns.max(ts);
-}
-
-fn protocol_name(protocol: u8) -> &'static str {
-    match protocol {
-        0 => "IPv6 hop-by-hop",
-        2 => "IGMP",
-        4 => "IP in IP",
-        41 => "IPv6 in IP",
-        47 => "GRE",
-        50 => "ESP",
-        51 => "AH",
-        58 => "ICMPv6",
-        59 => "no next header",
-        89 => "OSPF",
-        103 => "PIM",
-        112 => "VRRP",
-        132 => "SCTP",
-        _ => "other",
-    }
 }
 
 #[cfg(test)]

@@ -52,3 +52,9 @@ impl fmt::Display for TcpState {
         f.write_str(self.name())
     }
 }
+
+impl serde::Serialize for TcpState {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.name())
+    }
+}

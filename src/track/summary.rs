@@ -46,7 +46,14 @@ fn tcp_outcome(conv: &Conversation, tcp: &TcpConversation) -> (&'static str, Str
     let (orig_fin, resp_fin) = (tcp.sent_fin(0), tcp.sent_fin(1));
     let (orig_rst, resp_rst) = (tcp.sent_rst(0), tcp.sent_rst(1));
     let retries = if tcp.retransmissions > 0 {
-        format!(", {} retransmission(s)", tcp.retransmissions)
+        format!(
+            ", {}",
+            count(
+                u64::from(tcp.retransmissions),
+                "retransmission",
+                "retransmissions"
+            )
+        )
     } else {
         String::new()
     };
@@ -90,6 +97,8 @@ fn tcp_outcome(conv: &Conversation, tcp: &TcpConversation) -> (&'static str, Str
     }
     let midstream = if orig_syn {
         ""
+    } else if tcp.roles_guessed {
+        " (capture began mid-connection: client and server guessed from the ports)"
     } else {
         " (capture began mid-connection)"
     };
@@ -103,6 +112,12 @@ fn tcp_outcome(conv: &Conversation, tcp: &TcpConversation) -> (&'static str, Str
         (
             if orig_rst { "RSTO" } else { "RSTR" },
             format!("aborted: the {by} reset the connection (RST)"),
+        )
+    } else if orig_fin && resp_fin && tcp.simultaneous_close {
+        (
+            "SF",
+            "closed normally, both at once (simultaneous close): both sides hold TIME-WAIT"
+                .to_string(),
         )
     } else if orig_fin && resp_fin {
         (
@@ -136,18 +151,25 @@ fn udp_outcome(conv: &Conversation) -> (&'static str, String) {
         (true, true) => (
             "SF",
             format!(
-                "{} datagram(s) each way",
-                conv.packets[0].min(conv.packets[1])
+                "{} from the client, {} from the server",
+                count(conv.packets[0], "datagram", "datagrams"),
+                count(conv.packets[1], "datagram", "datagrams")
             ),
         ),
         (true, false) if icmp.is_some() => (
             "S0",
             format!(
-                "no server: {} datagram(s) answered by ICMP port unreachable (nothing bound to {})",
-                conv.icmp_errors, conv.server
+                "no server: {} answered by ICMP port unreachable (nothing bound to {})",
+                count(u64::from(conv.icmp_errors), "datagram", "datagrams"),
+                conv.server
             ),
         ),
         (true, false) => ("S0", "one way only: no reply seen".to_string()),
         _ => ("OTH", "no datagram from the client".to_string()),
     }
+}
+
+/// "1 datagram", "2 datagrams".
+fn count(n: u64, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
 }

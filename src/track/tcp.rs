@@ -1,17 +1,20 @@
-//! TCP: roles, relative sequence numbers, endpoint states and explanations.
+//! TCP: roles, relative sequence numbers, endpoint states and events.
 //!
 //! Both endpoints are followed from what crosses the wire. A segment changes
 //! its sender's state when sent and its receiver's when received; on
 //! loopback the two happen together, so each row shows both states after
-//! the segment. Explanations follow what Linux does (see LABS.md): three
-//! kinds of RST, FIN meaning "no more data from me", TIME-WAIT held by the
-//! side that closed first.
+//! the segment. What each segment shows is recorded as [`Event`]s; the
+//! sentences are written elsewhere (`render::explain`).
 
-use std::fmt::Write as _;
+/// A pure ACK of new data sent at least this long after that data, with
+/// nothing to piggyback, is a delayed ACK (Linux waits 40 ms at least,
+/// TCP_DELACK_MIN; on loopback an immediate ACK takes microseconds).
+const DELAYED_ACK_MIN_NS: i64 = 30_000_000;
+
 use std::net::SocketAddr;
 
+use super::event::{Event, RstKind};
 use super::flow::Direction;
-use super::note::Note;
 use super::state::TcpState;
 use super::{Conversation, Kind};
 use crate::decode::tcp::{SeqNum, TcpSegment};
@@ -42,6 +45,14 @@ pub struct Endpoint {
     /// A UTF-8 character cut at the end of this side's last in-order segment.
     carry: Utf8Carry,
     sent_rst: bool,
+    /// When this side sent its last segment, its last in-order data, its FIN.
+    last_sent_ns: i64,
+    last_data_ns: i64,
+    fin_ns: i64,
+    /// This side sent a probe (keep-alive or zero-window) not yet answered.
+    probe_pending: bool,
+    /// This side sent a segment without SYN (anything after its SYN or SYN-ACK).
+    sent_since_syn: bool,
 }
 
 impl Endpoint {
@@ -53,6 +64,7 @@ impl Endpoint {
         self.first_syn_ns = ts_ns;
         self.window_scale = seg.options.window_scale;
         self.state = state;
+        self.last_sent_ns = ts_ns;
     }
 }
 
@@ -60,8 +72,12 @@ impl Endpoint {
 pub struct TcpConversation {
     /// Client (0) and server (1).
     pub ends: [Endpoint; 2],
-    /// The side that sent the first FIN: it will hold TIME-WAIT.
+    /// The side that sent the first FIN.
     pub first_closer: Option<Direction>,
+    /// Both sides sent FIN before receiving the other's: both hold TIME-WAIT.
+    pub simultaneous_close: bool,
+    /// The capture began mid-connection: client and server are guessed.
+    pub roles_guessed: bool,
     /// True once the handshake completed or data flowed both ways.
     pub established: bool,
     /// The SYN was answered by RST.
@@ -156,23 +172,32 @@ pub fn track_segment(
     seg: &TcpSegment,
     packet: &Packet<'_>,
     row: &mut PacketRow<'_, '_>,
-    explain: bool,
 ) {
+    let first_packet = conv.packets[0] + conv.packets[1] == 1;
     let Kind::Tcp(tcp) = &mut conv.kind else {
         return;
     };
-    let me = direction.sender_role();
-    let peer = direction.receiver_role();
     let sender = direction.sender();
-    let server_port = conv.server.port();
-    let server_addr = conv.server;
     let flags = seg.flags;
-    let mut note = Note::new(std::mem::take(&mut row.note), explain);
+    let now = packet.ts_ns;
+    let events = &mut row.events;
     let mut letters = Letters::default();
 
+    if first_packet && !flags.syn() {
+        // roles() could only guess from the port numbers.
+        tcp.roles_guessed = true;
+        events.push(Event::RolesGuessed);
+    }
     let (snd, rcv) = split(&mut tcp.ends, sender);
+    // A RST that answers a SYN (refused) has sequence number 0, as tcpdump
+    // shows it; any other first segment without SYN is numbered from 1.
+    let refused = flags.rst()
+        && rcv.syn_seq.is_some()
+        && snd.syn_seq.is_none()
+        && !tcp.established
+        && direction == Direction::ServerToClient;
     if snd.base.is_none() {
-        snd.base = Some(if flags.syn() {
+        snd.base = Some(if flags.syn() || refused {
             seg.seq
         } else {
             seg.seq.wrapping_add(u32::MAX)
@@ -193,27 +218,18 @@ pub fn track_segment(
             snd.syn_count += 1;
             tcp.retransmissions += 1;
             letters.push('t');
-            let waited = (packet.ts_ns - snd.first_syn_ns) as f64 / 1e9;
-            let _ = write!(
-                note,
-                "SYN retransmitted (try {}, {waited:.1} s after the first): no SYN-ACK came back; the server's \
-                 listen backlog may be full (the kernel then drops SYNs silently) or nothing answers at all; \
-                 connect() keeps waiting and retrying",
-                snd.syn_count
-            );
+            events.push(Event::SynRetransmitted {
+                attempt: snd.syn_count,
+                since_first_ns: now.saturating_sub(snd.first_syn_ns),
+                since_previous_ns: now.saturating_sub(snd.last_sent_ns),
+            });
         } else {
-            snd.record_syn(seg, packet.ts_ns, TcpState::SynSent);
-            let _ = write!(
-                note,
-                "handshake 1/3: the {me} asks to open a connection (connect()); its ISN is {}",
-                seg.seq.0
-            );
-            if let Some(mss) = seg.options.mss {
-                let _ = write!(note, ", MSS {mss}");
-            }
-            if let Some(ws) = seg.options.window_scale {
-                let _ = write!(note, ", window scale {ws}");
-            }
+            snd.record_syn(seg, now, TcpState::SynSent);
+            events.push(Event::Syn {
+                isn: seg.seq.0,
+                mss: seg.options.mss,
+                window_scale: seg.options.window_scale,
+            });
         }
     } else if flags.syn() && flags.ack() && !flags.rst() {
         letters.push('h');
@@ -221,55 +237,38 @@ pub fn track_segment(
             snd.syn_count += 1;
             tcp.retransmissions += 1;
             letters.push('t');
-            note.push_str(
-                "SYN-ACK retransmitted: the server's SYN-ACK has not been acknowledged yet",
-            );
+            events.push(Event::SynAckRetransmitted);
         } else {
-            snd.record_syn(seg, packet.ts_ns, TcpState::SynReceived);
+            snd.record_syn(seg, now, TcpState::SynReceived);
             if rcv.state == TcpState::SynSent || rcv.state == TcpState::Unknown {
                 rcv.state = TcpState::Established;
             }
-            let _ = write!(
-                note,
-                "handshake 2/3: a socket listens on port {server_port}, so the {me}'s kernel accepts: it \
-                 acknowledges the {peer}'s SYN (ack = ISN+1) and sends its own ISN {}",
-                seg.seq.0
-            );
-            if let Some(mss) = seg.options.mss {
-                let _ = write!(note, ", MSS {mss}");
-            }
+            events.push(Event::SynAck {
+                isn: seg.seq.0,
+                mss: seg.options.mss,
+                window_scale: seg.options.window_scale,
+            });
         }
     } else if flags.rst() {
         letters.push('r');
         snd.sent_rst = true;
-        let refused = rcv.syn_seq.is_some() && snd.syn_seq.is_none() && !tcp.established;
-        if refused && direction == Direction::ServerToClient {
+        let kind = if refused {
             tcp.refused = true;
-            let _ = write!(
-                note,
-                "connection refused: nothing listens on {server_addr}, so the kernel answers the SYN with RST; \
-                 connect() fails at once with ECONNREFUSED"
-            );
+            RstKind::Refused
         } else if !flags.ack() {
-            let _ = write!(
-                note,
-                "reset from a socket that is already closed: the {me} side no longer has this connection (closed, \
-                 or only a FIN-WAIT-2/TIME-WAIT remnant), so it answers the {peer}'s segment with RST; the \
-                 {peer}'s next call fails with ECONNRESET or EPIPE"
-            );
+            RstKind::NoConnection
         } else {
-            let _ = write!(
-                note,
-                "abortive close by the {me}: its socket was closed with SO_LINGER 0 or with unread data, so the \
-                 kernel drops the connection with RST instead of FIN; no TIME-WAIT, and the {peer}'s next \
-                 recv()/send() fails with ECONNRESET"
-            );
-        }
+            RstKind::Abort {
+                before_any_reply: !snd.sent_since_syn,
+            }
+        };
+        events.push(Event::Rst { kind });
         snd.state = TcpState::Closed;
         rcv.state = TcpState::Closed;
     }
 
     // Handshake step 3: the client's ACK of the server's SYN.
+    let mut handshake_done = false;
     if !flags.syn() && !flags.rst() {
         if let Some(ack) = seg.ack {
             if rcv.state == TcpState::SynReceived
@@ -280,11 +279,8 @@ pub fn track_segment(
                     snd.state = TcpState::Established;
                 }
                 tcp.established = true;
-                note.say(format_args!(
-                        "handshake 3/3: the {me} acknowledges the {peer}'s SYN; both sides are ESTABLISHED \
-                         (connect() has returned; the connection waits in the server's queue for accept())"
-                    ),
-                );
+                handshake_done = true;
+                events.push(Event::HandshakeDone);
             }
         }
     }
@@ -297,47 +293,62 @@ pub fn track_segment(
         tcp.established = true;
     }
 
+    // A probe: 0 or 1 byte at one below the next byte, with everything the
+    // sender sent acknowledged (Linux sends no data; other systems repeat
+    // the last byte).
+    let probe = seg.payload_len <= 1
+        && !flags.syn()
+        && !flags.fin()
+        && !flags.rst()
+        && snd
+            .next_seq
+            .is_some_and(|n| seg.seq.wrapping_add(1) == n && rcv.last_ack == Some(n));
+    if probe {
+        let zero_window = rcv.last_ack.is_some() && rcv.last_window == 0;
+        events.push(if zero_window {
+            Event::ZeroWindowProbe {
+                len: seg.payload_len,
+            }
+        } else {
+            Event::KeepAlive {
+                len: seg.payload_len,
+                idle_ns: now.saturating_sub(snd.last_sent_ns.max(rcv.last_sent_ns)),
+            }
+        });
+        snd.probe_pending = true;
+    }
+
     // Data.
-    if seg.payload_len > 0 && !flags.rst() {
+    if seg.payload_len > 0 && !flags.rst() && !probe {
         letters.push('d');
         let expected = snd.next_seq;
         let end = seg.seq.wrapping_add(seg.payload_len);
         let in_order = expected.is_none_or(|e| seg.seq == e);
-        if expected
-            .is_some_and(|e| seg.payload_len <= 1 && seg.seq.wrapping_add(1) == e && !flags.fin())
-        {
-            note.say(format_args!(
-                    "keep-alive probe: the {me} re-sends its last byte to check that the {peer} is still there"
-                ),
-            );
-        } else if expected.is_some_and(|e| end <= e) {
+        let first = rel_seq.unwrap_or(0);
+        let last = rel_end.wrapping_sub(1);
+        if expected.is_some_and(|e| end <= e) {
             tcp.retransmissions += 1;
             letters.push('t');
-            note.say(format_args!(
-                    "retransmission of the {me}'s bytes {}-{}: the first copy was not acknowledged in time",
-                    rel_seq.unwrap_or(0),
-                    rel_end.wrapping_sub(1)
-                ),
-            );
+            events.push(Event::Retransmission { first, last });
         } else if let Some(e) = expected.filter(|e| seg.seq > *e) {
-            note.say(format_args!(
-                    "out of order: {} bytes before this segment are missing (not captured, or they arrive later)",
-                    seg.seq.since(e)
-                ),
-            );
+            events.push(Event::OutOfOrder {
+                missing: seg.seq.since(e),
+            });
+            events.push(Event::Data {
+                first,
+                last,
+                len: seg.payload_len,
+            });
         } else if expected.is_some_and(|e| seg.seq < e) {
             tcp.retransmissions += 1;
             letters.push('t');
-            note.say(
-                "partial retransmission: part of these bytes was sent before, the rest is new",
-            );
+            events.push(Event::PartialRetransmission { first, last });
         } else {
-            let first = rel_seq.unwrap_or(0);
-            note.say(format_args!(
-                "{} bytes of data from the {me} (bytes {first}-{} of its stream)",
-                seg.payload_len,
-                rel_end.wrapping_sub(1)
-            ));
+            events.push(Event::Data {
+                first,
+                last,
+                len: seg.payload_len,
+            });
         }
         if in_order {
             row.carry_in = snd.carry;
@@ -346,73 +357,64 @@ pub fn track_segment(
             } else {
                 Utf8Carry::default()
             };
+            snd.last_data_ns = now;
         }
     }
 
     // What the acknowledgment says.
     if let (Some(ack), false) = (seg.ack, flags.rst()) {
+        let mut fin_acked = false;
         if let Some(fin) = rcv.fin_seq {
             if !rcv.fin_acked && ack > fin {
                 rcv.fin_acked = true;
-                let (before, after) = (rcv.state, ack_fin(rcv.state));
-                rcv.state = after;
-                let text = match after {
-                    TcpState::FinWait2 => format!(
-                        "ACK of the {peer}'s FIN: the {peer} is in FIN-WAIT-2, waiting for the {me} to close too"
-                    ),
-                    TcpState::TimeWait => format!(
-                        "ACK of the {peer}'s FIN: the {peer} enters TIME-WAIT and keeps the port busy for 60 s"
-                    ),
-                    TcpState::Closed if before == TcpState::LastAck => format!(
-                        "last ACK: the {peer}'s socket is gone (CLOSED); the {me}, who closed first, stays in \
-                         TIME-WAIT for 60 s"
-                    ),
-                    _ => format!("acknowledges the {peer}'s FIN"),
-                };
-                note.say(&text);
+                fin_acked = true;
+                rcv.state = ack_fin(rcv.state);
+                events.push(Event::FinAcked { state: rcv.state });
             }
         }
-        let pure_ack = seg.payload_len == 0 && !flags.syn() && !flags.fin();
+        let pure_ack = seg.payload_len == 0 && !flags.syn() && !flags.fin() && !probe;
         if pure_ack {
             letters.push('a');
-        }
-        if pure_ack && note.is_empty() {
+            // Data bytes acknowledged: the FIN takes a sequence number but is no byte.
+            let fin_in_ack = u32::from(rcv.fin_seq.is_some_and(|f| ack > f));
+            let received = rel_ack.unwrap_or(0).saturating_sub(1 + fin_in_ack);
+            let prev = snd
+                .last_ack
+                .and_then(|p| rcv.base.map(|b| p.since(b).saturating_sub(1)));
+            let new = match prev {
+                Some(p) if received > p => received - p,
+                _ => 0,
+            };
             let outstanding = rcv.next_seq.is_some_and(|n| n > ack);
-            if snd.last_ack == Some(ack) && seg.window == snd.last_window && outstanding {
+            // In bytes when the scale is known: agreed by both SYNs, or
+            // offered by neither (then the field is the window).
+            let window = match (snd.window_scale, rcv.window_scale) {
+                (Some(s), Some(_)) => Some(u64::from(seg.window) << s),
+                (None, None) if snd.syn_seq.is_some() => Some(u64::from(seg.window)),
+                _ => None,
+            };
+            if rcv.probe_pending && snd.last_ack == Some(ack) {
+                rcv.probe_pending = false;
+                events.push(Event::ProbeAnswer { window });
+            } else if snd.last_ack == Some(ack) && seg.window == snd.last_window && outstanding {
                 snd.dup_acks += 1;
-                note.say(format_args!(
-                        "duplicate ACK #{}: the {me} still expects the {peer}'s byte {}; a segment is missing \
-                         (three duplicates make the {peer} retransmit at once)",
-                        snd.dup_acks,
-                        rel_ack.unwrap_or(0)
-                    ),
-                );
+                events.push(Event::DuplicateAck {
+                    n: snd.dup_acks,
+                    expected: rel_ack.unwrap_or(0),
+                });
             } else if snd.last_ack == Some(ack) && seg.window != snd.last_window && seg.window != 0
             {
-                note.say(format_args!(
-                        "window update: the {me}'s program read data, so its receive buffer has room again"
-                    ),
-                );
-            } else {
+                events.push(Event::WindowUpdate { window });
+            } else if new > 0 {
                 snd.dup_acks = 0;
-                let prev = snd.last_ack.and_then(|p| rcv.base.map(|b| p.since(b)));
-                let received = rel_ack.unwrap_or(0).saturating_sub(1);
-                let new = match prev {
-                    Some(p) if rel_ack.unwrap_or(0) > p => rel_ack.unwrap_or(0) - p,
-                    _ => 0,
-                };
-                let text = if new > 0 && received > 0 {
-                    format!(
-                        "ACK: the {me} confirms it has the {peer}'s bytes up to {received} ({new} new); next \
-                         expected byte {}",
-                        rel_ack.unwrap_or(0)
-                    )
-                } else if received > 0 {
-                    format!("ACK: the {me} has the {peer}'s bytes up to {received}")
-                } else {
-                    format!("ACK from the {me}, nothing new to acknowledge")
-                };
-                note.say(&text);
+                events.push(Event::Ack { received, new });
+                let delay = now.saturating_sub(rcv.last_data_ns);
+                if rcv.last_data_ns > 0 && delay >= DELAYED_ACK_MIN_NS && !fin_acked {
+                    events.push(Event::DelayedAck { delay_ns: delay });
+                }
+            } else if !fin_acked && !handshake_done {
+                snd.dup_acks = 0;
+                events.push(Event::AckNothingNew);
             }
         }
     }
@@ -422,62 +424,59 @@ pub fn track_segment(
         letters.push('f');
         if snd.fin_seq.is_none() {
             snd.fin_seq = Some(seg.seq.wrapping_add(seg.payload_len));
-            if rcv.fin_seq.is_none() {
-                tcp.first_closer = Some(direction);
-                snd.state = TcpState::FinWait1;
-                if !rcv.state.is_finished() {
-                    rcv.state = TcpState::CloseWait;
+            snd.fin_ns = now;
+            match rcv.fin_seq {
+                None => {
+                    tcp.first_closer = Some(direction);
+                    snd.state = TcpState::FinWait1;
+                    if !rcv.state.is_finished() {
+                        rcv.state = TcpState::CloseWait;
+                    }
+                    events.push(Event::Fin);
                 }
-                note.say(format_args!(
-                        "FIN: the {me} will send no more data (close() or shutdown(SHUT_WR)); it closed first, \
-                         so it will be the side in TIME-WAIT; the {peer} reads EOF (recv() returns 0 bytes) and \
-                         stays in CLOSE-WAIT until its program calls close()"
-                    ),
-                );
-            } else {
-                snd.state = TcpState::LastAck;
-                let closing = rcv.state;
-                rcv.state = match closing {
-                    TcpState::FinWait2 | TcpState::TimeWait => TcpState::TimeWait,
-                    TcpState::FinWait1 if rcv.fin_acked => TcpState::TimeWait,
-                    TcpState::FinWait1 => TcpState::Closing,
-                    other => other,
-                };
-                let text = if rcv.state == TcpState::Closing {
-                    format!(
-                        "FIN from the {me} too, before its ACK of the {peer}'s FIN: both closed at once \
-                         (simultaneous close, CLOSING)"
-                    )
-                } else {
-                    format!(
-                        "FIN: the {me} closes too (its program called close() after reading EOF); the {peer}, \
-                         who closed first, enters TIME-WAIT for 60 s"
-                    )
-                };
-                note.say(&text);
+                // Sent before the peer's FIN arrived (the ack does not
+                // cover it): both sides were in FIN-WAIT-1, and each goes to
+                // CLOSING when the other's FIN arrives (RFC 9293 3.6, case 2).
+                Some(peer_fin) if !rcv.fin_acked && seg.ack.is_none_or(|a| a <= peer_fin) => {
+                    tcp.simultaneous_close = true;
+                    snd.state = TcpState::Closing;
+                    rcv.state = TcpState::Closing;
+                    events.push(Event::SimultaneousClose);
+                }
+                Some(_) => {
+                    snd.state = TcpState::LastAck;
+                    rcv.state = match rcv.state {
+                        TcpState::FinWait2 | TcpState::TimeWait => TcpState::TimeWait,
+                        TcpState::FinWait1 if rcv.fin_acked => TcpState::TimeWait,
+                        other => other,
+                    };
+                    events.push(Event::AnsweringFin {
+                        after_ns: now.saturating_sub(rcv.fin_ns),
+                    });
+                }
             }
         } else {
             tcp.retransmissions += 1;
             letters.push('t');
-            note.say(format_args!(
-                "FIN retransmitted: the {me}'s FIN was not acknowledged yet"
-            ));
+            events.push(Event::FinRetransmitted);
         }
     }
 
+    // An ACK and a FIN in one segment: the peer's state after both.
+    for e in events.iter_mut() {
+        if let Event::FinAcked { state } = e {
+            *state = rcv.state;
+        }
+    }
     if seg.window == 0 && !flags.rst() {
         letters.push('w');
-        note.say(format_args!(
-                "zero window: the {me}'s receive buffer is full (its program is not calling recv()); the {peer} \
-                 must stop sending and probe later"
-            ),
-        );
+        events.push(Event::ZeroWindow);
     }
-    if note.is_empty() {
-        note.push_str("segment");
+    if events.is_empty() {
+        events.push(Event::Segment);
     }
 
-    // Bookkeeping after the explanation was written.
+    // Bookkeeping for the next segments.
     let end = seg.seq.wrapping_add(seg.seq_len());
     snd.next_seq = Some(match snd.next_seq {
         Some(n) if n > end => n,
@@ -487,6 +486,10 @@ pub fn track_segment(
         snd.last_ack = Some(ack);
     }
     snd.last_window = seg.window;
+    snd.last_sent_ns = now;
+    if !flags.syn() {
+        snd.sent_since_syn = true;
+    }
     let both_scale = snd.window_scale.is_some() && rcv.window_scale.is_some();
     row.window_scale = if both_scale && !flags.syn() {
         snd.window_scale
@@ -494,7 +497,6 @@ pub fn track_segment(
         None
     };
     row.states = Some([tcp.ends[0].state, tcp.ends[1].state]);
-    row.note = note.into_string();
     for &letter in letters.as_slice() {
         conv.mark(direction, letter);
     }

@@ -4,6 +4,7 @@
 
 use etherparse::PacketBuilder;
 
+use super::event::{Event, RstKind};
 use super::state::TcpState;
 use super::Tracker;
 use crate::capture::link::LinkType;
@@ -23,6 +24,8 @@ struct Seg {
     flags: &'static str,
     window: u16,
     payload: &'static [u8],
+    /// Capture time; by default 1 ms per segment.
+    at_ms: Option<i64>,
 }
 
 fn seg(
@@ -39,6 +42,7 @@ fn seg(
         flags,
         window: 64,
         payload,
+        at_ms: None,
     }
 }
 
@@ -68,23 +72,47 @@ fn frame(s: &Seg) -> Vec<u8> {
     v
 }
 
-/// Track segments; per segment: (note, client state, server state, conn id).
-fn run(tracker: &mut Tracker, segs: &[Seg]) -> Vec<(String, TcpState, TcpState, u64)> {
+/// One tracked segment: its events, the client's and server's state after
+/// it, its conversation and relative sequence number.
+struct Tracked {
+    events: Vec<Event>,
+    client: TcpState,
+    server: TcpState,
+    conn: u64,
+    rel_seq: Option<u32>,
+}
+
+impl Tracked {
+    fn has(&self, pred: impl Fn(&Event) -> bool) -> bool {
+        self.events.iter().any(pred)
+    }
+    fn states(&self) -> (TcpState, TcpState) {
+        (self.client, self.server)
+    }
+}
+
+fn run(tracker: &mut Tracker, segs: &[Seg]) -> Vec<Tracked> {
     segs.iter()
         .enumerate()
         .map(|(i, s)| {
             let bytes = frame(s);
             let raw = RawFrame {
                 index: i as u64 + 1,
-                ts_ns: i as i64 * 1_000_000,
+                ts_ns: s.at_ms.unwrap_or(i as i64) * 1_000_000,
                 link: LinkType::Ethernet,
                 orig_len: bytes.len() as u32,
                 data: &bytes,
             };
             let packet = decode(&raw);
             let row = tracker.track(&packet);
-            let [c, s] = row.states.expect("TCP row has states");
-            (row.note.clone(), c, s, row.conn.expect("conversation").id)
+            let [client, server] = row.states.expect("TCP row has states");
+            Tracked {
+                events: row.events.clone(),
+                client,
+                server,
+                conn: row.conn.expect("conversation").id,
+                rel_seq: row.rel_seq,
+            }
         })
         .collect()
 }
@@ -102,19 +130,16 @@ fn handshake() -> Vec<Seg> {
 #[test]
 fn handshake_marks_three_steps() {
     let rows = run(&mut Tracker::new(), &handshake());
-    assert!(rows[0].0.starts_with("handshake 1/3"));
+    assert!(rows[0].has(|e| matches!(e, Event::Syn { isn, .. } if *isn == C_ISN)));
+    assert_eq!(rows[0].states(), (TcpState::SynSent, TcpState::Unknown));
+    assert!(rows[1].has(|e| matches!(e, Event::SynAck { isn, .. } if *isn == S_ISN)));
     assert_eq!(
-        (rows[0].1, rows[0].2),
-        (TcpState::SynSent, TcpState::Unknown)
-    );
-    assert!(rows[1].0.starts_with("handshake 2/3"));
-    assert_eq!(
-        (rows[1].1, rows[1].2),
+        rows[1].states(),
         (TcpState::Established, TcpState::SynReceived)
     );
-    assert!(rows[2].0.starts_with("handshake 3/3"));
+    assert_eq!(rows[2].events, [Event::HandshakeDone]);
     assert_eq!(
-        (rows[2].1, rows[2].2),
+        rows[2].states(),
         (TcpState::Established, TcpState::Established)
     );
 }
@@ -129,17 +154,21 @@ fn syn_retransmission_is_not_a_new_connection() {
             seg(true, C_ISN, None, "S", b""),
         ],
     );
-    assert!(
-        rows[1].0.starts_with("SYN retransmitted (try 2"),
-        "{}",
-        rows[1].0
-    );
-    assert!(rows[2].0.starts_with("SYN retransmitted (try 3"));
-    assert_eq!(rows[2].3, 1);
+    assert!(rows[1].has(|e| matches!(e, Event::SynRetransmitted { attempt: 2, .. })));
+    assert!(rows[2].has(|e| matches!(
+        e,
+        Event::SynRetransmitted {
+            attempt: 3,
+            since_first_ns: 2_000_000,
+            since_previous_ns: 1_000_000
+        }
+    )));
+    assert_eq!(rows[2].conn, 1);
 }
 
 #[test]
-fn syn_answered_by_rst_is_refused() {
+fn syn_answered_by_rst_is_refused_with_sequence_zero() {
+    // See: issue 14 (j): tcpdump shows the refusing RST as seq 0.
     let rows = run(
         &mut Tracker::new(),
         &[
@@ -147,9 +176,29 @@ fn syn_answered_by_rst_is_refused() {
             seg(false, 0, Some(C_ISN.wrapping_add(1)), "R", b""),
         ],
     );
-    assert!(rows[1].0.starts_with("connection refused"), "{}", rows[1].0);
-    assert!(rows[1].0.contains("ECONNREFUSED"));
-    assert_eq!((rows[1].1, rows[1].2), (TcpState::Closed, TcpState::Closed));
+    assert_eq!(
+        rows[1].events,
+        [Event::Rst {
+            kind: RstKind::Refused
+        }]
+    );
+    assert_eq!(rows[1].rel_seq, Some(0));
+    assert_eq!(rows[1].states(), (TcpState::Closed, TcpState::Closed));
+}
+
+#[test]
+fn capture_without_syn_says_roles_are_guessed() {
+    // See: issue 14 (h).
+    let c = C_ISN.wrapping_add(100);
+    let rows = run(
+        &mut Tracker::new(),
+        &[
+            seg(true, c, Some(S_ISN + 1), "P", b"abc"),
+            seg(false, S_ISN + 1, Some(c.wrapping_add(3)), "", b""),
+        ],
+    );
+    assert!(rows[0].has(|e| *e == Event::RolesGuessed));
+    assert!(!rows[1].has(|e| *e == Event::RolesGuessed));
 }
 
 // ---- ESTABLISHED: data, ACKs, windows ----
@@ -161,18 +210,39 @@ fn data_and_acks_count_bytes_across_the_wrap() {
     segs.push(seg(true, c1, Some(S_ISN + 1), "P", b"hello world!"));
     segs.push(seg(false, S_ISN + 1, Some(c1.wrapping_add(12)), "", b""));
     let rows = run(&mut Tracker::new(), &segs);
-    assert!(
-        rows[3]
-            .0
-            .contains("12 bytes of data from the client (bytes 1-12"),
-        "{}",
-        rows[3].0
+    assert_eq!(
+        rows[3].events,
+        [Event::Data {
+            first: 1,
+            last: 12,
+            len: 12
+        }]
     );
-    assert!(
-        rows[4].0.contains("the client's bytes up to 12 (12 new)"),
-        "{}",
-        rows[4].0
+    assert_eq!(
+        rows[4].events,
+        [Event::Ack {
+            received: 12,
+            new: 12
+        }]
     );
+}
+
+#[test]
+fn an_ack_40_ms_after_the_data_is_a_delayed_ack() {
+    // See: issue 14 (p).
+    let mut segs = handshake();
+    let c1 = C_ISN.wrapping_add(1);
+    segs.push(seg(true, c1, Some(S_ISN + 1), "P", b"hi"));
+    let mut late = seg(false, S_ISN + 1, Some(c1.wrapping_add(2)), "", b"");
+    late.at_ms = Some(3 + 40);
+    segs.push(late);
+    let rows = run(&mut Tracker::new(), &segs);
+    assert!(rows[4].has(|e| matches!(
+        e,
+        Event::DelayedAck {
+            delay_ns: 40_000_000
+        }
+    )));
 }
 
 #[test]
@@ -192,17 +262,14 @@ fn retransmission_duplicate_ack_zero_window_and_update() {
     segs.push(zero);
     segs.push(seg(false, s1, Some(c1.wrapping_add(8)), "", b"")); // window opens again
     let rows = run(&mut Tracker::new(), &segs);
-    assert!(rows[5].0.starts_with("duplicate ACK #1"), "{}", rows[5].0);
-    assert!(rows[6].0.starts_with("duplicate ACK #2"), "{}", rows[6].0);
-    assert!(
-        rows[7]
-            .0
-            .starts_with("retransmission of the client's bytes 1-4"),
-        "{}",
-        rows[7].0
+    assert!(rows[5].has(|e| matches!(e, Event::DuplicateAck { n: 1, expected: 1 })));
+    assert!(rows[6].has(|e| matches!(e, Event::DuplicateAck { n: 2, .. })));
+    assert_eq!(
+        rows[7].events,
+        [Event::Retransmission { first: 1, last: 4 }]
     );
-    assert!(rows[8].0.contains("zero window"), "{}", rows[8].0);
-    assert!(rows[9].0.starts_with("window update"), "{}", rows[9].0);
+    assert!(rows[8].has(|e| *e == Event::ZeroWindow));
+    assert!(rows[9].has(|e| matches!(e, Event::WindowUpdate { .. })));
 }
 
 #[test]
@@ -216,21 +283,64 @@ fn gap_in_sequence_is_out_of_order() {
         b"late",
     ));
     let rows = run(&mut Tracker::new(), &segs);
-    assert!(
-        rows[3].0.starts_with("out of order: 10 bytes"),
-        "{}",
-        rows[3].0
-    );
+    assert!(rows[3].has(|e| matches!(e, Event::OutOfOrder { missing: 10 })));
 }
 
 #[test]
 fn keep_alive_probe_resends_one_byte_before_next() {
+    // The 1-byte form other systems send, once everything was acknowledged.
     let mut segs = handshake();
     let c1 = C_ISN.wrapping_add(1);
     segs.push(seg(true, c1, Some(S_ISN + 1), "P", b"x"));
+    segs.push(seg(false, S_ISN + 1, Some(c1.wrapping_add(1)), "", b""));
     segs.push(seg(true, c1, Some(S_ISN + 1), "", b"x"));
     let rows = run(&mut Tracker::new(), &segs);
-    assert!(rows[4].0.starts_with("keep-alive probe"), "{}", rows[4].0);
+    assert!(rows[5].has(|e| matches!(e, Event::KeepAlive { len: 1, .. })));
+}
+
+#[test]
+fn linux_keep_alive_has_no_data_and_its_answer_is_named() {
+    // See: issue 14 (b): seq one below the next byte, no payload.
+    let mut segs = handshake();
+    let c1 = C_ISN.wrapping_add(1);
+    let s1 = S_ISN + 1;
+    let mut probe = seg(true, C_ISN, Some(s1), "", b"");
+    probe.at_ms = Some(1002);
+    segs.push(probe);
+    let mut answer = seg(false, s1, Some(c1), "", b"");
+    answer.at_ms = Some(1003);
+    segs.push(answer);
+    let rows = run(&mut Tracker::new(), &segs);
+    assert!(
+        rows[3].has(
+            |e| matches!(e, Event::KeepAlive { len: 0, idle_ns } if *idle_ns == 1_000_000_000)
+        ),
+        "{:?}",
+        rows[3].events
+    );
+    assert!(
+        rows[4].has(|e| matches!(e, Event::ProbeAnswer { .. })),
+        "{:?}",
+        rows[4].events
+    );
+    assert_eq!(
+        rows[4].states(),
+        (TcpState::Established, TcpState::Established)
+    );
+}
+
+#[test]
+fn probe_into_a_zero_window_is_a_zero_window_probe() {
+    let mut segs = handshake();
+    let c1 = C_ISN.wrapping_add(1);
+    let s1 = S_ISN + 1;
+    segs.push(seg(true, c1, Some(s1), "P", b"data"));
+    let mut full = seg(false, s1, Some(c1.wrapping_add(4)), "", b"");
+    full.window = 0;
+    segs.push(full);
+    segs.push(seg(true, c1.wrapping_add(3), Some(s1), "", b""));
+    let rows = run(&mut Tracker::new(), &segs);
+    assert!(rows[5].has(|e| matches!(e, Event::ZeroWindowProbe { len: 0 })));
 }
 
 // ---- Closing: FIN-WAIT, CLOSE-WAIT, TIME-WAIT ----
@@ -245,27 +355,28 @@ fn four_segment_close_puts_the_first_closer_in_time_wait() {
     segs.push(seg(true, c1, Some(s1 + 1), "F", b""));
     segs.push(seg(false, s1 + 1, Some(c1.wrapping_add(1)), "", b""));
     let rows = run(&mut Tracker::new(), &segs);
-    assert!(rows[3].0.contains("the server will send no more data"));
-    assert_eq!(
-        (rows[3].1, rows[3].2),
-        (TcpState::CloseWait, TcpState::FinWait1)
-    );
-    assert_eq!(
-        (rows[4].1, rows[4].2),
-        (TcpState::CloseWait, TcpState::FinWait2)
-    );
-    assert_eq!(
-        (rows[5].1, rows[5].2),
-        (TcpState::LastAck, TcpState::TimeWait)
-    );
-    assert_eq!(
-        (rows[6].1, rows[6].2),
-        (TcpState::Closed, TcpState::TimeWait)
-    );
+    assert_eq!(rows[3].events, [Event::Fin]);
+    assert_eq!(rows[3].states(), (TcpState::CloseWait, TcpState::FinWait1));
+    assert!(rows[4].has(|e| matches!(
+        e,
+        Event::FinAcked {
+            state: TcpState::FinWait2
+        }
+    )));
+    assert_eq!(rows[4].states(), (TcpState::CloseWait, TcpState::FinWait2));
+    assert!(rows[5].has(|e| matches!(
+        e,
+        Event::AnsweringFin {
+            after_ns: 2_000_000
+        }
+    )));
+    assert_eq!(rows[5].states(), (TcpState::LastAck, TcpState::TimeWait));
+    assert_eq!(rows[6].states(), (TcpState::Closed, TcpState::TimeWait));
 }
 
 #[test]
-fn simultaneous_close_goes_through_closing() {
+fn simultaneous_close_leaves_both_in_time_wait() {
+    // See: issue 14 (a): FINs cross; ss lists both sockets in TIME-WAIT.
     let mut segs = handshake();
     let c1 = C_ISN.wrapping_add(1);
     let s1 = S_ISN + 1;
@@ -273,34 +384,79 @@ fn simultaneous_close_goes_through_closing() {
     segs.push(seg(false, s1, Some(c1), "F", b"")); // FIN that does not ack the client's FIN
     segs.push(seg(true, c1.wrapping_add(1), Some(s1 + 1), "", b""));
     segs.push(seg(false, s1 + 1, Some(c1.wrapping_add(1)), "", b""));
-    let rows = run(&mut Tracker::new(), &segs);
-    assert_eq!(rows[4].1, TcpState::Closing, "{}", rows[4].0);
-    assert_eq!(rows[6].1, TcpState::TimeWait);
-}
-
-#[test]
-fn rst_without_ack_comes_from_a_closed_socket() {
-    let mut segs = handshake();
-    segs.push(seg(false, S_ISN + 1, None, "R", b""));
-    let rows = run(&mut Tracker::new(), &segs);
-    assert!(
-        rows[3]
-            .0
-            .starts_with("reset from a socket that is already closed"),
-        "{}",
-        rows[3].0
+    let mut tracker = Tracker::new();
+    let rows = run(&mut tracker, &segs);
+    assert!(rows[4].has(|e| *e == Event::SimultaneousClose));
+    assert_eq!(rows[4].states(), (TcpState::Closing, TcpState::Closing));
+    assert_eq!(rows[5].states(), (TcpState::Closing, TcpState::TimeWait));
+    assert_eq!(rows[6].states(), (TcpState::TimeWait, TcpState::TimeWait));
+    let summary = &tracker.finish()[0];
+    assert_eq!(
+        (summary.client_state, summary.server_state),
+        (Some("TIME-WAIT"), Some("TIME-WAIT"))
     );
 }
 
 #[test]
-fn rst_with_ack_after_handshake_is_an_abortive_close() {
+fn fin_long_after_the_peers_fin_shows_how_long_close_wait_lasted() {
+    // See: issue 14 (c).
     let mut segs = handshake();
-    segs.push(seg(true, C_ISN.wrapping_add(1), Some(S_ISN + 1), "R", b""));
+    let c1 = C_ISN.wrapping_add(1);
+    let s1 = S_ISN + 1;
+    segs.push(seg(true, c1, Some(s1), "F", b""));
+    segs.push(seg(false, s1, Some(c1.wrapping_add(1)), "", b""));
+    let mut late = seg(false, s1, Some(c1.wrapping_add(1)), "F", b"");
+    late.at_ms = Some(3 + 2500);
+    segs.push(late);
     let rows = run(&mut Tracker::new(), &segs);
-    assert!(
-        rows[3].0.starts_with("abortive close by the client"),
-        "{}",
-        rows[3].0
+    assert!(rows[5].has(|e| matches!(
+        e,
+        Event::AnsweringFin {
+            after_ns: 2_500_000_000
+        }
+    )));
+}
+
+#[test]
+fn rst_without_ack_comes_from_a_socket_without_the_connection() {
+    let mut segs = handshake();
+    segs.push(seg(false, S_ISN + 1, None, "R", b""));
+    let rows = run(&mut Tracker::new(), &segs);
+    assert_eq!(
+        rows[3].events,
+        [Event::Rst {
+            kind: RstKind::NoConnection
+        }]
+    );
+}
+
+#[test]
+fn rst_with_ack_after_handshake_is_an_abort_and_says_if_before_any_reply() {
+    // See: issue 14 (e): a server RST before it sent anything is what a
+    // closed listener does to connections still in its accept queue.
+    let mut segs = handshake();
+    segs.push(seg(false, S_ISN + 1, Some(C_ISN.wrapping_add(1)), "R", b""));
+    let rows = run(&mut Tracker::new(), &segs);
+    assert_eq!(
+        rows[3].events,
+        [Event::Rst {
+            kind: RstKind::Abort {
+                before_any_reply: true
+            }
+        }]
+    );
+    let mut segs = handshake();
+    let c1 = C_ISN.wrapping_add(1);
+    segs.push(seg(true, c1, Some(S_ISN + 1), "P", b"x"));
+    segs.push(seg(true, c1.wrapping_add(1), Some(S_ISN + 1), "R", b""));
+    let rows = run(&mut Tracker::new(), &segs);
+    assert_eq!(
+        rows[4].events,
+        [Event::Rst {
+            kind: RstKind::Abort {
+                before_any_reply: false
+            }
+        }]
     );
 }
 
@@ -312,10 +468,51 @@ fn new_syn_on_a_finished_tuple_starts_a_new_conversation() {
     // Linux's TIME-WAIT takeover picks ISN = old + 65537.
     segs.push(seg(true, C_ISN.wrapping_add(65537), None, "S", b""));
     let rows = run(&mut tracker, &segs);
-    assert_eq!(rows[3].3, 1);
-    assert_eq!(rows[4].3, 2);
+    assert_eq!(rows[3].conn, 1);
+    assert_eq!(rows[4].conn, 2);
     let summaries = tracker.finish();
     assert_eq!(summaries.len(), 2);
     assert_eq!(summaries[0].conn_state, "RSTO");
     assert_eq!(summaries[1].conn_state, "S0");
+}
+
+// ---- UDP ----
+
+#[test]
+fn only_the_server_replies_in_udp() {
+    // See: issue 14 (g): two client datagrams, then one answer.
+    let mut tracker = Tracker::new();
+    let mut events = Vec::new();
+    for (i, (from_client, payload)) in [(true, &b"a"[..]), (true, b"b"), (false, b"c")]
+        .into_iter()
+        .enumerate()
+    {
+        let (sp, dp) = if from_client {
+            (CLIENT, SERVER)
+        } else {
+            (SERVER, CLIENT)
+        };
+        let mut bytes = Vec::new();
+        PacketBuilder::ethernet2([0; 6], [0; 6])
+            .ipv4([127, 0, 0, 1], [127, 0, 0, 1], 64)
+            .udp(sp, dp)
+            .write(&mut bytes, payload)
+            .unwrap();
+        let raw = RawFrame {
+            index: i as u64 + 1,
+            ts_ns: i as i64,
+            link: LinkType::Ethernet,
+            orig_len: bytes.len() as u32,
+            data: &bytes,
+        };
+        let packet = decode(&raw);
+        events.push(tracker.track(&packet).events.clone());
+    }
+    assert!(events[0].contains(&Event::NoHandshake));
+    assert!(!events[1]
+        .iter()
+        .any(|e| matches!(e, Event::Reply { .. } | Event::NoHandshake)));
+    assert!(events[2].contains(&Event::Reply { to_frame: 2 }));
+    let summary = &tracker.finish()[0];
+    assert_eq!((summary.packets_client, summary.packets_server), (2, 1));
 }

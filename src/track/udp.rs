@@ -1,9 +1,7 @@
-//! UDP: datagrams, request/response pairs and empty datagrams.
+//! UDP: datagrams, replies and empty datagrams.
 
-use std::fmt::Write as _;
-
+use super::event::Event;
 use super::flow::Direction;
-use super::note::Note;
 use super::{Conversation, Kind};
 use crate::decode::{Packet, UdpDatagram};
 use crate::timeline::PacketRow;
@@ -23,40 +21,27 @@ pub fn track_datagram(
     dgram: &UdpDatagram,
     packet: &Packet<'_>,
     row: &mut PacketRow<'_, '_>,
-    explain: bool,
 ) {
     let Kind::Udp(udp) = &mut conv.kind else {
         return;
     };
-    let me = direction.sender_role();
     let side = direction.sender();
-    let mut note = Note::new(std::mem::take(&mut row.note), explain);
-    let answering = udp.last_frame[side ^ 1].filter(|_| {
-        udp.last_frame[side].is_none_or(|mine| mine < udp.last_frame[side ^ 1].unwrap_or(0))
+    row.events.push(Event::Datagram {
+        len: dgram.payload_len,
     });
-    if dgram.payload_len == 0 {
-        let _ = write!(
-            note,
-            "zero-length datagram from the {me}: sending an empty message in UDP still sends a datagram \
-             (TCP would send nothing)"
-        );
-    } else {
-        let _ = write!(
-            note,
-            "datagram of {} bytes from the {me} (one sendto() = one datagram)",
-            dgram.payload_len
-        );
-    }
-    if let Some(frame) = answering {
-        let _ = write!(note, "; reply to datagram #{frame}");
+    // The client is the first sender, so only the server replies: to the
+    // client's latest datagram, if it came after the server's last one.
+    let reply_to = match direction {
+        Direction::ServerToClient => udp.last_frame[0]
+            .filter(|&client| udp.last_frame[1].is_none_or(|server| server < client)),
+        Direction::ClientToServer => None,
+    };
+    if let Some(frame) = reply_to {
+        row.events.push(Event::Reply { to_frame: frame });
         udp.replies += 1;
-    } else if direction == Direction::ClientToServer
-        && udp.last_frame[1].is_none()
-        && udp.last_frame[0].is_none()
-    {
-        note.push_str("; no handshake: UDP just sends");
+    } else if udp.last_frame == [None, None] {
+        row.events.push(Event::NoHandshake);
     }
     udp.last_frame[side] = Some(packet.frame);
-    row.note = note.into_string();
     conv.mark(direction, 'd');
 }

@@ -1,0 +1,439 @@
+//! The only place that writes explanations: each packet's events become one
+//! line a student reads.
+//!
+//! Wording rules (see DEVELOPERS.md, "Principles for explanations"): what
+//! the packet shows is said as a fact; a cause is said only when the packets
+//! show it, otherwise the possible causes are named; a prediction is worded
+//! as one. Checks never read these sentences: they read the events.
+
+use std::fmt::Write as _;
+
+use crate::decode::Transport;
+use crate::timeline::PacketRow;
+use crate::track::event::{Event, RstKind};
+use crate::track::state::TcpState;
+
+/// A FIN that answers the peer's FIN this long after it means the program
+/// sat in CLOSE-WAIT: it did not close when recv() returned 0.
+const CLOSE_WAIT_LINGER_NS: i64 = 1_000_000_000;
+
+/// Write `row.note` from `row.events`.
+pub fn explain(row: &mut PacketRow<'_, '_>) {
+    let mut note = std::mem::take(&mut row.note);
+    note.clear();
+    write_note(row, &mut note);
+    row.note = note;
+}
+
+/// The explanation of one row, appended to `out`.
+pub fn write_note(row: &PacketRow<'_, '_>, out: &mut String) {
+    let (me, peer) = match row.conn.map(|c| c.direction) {
+        Some(d) => (d.sender_role(), d.receiver_role()),
+        None => ("sender", "receiver"),
+    };
+    let mut first = true;
+    for event in &row.events {
+        if *event == Event::Truncated {
+            // Appended to the sentence rather than a clause of its own.
+            if !first {
+                out.push(' ');
+            }
+            out.push_str("[cut by snaplen: only part of the packet was captured]");
+            continue;
+        }
+        if !first {
+            out.push_str("; ");
+        }
+        first = false;
+        clause(row, event, me, peer, out);
+    }
+}
+
+fn clause(row: &PacketRow<'_, '_>, event: &Event, me: &str, peer: &str, out: &mut String) {
+    let server = row.conn.map(|c| c.server);
+    let _ = match *event {
+        Event::Syn {
+            isn,
+            mss,
+            window_scale,
+        } => {
+            let _ = write!(
+                out,
+                "handshake 1/3: the {me} asks to open a connection (connect()); its ISN is {isn}"
+            );
+            if let Some(mss) = mss {
+                let _ = write!(out, ", MSS {mss}");
+            }
+            if let Some(ws) = window_scale {
+                let _ = write!(out, ", window scale {ws}");
+            }
+            Ok(())
+        }
+        Event::SynRetransmitted {
+            attempt,
+            since_first_ns,
+            since_previous_ns,
+        } => write!(
+            out,
+            "SYN sent again (try {attempt}, {} after the previous, {} after the first): no SYN-ACK came \
+             back; nothing answers at that address, or the server's listen backlog is full (the kernel \
+             then drops SYNs silently); connect() keeps waiting",
+            secs(since_previous_ns),
+            secs(since_first_ns)
+        ),
+        Event::SynAck {
+            isn,
+            mss,
+            window_scale: _,
+        } => {
+            let port = server.map_or(0, |s| s.port());
+            let _ = write!(
+                out,
+                "handshake 2/3: a socket listens on port {port}, so the {me}'s kernel answers for it: it \
+                 acknowledges the {peer}'s SYN (ack = ISN+1) and sends its own ISN {isn}"
+            );
+            if let Some(mss) = mss {
+                let _ = write!(out, ", MSS {mss}");
+            }
+            out.push_str(" (accept() later only takes the finished connection from the queue)");
+            Ok(())
+        }
+        Event::SynAckRetransmitted => write!(
+            out,
+            "SYN-ACK sent again: the {peer} has not acknowledged the {me}'s SYN-ACK yet"
+        ),
+        Event::HandshakeDone => write!(
+            out,
+            "handshake 3/3: the {me} acknowledges the {peer}'s SYN; both sides are ESTABLISHED \
+             (connect() has returned; the connection waits in the server's queue for accept())"
+        ),
+        Event::RolesGuessed => out.write_str(
+            "the capture began mid-connection (no SYN seen): client and server are guessed from the \
+             port numbers (the lower port taken as the listening one)",
+        ),
+        Event::Data { first, last, len } => {
+            write!(
+                out,
+                "{len} {} of data from the {me} (bytes {first}-{last} of its stream)",
+                plural(len, "byte", "bytes")
+            )
+        }
+        Event::Retransmission { first, last } => write!(
+            out,
+            "retransmission of the {me}'s bytes {first}-{last}: an earlier segment carried them and \
+             no ACK for them had arrived"
+        ),
+        Event::PartialRetransmission { first, last } => write!(
+            out,
+            "partial retransmission (bytes {first}-{last}): part of these bytes was sent before, the rest is new"
+        ),
+        Event::OutOfOrder { missing } => write!(
+            out,
+            "out of order: {missing} {} before this segment are missing (not captured, or they arrive later)",
+            plural(missing, "byte", "bytes")
+        ),
+        Event::KeepAlive { len, idle_ns } => {
+            let _ = write!(
+                out,
+                "keep-alive probe (by its shape): after {} of silence the {me} sends {} at one below the \
+                 next byte, which the {peer} must acknowledge; it checks the {peer} is still there \
+                 (SO_KEEPALIVE)",
+                secs(idle_ns),
+                if len == 0 { "no data" } else { "its last byte again" }
+            );
+            Ok(())
+        }
+        Event::ZeroWindowProbe { len } => write!(
+            out,
+            "zero-window probe (by its shape): the {peer} advertised a zero window, so the {me} sends {} \
+             at one below the next byte to ask whether it has room again",
+            if len == 0 { "no data" } else { "one byte" }
+        ),
+        Event::ProbeAnswer { window } => {
+            let _ = write!(
+                out,
+                "answer to the {peer}'s probe: the {me} repeats its acknowledgment"
+            );
+            if let Some(w) = window {
+                let _ = write!(out, " with a window of {w} {}", plural64(w, "byte", "bytes"));
+            }
+            Ok(())
+        }
+        Event::Ack { received, new } => write!(
+            out,
+            "ACK: the {me} confirms it has the {peer}'s bytes up to {received} ({new} new); next expected byte {}",
+            received.wrapping_add(1)
+        ),
+        Event::AckNothingNew => write!(out, "ACK from the {me}, nothing new to acknowledge"),
+        Event::DelayedAck { delay_ns } => write!(
+            out,
+            "a delayed ACK: sent {} after the data, with nothing to carry it (the kernel waits a little \
+             for a reply to piggyback on)",
+            secs(delay_ns)
+        ),
+        Event::DuplicateAck { n, expected } => write!(
+            out,
+            "duplicate ACK #{n}: the {me} still expects the {peer}'s byte {expected}; a segment is missing \
+             (three duplicates make the {peer} retransmit at once)"
+        ),
+        Event::WindowUpdate { window } => {
+            let _ = write!(
+                out,
+                "window update: the {me}'s receive buffer has room again (its program read data)"
+            );
+            if let Some(w) = window {
+                let _ = write!(out, ": {w} {}", plural64(w, "byte", "bytes"));
+            }
+            Ok(())
+        }
+        Event::ZeroWindow => write!(
+            out,
+            "zero window: the {me}'s receive buffer is full (its program is not calling recv()); the {peer} \
+             must stop sending and probe later"
+        ),
+        Event::FinAcked { state } => match state {
+            TcpState::FinWait2 => write!(
+                out,
+                "ACK of the {peer}'s FIN: the {peer} is in FIN-WAIT-2, waiting for the {me}'s FIN"
+            ),
+            TcpState::TimeWait => write!(
+                out,
+                "ACK of the {peer}'s FIN: the {peer} enters TIME-WAIT (Linux keeps it 60 s)"
+            ),
+            TcpState::FinWait1 | TcpState::Closing => write!(out, "ACK of the {peer}'s FIN"),
+            TcpState::Closed => write!(
+                out,
+                "last ACK: the {peer}'s socket is gone (CLOSED); the {me} stays in TIME-WAIT (Linux keeps it 60 s)"
+            ),
+            _ => write!(out, "acknowledges the {peer}'s FIN"),
+        },
+        Event::Fin => write!(
+            out,
+            "FIN: the {me} will send no more data; its program called close() or shutdown(SHUT_WR), or \
+             its process ended; the {peer} reads EOF (recv() returns 0) and is in CLOSE-WAIT until it \
+             closes too; if it does, the {me}, having closed first, will hold TIME-WAIT"
+        ),
+        Event::AnsweringFin { after_ns } => {
+            let _ = write!(
+                out,
+                "FIN from the {me} too, {} after the {peer}'s: its program closed the socket (or its \
+                 process ended)",
+                secs(after_ns)
+            );
+            if after_ns >= CLOSE_WAIT_LINGER_NS {
+                let _ = write!(
+                    out,
+                    "; it sat in CLOSE-WAIT that long: its program did not close when recv() returned 0"
+                );
+            }
+            Ok(())
+        }
+        Event::SimultaneousClose => write!(
+            out,
+            "FIN from the {me} too, sent before the {peer}'s FIN arrived (its ack does not cover it): \
+             both closed at once (simultaneous close); both sides go to CLOSING, and each enters TIME-WAIT \
+             when its FIN is acknowledged"
+        ),
+        Event::FinRetransmitted => write!(
+            out,
+            "FIN sent again: the {me}'s FIN was not acknowledged yet"
+        ),
+        Event::Rst { kind } => rst(kind, me, peer, server, out),
+        Event::Segment => out.write_str("segment"),
+        Event::Datagram { len: 0 } => write!(
+            out,
+            "zero-length datagram from the {me}: sending an empty message in UDP still sends a datagram \
+             (TCP would send nothing)"
+        ),
+        Event::Datagram { len } => write!(
+            out,
+            "datagram of {len} {} from the {me} (one sendto() = one datagram)",
+            plural(len, "byte", "bytes")
+        ),
+        Event::NoHandshake => out.write_str("no handshake: UDP just sends"),
+        Event::Reply { to_frame } => write!(out, "reply to datagram #{to_frame}"),
+        Event::PortUnreachable { answers } => {
+            let dst = quoted_dst(row);
+            let _ = write!(out, "ICMP port unreachable: answers ");
+            answered(answers, out);
+            let _ = write!(
+                out,
+                "; no socket is bound to {dst}, so the kernel discards the datagram and says so; a connected \
+                 UDP socket (or one with IP_RECVERR) hears of it as ECONNREFUSED on its next call, an \
+                 unconnected one just waits"
+            );
+            Ok(())
+        }
+        Event::IcmpError { answers } => {
+            let _ = write!(out, "ICMP {}: answers ", icmp_name(row));
+            answered(answers, out);
+            Ok(())
+        }
+        Event::IcmpNotInCapture => write!(
+            out,
+            "ICMP {}: answers a packet to {} that is not in this capture",
+            icmp_name(row),
+            quoted_dst(row)
+        ),
+        Event::IcmpQuotesOther => write!(
+            out,
+            "ICMP {}: answers a packet that is not TCP or UDP",
+            icmp_name(row)
+        ),
+        Event::EchoRequest => out.write_str("ping: echo request (ICMP, no ports, no connection)"),
+        Event::EchoReply => out.write_str("ping: echo reply"),
+        Event::NeighbourDiscovery => {
+            write!(out, "IPv6 neighbour discovery: {}", icmp_name(row))
+        }
+        Event::Icmp => {
+            let (t, c) = icmp_numbers(row);
+            write!(out, "ICMP {} (type {t}, code {c})", icmp_name(row))
+        }
+        Event::Fragment { offset, id } => write!(
+            out,
+            "IP fragment at byte {offset} of a larger datagram (id {id}); its transport header is in the first fragment"
+        ),
+        Event::FirstFragment => {
+            out.write_str("first IP fragment: the rest of this datagram follows in other packets")
+        }
+        Event::OtherProtocol { protocol } => write!(
+            out,
+            "IP protocol {protocol} ({}), not TCP or UDP",
+            protocol_name(protocol)
+        ),
+        Event::NoTransport => out.write_str("IP packet without a transport header"),
+        Event::NotIp => out.write_str("not an IP packet"),
+        Event::NotDecoded => match (&row.packet.issue, row.packet.transport) {
+            (Some(issue), Transport::Other { protocol }) => {
+                write!(out, "IP protocol {protocol}, not decoded further: {issue}")
+            }
+            (Some(issue), _) => write!(out, "not decoded: {issue}"),
+            (None, _) => out.write_str("not decoded"),
+        },
+        Event::Truncated => Ok(()),
+    };
+}
+
+fn rst(
+    kind: RstKind,
+    me: &str,
+    peer: &str,
+    server: Option<std::net::SocketAddr>,
+    out: &mut String,
+) -> std::fmt::Result {
+    match kind {
+        RstKind::Refused => {
+            let _ = write!(out, "connection refused: nothing listens on ");
+            match server {
+                Some(s) => write!(out, "{s}")?,
+                None => out.write_str("that port")?,
+            }
+            out.write_str(
+                ", so the kernel answers the SYN with RST; connect() fails at once with ECONNREFUSED",
+            )
+        }
+        RstKind::NoConnection => write!(
+            out,
+            "RST without ACK: the {me} has no connection for the {peer}'s segment (its socket is already \
+             closed, or it never had this connection), so its kernel answers with RST; the {peer}'s next \
+             call fails with ECONNRESET or EPIPE"
+        ),
+        RstKind::Abort { before_any_reply } => {
+            write!(
+                out,
+                "RST: the {me}'s kernel drops the connection at once, with no FIN and no TIME-WAIT; the \
+                 {peer}'s next recv()/send() fails with ECONNRESET. The packets do not show why; possible: "
+            )?;
+            if before_any_reply && me == "server" {
+                out.write_str(
+                    "the listening socket was closed while this connection waited in its accept queue \
+                     (never accepted), ",
+                )?;
+            }
+            out.write_str(
+                "close() or process exit with received data still unread, close() with SO_LINGER 0, or \
+                 an error the kernel hit",
+            )
+        }
+    }
+}
+
+fn answered(frame: Option<u64>, out: &mut String) {
+    let _ = match frame {
+        Some(f) => write!(out, "datagram #{f}"),
+        None => out.write_str("the packet"),
+    };
+}
+
+fn quoted_dst(row: &PacketRow<'_, '_>) -> String {
+    match row.packet.transport {
+        Transport::Icmp(icmp) => match icmp.quoted {
+            Some(q) => match q.dst_port {
+                Some(p) => std::net::SocketAddr::new(q.dst, p).to_string(),
+                None => q.dst.to_string(),
+            },
+            None => String::from("?"),
+        },
+        _ => String::from("?"),
+    }
+}
+
+fn icmp_name(row: &PacketRow<'_, '_>) -> &'static str {
+    match row.packet.transport {
+        Transport::Icmp(icmp) => icmp.describe(),
+        _ => "message",
+    }
+}
+
+fn icmp_numbers(row: &PacketRow<'_, '_>) -> (u8, u8) {
+    match row.packet.transport {
+        Transport::Icmp(icmp) => (icmp.icmp_type, icmp.code),
+        _ => (0, 0),
+    }
+}
+
+/// A duration as students read it: "85 µs", "40 ms", "1.0 s".
+fn secs(ns: i64) -> String {
+    if ns < 1_000_000 {
+        format!("{} µs", ns / 1_000)
+    } else if ns < 1_000_000_000 {
+        format!("{} ms", ns / 1_000_000)
+    } else {
+        format!("{:.1} s", ns as f64 / 1e9)
+    }
+}
+
+fn plural(n: u32, one: &'static str, many: &'static str) -> &'static str {
+    if n == 1 {
+        one
+    } else {
+        many
+    }
+}
+
+fn plural64(n: u64, one: &'static str, many: &'static str) -> &'static str {
+    if n == 1 {
+        one
+    } else {
+        many
+    }
+}
+
+fn protocol_name(protocol: u8) -> &'static str {
+    match protocol {
+        0 => "IPv6 hop-by-hop",
+        2 => "IGMP",
+        4 => "IP in IP",
+        41 => "IPv6 in IP",
+        47 => "GRE",
+        50 => "ESP",
+        51 => "AH",
+        58 => "ICMPv6",
+        59 => "no next header",
+        89 => "OSPF",
+        103 => "PIM",
+        112 => "VRRP",
+        132 => "SCTP",
+        _ => "other",
+    }
+}
