@@ -8,9 +8,11 @@
 //! - [`capture`]: frames from pcap/pcapng files or live libpcap; link types.
 //! - [`decode`]: link header, IP, TCP/UDP/ICMP into owned types; never panics.
 //! - [`track`]: conversations, roles, relative sequence numbers, TCP state
-//!   per endpoint, explanations, Zeek-style summaries; bounded memory.
+//!   per endpoint, typed events per packet (observed or inferred),
+//!   Zeek-style summaries; bounded memory.
 //! - [`timeline`]: the rows the tracker produces.
-//! - [`render`]: terminal tables and plain text; payload escaping; `--hex`.
+//! - [`render`]: `explain`, the one writer of explanations (from events);
+//!   terminal tables and plain text; payload escaping; `--hex`.
 //! - [`export`]: one file per format: JSON Lines, CSV, Markdown, Mermaid,
 //!   HTML, pcapng with packet comments.
 //! - [`sockets`]: the labs' echo programs (server, client, proxy), each

@@ -269,7 +269,7 @@ fn tcp_echo(ctx: &mut LabCtx) -> anyhow::Result<()> {
     ctx.check(
         "each client gets a new ephemeral port",
         client_ports.len() == 2 && client_ports[0] != client_ports[1],
-        format!("ports {client_ports:?}"),
+        format!("ports {}", list(&client_ports)),
     );
     let tw_on_client = client_ports.iter().all(|p| {
         rows.iter()
@@ -352,7 +352,10 @@ fn refused(ctx: &mut LabCtx) -> anyhow::Result<()> {
     ctx.check(
         "connect() fails at once with ECONNREFUSED",
         errno == Some(libc::ECONNREFUSED),
-        format!("{errno:?}"),
+        errno.map_or_else(
+            || "no errno".to_string(),
+            |e| crate::sockets::errno_name(e).to_string(),
+        ),
     );
     Ok(())
 }
@@ -368,7 +371,11 @@ fn refused_packets(ctx: &LabCtx, rows: &[RowRecord]) -> Vec<Check> {
     vec![packet_check(
         "the SYN is answered by RST-ACK (nothing listens, so the kernel refuses)",
         matches!((syn, rst), (Some(s), Some(r)) if s < r),
-        format!("SYN at row {syn:?}, RST at row {rst:?}"),
+        format!(
+            "SYN at frame {}, RST at frame {}",
+            or_none(syn.map(|i| rows[i].frame)),
+            or_none(rst.map(|i| rows[i].frame))
+        ),
     )]
 }
 
@@ -427,7 +434,7 @@ fn udp_echo_packets(_ctx: &LabCtx, rows: &[RowRecord]) -> Vec<Check> {
     vec![packet_check(
         "one datagram each way: 10 bytes, then 4",
         lens == [10, 4],
-        format!("{lens:?}"),
+        format!("lengths {}", list(&lens)),
     )]
 }
 
@@ -896,7 +903,10 @@ fn half_close_packets(_ctx: &LabCtx, rows: &[RowRecord]) -> Vec<Check> {
     vec![packet_check(
         "the server sends data after the client's FIN (a FIN only means \"I will send no more\")",
         server_data_after,
-        format!("client FIN at row {client_fin:?}"),
+        format!(
+            "client FIN at frame {}",
+            or_none(client_fin.map(|i| rows[i].frame))
+        ),
     )]
 }
 
@@ -1220,7 +1230,7 @@ fn recv_buffer_packets(_ctx: &LabCtx, rows: &[RowRecord]) -> Vec<Check> {
     vec![packet_check(
         "the 16 bytes crossed the wire in one segment: recv boundaries are not send boundaries",
         segments == [16],
-        format!("client segments {segments:?}"),
+        format!("client segments {}", list(&segments)),
     )]
 }
 
@@ -1256,7 +1266,7 @@ fn ipv6_dual_stack(ctx: &mut LabCtx) -> anyhow::Result<()> {
     ctx.check(
         "accept() reports the IPv4 client as ::ffff:127.0.0.1",
         peer.is_some_and(|p| p.ip().to_string() == "::ffff:127.0.0.1"),
-        format!("{peer:?}"),
+        or_none(peer),
     );
     ctx.step(&format!(
         "a server on [::]:{v6only} with IPV6_V6ONLY on: IPv4 client, then IPv6 client"
@@ -1394,7 +1404,11 @@ fn proxy(ctx: &mut LabCtx) -> anyhow::Result<()> {
     ctx.check(
         "the server sees the proxy's connection, not the client's",
         peer.is_some() && peer != ex[0].local,
-        format!("server's peer {peer:?}, client {:?}", ex[0].local),
+        format!(
+            "server's peer {}, client {}",
+            or_none(peer),
+            or_none(ex[0].local)
+        ),
     );
     Ok(())
 }
@@ -1706,7 +1720,7 @@ fn backlog(ctx: &mut LabCtx) -> anyhow::Result<()> {
     ctx.check(
         "the listening socket's Recv-Q shows 2 connections waiting for accept()",
         listen_q == Some(2),
-        format!("{listen_q:?}"),
+        or_none(listen_q),
     );
     let unowned = rows
         .iter()
@@ -1793,9 +1807,7 @@ fn concurrency(ctx: &mut LabCtx) -> anyhow::Result<()> {
         .enumerate()
     {
         let port = ctx.port(i);
-        ctx.step(&format!(
-            "a {mode:?} server on {port}; three clients at once"
-        ));
+        ctx.step(&format!("a {mode} server on {port}; three clients at once"));
         let server = Server::start(
             ServeOptions {
                 addr: local(port),
@@ -1811,7 +1823,7 @@ fn concurrency(ctx: &mut LabCtx) -> anyhow::Result<()> {
         pause(50);
         let accepted = server.log.lock().map(|l| l.peers.len()).unwrap_or(0);
         ctx.check(
-            &format!("the {mode:?} server serves all three clients correctly"),
+            &format!("the {mode} server serves all three clients correctly"),
             right && accepted == 3,
             format!("{accepted} accepted"),
         );
@@ -1851,4 +1863,21 @@ fn concurrency_packets(_ctx: &LabCtx, rows: &[RowRecord]) -> Vec<Check> {
         handshakes == 9,
         format!("{handshakes}"),
     )]
+}
+
+/// A value for a check's detail line, "none" when absent (never Rust's `Some(..)`).
+fn or_none<T: std::fmt::Display>(value: Option<T>) -> String {
+    value.map_or_else(|| "none".to_string(), |v| v.to_string())
+}
+
+/// Values for a check's detail line: "10, 4" (never Rust's `[10, 4]`).
+fn list<T: std::fmt::Display>(values: &[T]) -> String {
+    if values.is_empty() {
+        return "none".to_string();
+    }
+    values
+        .iter()
+        .map(|v| v.to_string())
+        .collect::<Vec<_>>()
+        .join(", ")
 }

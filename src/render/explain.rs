@@ -9,6 +9,7 @@
 use std::fmt::Write as _;
 
 use crate::decode::Transport;
+use crate::render::plural;
 use crate::timeline::PacketRow;
 use crate::track::event::{Event, RstKind};
 use crate::track::state::TcpState;
@@ -115,7 +116,7 @@ fn clause(row: &PacketRow<'_, '_>, event: &Event, me: &str, peer: &str, out: &mu
             write!(
                 out,
                 "{len} {} of data from the {me} (bytes {first}-{last} of its stream)",
-                plural(len, "byte", "bytes")
+                plural(u64::from(len), "byte", "bytes")
             )
         }
         Event::Retransmission { first, last } => write!(
@@ -130,7 +131,7 @@ fn clause(row: &PacketRow<'_, '_>, event: &Event, me: &str, peer: &str, out: &mu
         Event::OutOfOrder { missing } => write!(
             out,
             "out of order: {missing} {} before this segment are missing (not captured, or they arrive later)",
-            plural(missing, "byte", "bytes")
+            plural(u64::from(missing), "byte", "bytes")
         ),
         Event::KeepAlive { len, idle_ns } => {
             let _ = write!(
@@ -155,7 +156,7 @@ fn clause(row: &PacketRow<'_, '_>, event: &Event, me: &str, peer: &str, out: &mu
                 "answer to the {peer}'s probe: the {me} repeats its acknowledgment"
             );
             if let Some(w) = window {
-                let _ = write!(out, " with a window of {w} {}", plural64(w, "byte", "bytes"));
+                let _ = write!(out, " with a window of {w} {}", plural(w, "byte", "bytes"));
             }
             Ok(())
         }
@@ -182,7 +183,7 @@ fn clause(row: &PacketRow<'_, '_>, event: &Event, me: &str, peer: &str, out: &mu
                 "window update: the {me}'s receive buffer has room again (its program read data)"
             );
             if let Some(w) = window {
-                let _ = write!(out, ": {w} {}", plural64(w, "byte", "bytes"));
+                let _ = write!(out, ": {w} {}", plural(w, "byte", "bytes"));
             }
             Ok(())
         }
@@ -248,7 +249,7 @@ fn clause(row: &PacketRow<'_, '_>, event: &Event, me: &str, peer: &str, out: &mu
         Event::Datagram { len } => write!(
             out,
             "datagram of {len} {} from the {me} (one sendto() = one datagram)",
-            plural(len, "byte", "bytes")
+            plural(u64::from(len), "byte", "bytes")
         ),
         Event::NoHandshake => out.write_str("no handshake: UDP just sends"),
         Event::Reply { to_frame } => write!(out, "reply to datagram #{to_frame}"),
@@ -400,22 +401,6 @@ fn secs(ns: i64) -> String {
         format!("{} ms", ns / 1_000_000)
     } else {
         format!("{:.1} s", ns as f64 / 1e9)
-    }
-}
-
-fn plural(n: u32, one: &'static str, many: &'static str) -> &'static str {
-    if n == 1 {
-        one
-    } else {
-        many
-    }
-}
-
-fn plural64(n: u64, one: &'static str, many: &'static str) -> &'static str {
-    if n == 1 {
-        one
-    } else {
-        many
     }
 }
 

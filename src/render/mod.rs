@@ -16,6 +16,15 @@ use crate::decode::Transport;
 use crate::timeline::{ConnSummary, PacketRow};
 use crate::track::TrackerStats;
 
+/// "byte" or "bytes" for `n`: "1 byte", "0 bytes".
+pub fn plural(n: u64, one: &'static str, many: &'static str) -> &'static str {
+    if n == 1 {
+        one
+    } else {
+        many
+    }
+}
+
 /// Facts about the whole run, for the closing lines.
 #[derive(Debug, Clone, Default)]
 pub struct RunEnd {

@@ -5,7 +5,7 @@ use std::io::{self, Write};
 
 use super::escape::escape_text;
 use super::{
-    push_endpoints, push_kind, push_numbers, push_payload, push_relative_time, push_states,
+    plural, push_endpoints, push_kind, push_numbers, push_payload, push_relative_time, push_states,
     relative_time, EndpointCache, Render, RunEnd, SummaryKeeper, Verbosity,
 };
 use crate::timeline::{ConnSummary, PacketRow};
@@ -157,11 +157,7 @@ pub fn write_summary_text(
             "packets"
         },
         keeper.total(),
-        if keeper.total() == 1 {
-            "conversation"
-        } else {
-            "conversations"
-        },
+        plural(keeper.total(), "conversation", "conversations"),
         if keeper.total() == 0 {
             "none".to_string()
         } else {
@@ -171,7 +167,7 @@ pub fn write_summary_text(
     for s in &keeper.kept {
         writeln!(
             out,
-            "  #{} {} {} -> {}  {} {}  client {} pkts {} B, server {} pkts {} B, {:.6} s  {}",
+            "  #{} {} {} -> {}  {} {}  client {} {} {} B, server {} {} {} B, {:.6} s  {}",
             s.conn,
             s.proto,
             s.client,
@@ -183,8 +179,10 @@ pub fn write_summary_text(
                 &s.history
             },
             s.packets_client,
+            plural(s.packets_client, "pkt", "pkts"),
             s.bytes_client,
             s.packets_server,
+            plural(s.packets_server, "pkt", "pkts"),
             s.bytes_server,
             s.duration_ns() as f64 / 1e9,
             s.outcome,

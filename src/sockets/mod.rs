@@ -224,14 +224,24 @@ pub fn describe_chunk(carry: &mut Vec<u8>, chunk: &[u8]) -> String {
     out.push_str(&crate::render::escape::preview(&[], &bytes[..keep], 200));
     out.push('"');
     if tail.len > 0 {
+        // The lead byte says how long the character is (UTF-8: 110xxxxx is
+        // 2 bytes, 1110xxxx 3, 11110xxx 4).
+        let need = match tail.bytes[0] {
+            0xF0..=0xF7 => 4,
+            0xE0..=0xEF => 3,
+            _ => 2,
+        };
+        let here = usize::from(tail.len);
         out.push_str(&format!(
-            " [recv boundary cut a character: {} of its bytes ({}) arrive in the next recv]",
-            tail.len,
+            " [recv boundary cut a character: its first {here} of {need} bytes ({}) arrived in this recv, \
+             the other {} {} in the next]",
             tail.as_slice()
                 .iter()
                 .map(|b| format!("{b:02x}"))
                 .collect::<Vec<_>>()
-                .join(" ")
+                .join(" "),
+            need - here,
+            if need - here == 1 { "comes" } else { "come" }
         ));
     }
     out
@@ -255,6 +265,13 @@ mod tests {
         let first = describe_chunk(&mut carry, &bytes[..3]);
         assert!(
             first.starts_with("\"κ\"") && first.contains("recv boundary cut a character"),
+            "{first}"
+        );
+        // κ is ce ba, α is ce b1: this recv ended after ce.
+        assert!(
+            first.contains(
+                "first 1 of 2 bytes (ce) arrived in this recv, the other 1 comes in the next"
+            ),
             "{first}"
         );
         let second = describe_chunk(&mut carry, &bytes[3..6]);

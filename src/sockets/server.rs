@@ -31,6 +31,17 @@ pub enum Mode {
     Event,
 }
 
+impl std::fmt::Display for Mode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Mode::Single => "single",
+            Mode::Thread => "thread-per-connection",
+            Mode::Process => "process-per-connection",
+            Mode::Event => "event-loop (poll)",
+        })
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct ServeOptions {
     pub udp: bool,
@@ -213,8 +224,10 @@ pub fn serve(
             Mode::Thread => {
                 let (opts, log) = (opts.clone(), Arc::clone(log));
                 let worker = calls.named(String::new());
+                // Numbered in accept order: Rust's ThreadId has no stable number to print.
+                let number = workers.len() + 1;
                 workers.push(thread::spawn(move || {
-                    let name = format!("server thread {:?}", thread::current().id());
+                    let name = format!("server thread {number}");
                     let calls = worker.named(name);
                     calls.say(&format!("serving {peer}"));
                     handle(stream, peer, &opts, &calls, &log);
