@@ -125,6 +125,125 @@ def tcp_abort(port):
     t.join()
 
 
+def connected_pair(port):
+    """A listener on port, a client connected to it, and the accepted socket."""
+    srv = socket.socket()
+    srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    srv.bind((HOST4, port))
+    srv.listen(1)
+    c = socket.socket()
+    c.connect((HOST4, port))
+    s, _ = srv.accept()
+    srv.close()
+    return c, s
+
+
+def tcp_simultaneous_close(port):
+    """Both sides call shutdown(SHUT_WR) at once, on new ports until their
+    FINs cross (on two cores this takes a few tries): ss then lists both
+    sockets in TIME-WAIT. Prints the port of the connection where they did."""
+    import subprocess
+    for p in range(port, port + 500):
+        c, s = connected_pair(p)
+        both = threading.Barrier(2)
+
+        def close(sock):
+            both.wait()
+            sock.shutdown(socket.SHUT_WR)
+
+        ts = [threading.Thread(target=close, args=(x,)) for x in (c, s)]
+        for t in ts:
+            t.start()
+        for t in ts:
+            t.join()
+        time.sleep(0.05)
+        c.close()
+        s.close()
+        tw = subprocess.run(["ss", "-tanH", "state", "time-wait", f"( sport = :{p} or dport = :{p} )"],
+                            capture_output=True, text=True).stdout.strip().splitlines()
+        if len(tw) == 2:
+            print(p)
+            return
+    sys.exit("the FINs never crossed")
+
+
+def tcp_keepalive(port):
+    """SO_KEEPALIVE with TCP_KEEPIDLE 1 s, TCP_KEEPINTVL 1 s: after a second of
+    silence the client's kernel probes, the server's answers."""
+    c, s = connected_pair(port)
+    c.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+    c.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPIDLE, 1)
+    c.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPINTVL, 1)
+    c.sendall(b"hi")
+    s.recv(16)
+    time.sleep(2.5)
+    c.close()
+    s.recv(16)
+    s.close()
+
+
+def tcp_zero_window_probe(port):
+    """The server never reads and has a small receive buffer; the client sends
+    until send() would block. The client's kernel probes the zero window;
+    then the server reads everything and both close."""
+    srv = socket.socket()
+    srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    srv.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 2048)
+    srv.bind((HOST4, port))
+    srv.listen(1)
+    c = socket.socket()
+    c.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
+    c.connect((HOST4, port))
+    s, _ = srv.accept()
+    srv.close()
+    c.setblocking(False)
+    sent = 0
+    try:
+        while sent < 200000:
+            sent += c.send(b"z" * 1024)
+    except BlockingIOError:
+        pass
+    time.sleep(1.5)
+    c.setblocking(True)
+    c.shutdown(socket.SHUT_WR)
+    while s.recv(65536):
+        pass
+    s.close()
+    c.close()
+
+
+def tcp_listener_closed(port):
+    """listen(1), never accept(): a client connects (handshake done by the
+    kernel) and waits; the server closes its listening socket, and the kernel
+    resets the connection still in the accept queue."""
+    srv = socket.socket()
+    srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    srv.bind((HOST4, port))
+    srv.listen(1)
+    c = socket.socket()
+    c.connect((HOST4, port))
+    time.sleep(0.2)
+    srv.close()
+    time.sleep(0.2)
+    try:
+        c.recv(16)
+    except ConnectionResetError:
+        pass
+    c.close()
+
+
+def tcp_close_wait(port):
+    """The server reads EOF but closes only 1.5 s later: its socket sits in
+    CLOSE-WAIT (a program that forgets to close stays there for good)."""
+    c, s = connected_pair(port)
+    c.sendall(b"bye")
+    c.close()
+    s.recv(16)
+    s.recv(16)  # b"": EOF
+    time.sleep(1.5)
+    s.close()
+
+
 # Payloads that attack each output format: HTML/script injection, terminal
 # escapes (title, clear screen, colour), C1 controls, DEL and NUL, bidi
 # overrides and zero-width characters, a CSV formula, Markdown and Mermaid
@@ -193,6 +312,16 @@ def main():
         tcp_abort(port)
     elif scenario == "hostile":
         hostile(port)
+    elif scenario == "tcp_simultaneous_close":
+        tcp_simultaneous_close(port)
+    elif scenario == "tcp_keepalive":
+        tcp_keepalive(port)
+    elif scenario == "tcp_zero_window_probe":
+        tcp_zero_window_probe(port)
+    elif scenario == "tcp_listener_closed":
+        tcp_listener_closed(port)
+    elif scenario == "tcp_close_wait":
+        tcp_close_wait(port)
     else:
         sys.exit(f"unknown scenario {scenario}")
 

@@ -2,7 +2,7 @@
 //! and as JSON Lines (timestamps in JSON are absolute and part of the
 //! snapshot: the files do not change).
 
-use crate::common::{replay_to_string, repo, wirelab};
+use crate::common::{packet_events, replay_to_string, repo, wirelab};
 
 #[test]
 fn timeline_snapshots_of_reference_captures() {
@@ -24,4 +24,131 @@ fn table_format_is_the_default_and_plain_without_a_terminal() {
         "no colour when stdout is not a terminal"
     );
     insta::assert_snapshot!(text);
+}
+
+/// The codes of each packet's events, from the JSON timeline.
+fn codes(path: &str) -> Vec<(Vec<String>, serde_json::Value)> {
+    packet_events(&repo().join(path))
+        .into_iter()
+        .map(|p| {
+            let codes = p["events"]
+                .as_array()
+                .map(|es| {
+                    es.iter()
+                        .map(|e| e["code"].as_str().unwrap_or_default().to_string())
+                        .collect()
+                })
+                .unwrap_or_default();
+            (codes, p)
+        })
+        .collect()
+}
+
+fn states(p: &serde_json::Value) -> (&str, &str) {
+    (
+        p["client_state"].as_str().unwrap_or_default(),
+        p["server_state"].as_str().unwrap_or_default(),
+    )
+}
+
+// See: issue 14 (a). FINs that cross (recorded on loopback: both sides
+// called shutdown(SHUT_WR) at once; ss listed both sockets in TIME-WAIT).
+#[test]
+fn simultaneous_close_leaves_both_sides_in_time_wait() {
+    let rows = codes("captures/lab/tcp_simultaneous_close.pcap");
+    let crossing = rows
+        .iter()
+        .position(|(c, _)| c.iter().any(|c| c == "simultaneous_close"))
+        .expect("a simultaneous_close event");
+    assert_eq!(states(&rows[crossing].1), ("CLOSING", "CLOSING"));
+    assert_eq!(states(&rows.last().unwrap().1), ("TIME-WAIT", "TIME-WAIT"));
+    assert!(!rows
+        .iter()
+        .any(|(c, _)| c.iter().any(|c| c == "answering_fin")));
+}
+
+// See: issue 14 (b). SO_KEEPALIVE with TCP_KEEPIDLE 1 s on Linux: probes
+// without data, each answered; nothing else happens to the states.
+#[test]
+fn linux_keep_alive_probes_and_answers_are_named() {
+    let rows = codes("captures/lab/tcp_keepalive.pcap");
+    let probes: Vec<usize> = (0..rows.len())
+        .filter(|&i| rows[i].0.iter().any(|c| c == "keep_alive"))
+        .collect();
+    assert_eq!(probes.len(), 2, "two probes in 2.5 s");
+    for &i in &probes {
+        assert_eq!(rows[i].1["len"], 0, "Linux probes carry no data");
+        assert_eq!(rows[i].1["dir"], "c2s");
+        assert_eq!(rows[i + 1].0, ["probe_answer"]);
+        assert_eq!(states(&rows[i + 1].1), ("ESTABLISHED", "ESTABLISHED"));
+    }
+    assert!(!rows
+        .iter()
+        .any(|(c, _)| c.iter().any(|c| c == "ack_nothing_new" || c == "duplicate_ack")));
+}
+
+// See: issue 14 (b). A receiver that does not read: zero window, the
+// sender's zero-window probes, then the window update when it reads.
+#[test]
+fn zero_window_probe_and_window_update_are_told_apart() {
+    let rows = codes("captures/lab/tcp_zero_window_probe.pcap");
+    let has = |code: &str| {
+        (0..rows.len())
+            .filter(|&i| rows[i].0.iter().any(|c| c == code))
+            .collect::<Vec<_>>()
+    };
+    let zero = has("zero_window");
+    let probes = has("zero_window_probe");
+    let update = has("window_update");
+    assert!(!zero.is_empty() && !probes.is_empty() && update.len() == 1);
+    assert!(zero[0] < probes[0] && probes[probes.len() - 1] < update[0]);
+    assert!(!rows
+        .iter()
+        .any(|(c, _)| c.iter().any(|c| c == "keep_alive")));
+}
+
+// See: issue 14 (e). listen(1), never accept(), the listener closed: the
+// kernel resets the queued connection; the server had sent nothing since its
+// SYN-ACK, which the event records (the explanation names that cause first).
+#[test]
+fn rst_from_a_closed_listener_is_an_abort_before_any_reply() {
+    let rows = codes("captures/lab/tcp_listener_closed.pcap");
+    let (_, rst) = rows
+        .iter()
+        .find(|(c, _)| c.iter().any(|c| c == "rst"))
+        .expect("a RST");
+    assert_eq!(rst["dir"], "s2c");
+    assert_eq!(rst["events"][0]["kind"]["abort"]["before_any_reply"], true);
+}
+
+// See: issue 14 (c). The server read EOF but closed 1.5 s later.
+#[test]
+fn a_late_answering_fin_shows_how_long_close_wait_lasted() {
+    let rows = codes("captures/lab/tcp_close_wait.pcap");
+    let (_, fin) = rows
+        .iter()
+        .find(|(c, _)| c.iter().any(|c| c == "answering_fin"))
+        .expect("an answering FIN");
+    let after = fin["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["code"] == "answering_fin")
+        .unwrap()["after_ns"]
+        .as_i64()
+        .unwrap();
+    assert!(after >= 1_400_000_000, "{after}");
+}
+
+// See: issue 14 (h) and (j).
+#[test]
+fn midstream_capture_says_roles_are_guessed_and_refused_rst_is_seq_zero() {
+    let rows = codes("captures/lab/tcp_midstream.pcap");
+    assert!(rows[0].0.iter().any(|c| c == "roles_guessed"));
+    assert!(rows[1..]
+        .iter()
+        .all(|(c, _)| !c.iter().any(|c| c == "roles_guessed")));
+    let refused = codes("captures/lab/tcp_refused.pcap");
+    assert_eq!(refused[1].1["rel_seq"], 0);
+    assert_eq!(refused[1].1["events"][0]["kind"], "refused");
 }

@@ -160,6 +160,11 @@ fn clause(row: &PacketRow<'_, '_>, event: &Event, me: &str, peer: &str, out: &mu
             }
             Ok(())
         }
+        Event::Ack { received, new: 0 } => write!(
+            out,
+            "ACK: the {me} has the {peer}'s bytes up to {received}; next expected byte {}",
+            received.wrapping_add(1)
+        ),
         Event::Ack { received, new } => write!(
             out,
             "ACK: the {me} confirms it has the {peer}'s bytes up to {received} ({new} new); next expected byte {}",

@@ -369,7 +369,6 @@ pub fn track_segment(
                 rcv.fin_acked = true;
                 fin_acked = true;
                 rcv.state = ack_fin(rcv.state);
-                events.push(Event::FinAcked { state: rcv.state });
             }
         }
         let pure_ack = seg.payload_len == 0 && !flags.syn() && !flags.fin() && !probe;
@@ -393,7 +392,8 @@ pub fn track_segment(
                 (None, None) if snd.syn_seq.is_some() => Some(u64::from(seg.window)),
                 _ => None,
             };
-            if rcv.probe_pending && snd.last_ack == Some(ack) {
+            let window_changed = seg.window != snd.last_window && seg.window != 0;
+            if rcv.probe_pending && snd.last_ack == Some(ack) && !window_changed {
                 rcv.probe_pending = false;
                 events.push(Event::ProbeAnswer { window });
             } else if snd.last_ack == Some(ack) && seg.window == snd.last_window && outstanding {
@@ -402,10 +402,13 @@ pub fn track_segment(
                     n: snd.dup_acks,
                     expected: rel_ack.unwrap_or(0),
                 });
-            } else if snd.last_ack == Some(ack) && seg.window != snd.last_window && seg.window != 0
-            {
+            } else if snd.last_ack == Some(ack) && window_changed {
+                // Also when a probe is pending: the window, not the probe, made this ACK.
+                rcv.probe_pending = false;
                 events.push(Event::WindowUpdate { window });
-            } else if new > 0 {
+            } else if new > 0 || (prev.is_none() && received > 0) {
+                // The first ACK seen from a capture that began mid-connection:
+                // `new` is unknown, so 0.
                 snd.dup_acks = 0;
                 events.push(Event::Ack { received, new });
                 let delay = now.saturating_sub(rcv.last_data_ns);
@@ -416,6 +419,9 @@ pub fn track_segment(
                 snd.dup_acks = 0;
                 events.push(Event::AckNothingNew);
             }
+        }
+        if fin_acked {
+            events.push(Event::FinAcked { state: rcv.state });
         }
     }
 
