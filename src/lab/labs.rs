@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::thread;
 use std::time::Duration;
 
+use super::sockstate::KernelState;
 use super::{packet_check, Check, Lab, LabCtx, RowRecord, ACK, FIN, RST, SYN};
 use crate::sockets::client::{self, ClientOptions};
 use crate::sockets::server::{self, ServeOptions, SharedLog};
@@ -273,7 +274,7 @@ fn tcp_echo(ctx: &mut LabCtx) -> anyhow::Result<()> {
     );
     let tw_on_client = client_ports.iter().all(|p| {
         rows.iter()
-            .any(|r| r.state == "TIME-WAIT" && r.local.port() == *p)
+            .any(|r| r.state == KernelState::Tcp(TcpState::TimeWait) && r.local.port() == *p)
     });
     ctx.check(
         "TIME-WAIT is on the client's side (it closed first)",
@@ -400,7 +401,7 @@ fn udp_echo(ctx: &mut LabCtx) -> anyhow::Result<()> {
     ctx.check(
         "after bind() the server's UDP socket is in the table (UNCONN: UDP has no connections)",
         rows.iter()
-            .any(|r| r.proto == "udp" && r.local.port() == port && r.state == "UNCONN"),
+            .any(|r| r.proto == "udp" && r.local.port() == port && r.state == KernelState::Unconn),
         "",
     );
     ctx.step("the client sends one 10-byte datagram");
@@ -654,11 +655,11 @@ fn send_buffer(ctx: &mut LabCtx) -> anyhow::Result<()> {
     let rows = ctx.states("the receiver has not read");
     let recv_q = rows
         .iter()
-        .find(|r| r.local.port() == port && r.state == "ESTABLISHED")
+        .find(|r| r.local.port() == port && r.state == KernelState::Tcp(TcpState::Established))
         .map_or(0, |r| r.recv_q);
     let send_q = rows
         .iter()
-        .find(|r| r.remote.port() == port && r.state == "ESTABLISHED")
+        .find(|r| r.remote.port() == port && r.state == KernelState::Tcp(TcpState::Established))
         .map_or(0, |r| r.send_q);
     ctx.check(
         "the receiver's Recv-Q holds what it did not read, the sender's Send-Q what could not be sent",
@@ -834,22 +835,22 @@ fn half_close(ctx: &mut LabCtx) -> anyhow::Result<()> {
     let rows = ctx.states("after the client's shutdown(SHUT_WR)");
     let server_close_wait = rows
         .iter()
-        .any(|r| r.local.port() == port && r.state == "CLOSE-WAIT");
+        .any(|r| r.local.port() == port && r.state == KernelState::Tcp(TcpState::CloseWait));
     let client_fin_wait2 = rows
         .iter()
-        .any(|r| r.remote.port() == port && r.state == "FIN-WAIT-2");
+        .any(|r| r.remote.port() == port && r.state == KernelState::Tcp(TcpState::FinWait2));
     ctx.check(
         "server in CLOSE-WAIT, client in FIN-WAIT-2",
         server_close_wait && client_fin_wait2,
         "",
     );
     // As lsof shows it: one port, two sockets, two fds.
-    let fd_of = |state: &str| {
+    let fd_of = |state: TcpState| {
         rows.iter()
-            .find(|r| r.local.port() == port && r.state == state)
+            .find(|r| r.local.port() == port && r.state == KernelState::Tcp(state))
             .and_then(|r| r.owner.as_ref().map(|o| o.2))
     };
-    let (listener, accepted) = (fd_of("LISTEN"), fd_of("CLOSE-WAIT"));
+    let (listener, accepted) = (fd_of(TcpState::Listen), fd_of(TcpState::CloseWait));
     ctx.check(
         "the listening socket and the accepted connection share the port but are different fds",
         listener.is_some() && accepted.is_some() && listener != accepted,
@@ -961,7 +962,9 @@ fn abort(ctx: &mut LabCtx) -> anyhow::Result<()> {
     let rows = ctx.states("after the RST");
     ctx.check(
         "no TIME-WAIT is left",
-        !rows.iter().any(|r| r.state == "TIME-WAIT"),
+        !rows
+            .iter()
+            .any(|r| r.state == KernelState::Tcp(TcpState::TimeWait)),
         "",
     );
     ctx.step(
@@ -1549,7 +1552,7 @@ fn reuseaddr(ctx: &mut LabCtx) -> anyhow::Result<()> {
     ctx.check(
         "TIME-WAIT is on the server's port: the server closed first",
         rows.iter()
-            .any(|r| r.state == "TIME-WAIT" && r.local.port() == port),
+            .any(|r| r.state == KernelState::Tcp(TcpState::TimeWait) && r.local.port() == port),
         "",
     );
     ctx.step("restart the server without SO_REUSEADDR");
@@ -1706,7 +1709,10 @@ fn backlog(ctx: &mut LabCtx) -> anyhow::Result<()> {
         .collect();
     pause(600);
     let rows = ctx.states("while clients 3 and 4 wait");
-    let listen_q = rows.iter().find(|r| r.state == "LISTEN").map(|r| r.recv_q);
+    let listen_q = rows
+        .iter()
+        .find(|r| r.state == KernelState::Tcp(TcpState::Listen))
+        .map(|r| r.recv_q);
     let connected: Vec<Option<TcpStream>> = clients
         .into_iter()
         .map(|c| c.join().ok().flatten())
@@ -1724,7 +1730,11 @@ fn backlog(ctx: &mut LabCtx) -> anyhow::Result<()> {
     );
     let unowned = rows
         .iter()
-        .filter(|r| r.local.port() == ctx.port(0) && r.state == "ESTABLISHED" && r.owner.is_none())
+        .filter(|r| {
+            r.local.port() == ctx.port(0)
+                && r.state == KernelState::Tcp(TcpState::Established)
+                && r.owner.is_none()
+        })
         .count();
     ctx.check(
         "the 2 queued connections belong to no process yet (no fd until accept())",

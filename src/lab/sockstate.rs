@@ -6,12 +6,14 @@
 use std::fs;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
+use crate::track::state::TcpState;
+
 /// One socket: protocol, state, queues, endpoints, owner.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SocketRow {
     /// "tcp" or "udp".
     pub proto: &'static str,
-    pub state: &'static str,
+    pub state: KernelState,
     pub local: SocketAddr,
     pub remote: SocketAddr,
     /// For LISTEN: connections waiting for accept(); else bytes not yet read.
@@ -25,20 +27,56 @@ pub struct SocketRow {
     pub owner: Option<(u32, String, i32)>,
 }
 
-fn state_name(code: u8) -> &'static str {
-    match code {
-        0x01 => "ESTABLISHED",
-        0x02 => "SYN-SENT",
-        0x03 => "SYN-RECV",
-        0x04 => "FIN-WAIT-1",
-        0x05 => "FIN-WAIT-2",
-        0x06 => "TIME-WAIT",
-        0x07 => "CLOSE",
-        0x08 => "CLOSE-WAIT",
-        0x09 => "LAST-ACK",
-        0x0A => "LISTEN",
-        0x0B => "CLOSING",
-        _ => "UNKNOWN",
+/// A socket's state in the kernel's table. TCP states use the tracker's
+/// names (one vocabulary for the timeline and the table); UDP has none, and
+/// `ss` shows an unconnected UDP socket as UNCONN.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KernelState {
+    Tcp(TcpState),
+    /// A UDP socket with a default peer (connect()).
+    UdpConnected,
+    /// A UDP socket without one.
+    Unconn,
+    /// A code this program does not know.
+    Other(u8),
+}
+
+impl KernelState {
+    /// From the `st` column of /proc/net/{tcp,udp} (include/net/tcp_states.h).
+    fn from_code(proto: &str, code: u8) -> KernelState {
+        if proto == "udp" {
+            // UDP has no states; the kernel reuses the TCP codes.
+            return if code == 0x01 {
+                KernelState::UdpConnected
+            } else {
+                KernelState::Unconn
+            };
+        }
+        KernelState::Tcp(match code {
+            0x01 => TcpState::Established,
+            0x02 => TcpState::SynSent,
+            0x03 => TcpState::SynReceived,
+            0x04 => TcpState::FinWait1,
+            0x05 => TcpState::FinWait2,
+            0x06 => TcpState::TimeWait,
+            0x07 => TcpState::Closed,
+            0x08 => TcpState::CloseWait,
+            0x09 => TcpState::LastAck,
+            0x0A => TcpState::Listen,
+            0x0B => TcpState::Closing,
+            other => return KernelState::Other(other),
+        })
+    }
+}
+
+impl std::fmt::Display for KernelState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            KernelState::Tcp(s) => f.pad(s.name()),
+            KernelState::UdpConnected => f.pad("CONNECTED"),
+            KernelState::Unconn => f.pad("UNCONN"),
+            KernelState::Other(code) => f.pad(&format!("state {code:#04x}")),
+        }
     }
 }
 
@@ -76,12 +114,7 @@ fn parse_table(text: &str, proto: &'static str) -> Vec<SocketRow> {
                 proto,
                 local: parse_addr(f.get(1)?)?,
                 remote: parse_addr(f.get(2)?)?,
-                state: match (proto, code) {
-                    // UDP has no states; the kernel reuses the TCP codes.
-                    ("udp", 0x01) => "CONNECTED",
-                    ("udp", _) => "UNCONN",
-                    _ => state_name(code),
-                },
+                state: KernelState::from_code(proto, code),
                 send_q: u64::from_str_radix(tx, 16).ok()?,
                 recv_q: u64::from_str_radix(rx, 16).ok()?,
                 inode: f.get(9)?.parse().ok()?,
@@ -185,7 +218,9 @@ impl std::fmt::Display for SocketRow {
         )?;
         match &self.owner {
             Some((pid, comm, fd)) => write!(f, "  pid {pid} ({comm}) fd {fd}"),
-            None if self.state == "TIME-WAIT" => write!(f, "  no process: the kernel keeps it"),
+            None if self.state == KernelState::Tcp(TcpState::TimeWait) => {
+                write!(f, "  no process: the kernel keeps it")
+            }
             None if self.inode == 0 => write!(f, "  no process yet: waiting for accept()"),
             None => write!(f, "  owner unknown"),
         }
@@ -194,13 +229,14 @@ impl std::fmt::Display for SocketRow {
 
 #[cfg(test)]
 mod tests {
-    use super::parse_table;
+    use super::{parse_table, KernelState};
+    use crate::track::state::TcpState;
 
     #[test]
     fn reads_proc_net_tcp_lines() {
         let text = "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode\n   0: 0100007F:302D 00000000:0000 0A 00000000:00000002 00:00000000 00000000     0        0 1 1 0 100 0 0 10 0\n";
         let rows = parse_table(text, "tcp");
-        assert_eq!(rows[0].state, "LISTEN");
+        assert_eq!(rows[0].state, KernelState::Tcp(TcpState::Listen));
         assert_eq!(rows[0].local.to_string(), "127.0.0.1:12333");
         assert_eq!(rows[0].recv_q, 2);
     }
