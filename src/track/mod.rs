@@ -10,6 +10,7 @@
 
 pub mod event;
 pub mod flow;
+pub mod history;
 pub mod state;
 mod summary;
 mod tcp;
@@ -21,6 +22,7 @@ use std::net::SocketAddr;
 
 use self::event::Event;
 use self::flow::{Direction, FlowKey, Proto};
+use self::history::History;
 use self::tcp::TcpConversation;
 use self::udp::UdpConversation;
 use crate::decode::{IcmpMessage, Packet, Transport};
@@ -49,8 +51,8 @@ pub struct Conversation {
     /// Packets and payload bytes, index 0 from the client, 1 from the server.
     pub packets: [u64; 2],
     pub bytes: [u64; 2],
-    /// Zeek-style history letters, in the order first seen.
-    pub history: String,
+    /// Zeek's history letters, by Zeek's rules.
+    pub history: History,
     /// ICMP errors that answered this conversation's packets.
     pub icmp_errors: u32,
     /// Queued in [`Tracker`]'s `closing` list (it finished).
@@ -76,7 +78,7 @@ impl Conversation {
             last_ns: ts,
             packets: [0; 2],
             bytes: [0; 2],
-            history: String::new(),
+            history: History::default(),
             icmp_errors: 0,
             closing: false,
             last_icmp: None,
@@ -102,17 +104,6 @@ impl Conversation {
             client: self.client,
             server: self.server,
             direction,
-        }
-    }
-
-    /// Add a history letter once per direction: upper case for the client.
-    fn mark(&mut self, direction: Direction, letter: char) {
-        let letter = match direction {
-            Direction::ClientToServer => letter.to_ascii_uppercase(),
-            Direction::ServerToClient => letter.to_ascii_lowercase(),
-        };
-        if !self.history.contains(letter) {
-            self.history.push(letter);
         }
     }
 

@@ -32,7 +32,7 @@ pub fn summarize(conv: &Conversation, evicted: bool) -> ConnSummary {
         bytes_client: conv.bytes[0],
         bytes_server: conv.bytes[1],
         conn_state,
-        history: conv.history.clone(),
+        history: conv.history.as_str().to_string(),
         outcome,
         client_state: states.map(|s| s.0),
         server_state: states.map(|s| s.1),
@@ -40,11 +40,100 @@ pub fn summarize(conv: &Conversation, evicted: bool) -> ConnSummary {
     }
 }
 
+/// An endpoint's state as Zeek's TCP analyzer names it, from what it sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ZeekState {
+    Inactive,
+    SynSent,
+    SynAckSent,
+    /// Sent something, but no SYN was seen (midstream).
+    Partial,
+    Established,
+    /// Sent a FIN.
+    Closed,
+    /// Sent a RST.
+    Reset,
+}
+
+fn zeek_state(conv: &Conversation, tcp: &TcpConversation, side: usize) -> ZeekState {
+    if tcp.sent_rst(side) {
+        ZeekState::Reset
+    } else if tcp.sent_fin(side) {
+        ZeekState::Closed
+    } else if tcp.saw_syn(side) && tcp.established {
+        ZeekState::Established
+    } else if tcp.saw_syn(side) {
+        if side == 0 {
+            ZeekState::SynSent
+        } else {
+            ZeekState::SynAckSent
+        }
+    } else if conv.packets[side] > 0 {
+        ZeekState::Partial
+    } else {
+        ZeekState::Inactive
+    }
+}
+
+/// Zeek's conn_state, in the order Zeek decides it (conn/main.zeek).
+fn conn_state(conv: &Conversation, tcp: &TcpConversation) -> &'static str {
+    use ZeekState::{Closed, Established, Inactive, Partial, Reset, SynAckSent, SynSent};
+    let (os, rs) = (zeek_state(conv, tcp, 0), zeek_state(conv, tcp, 1));
+    let o_inactive = matches!(os, Inactive | Partial);
+    let r_inactive = matches!(rs, Inactive | Partial);
+    if rs == Reset {
+        if matches!(os, SynSent | SynAckSent)
+            || (os == Reset && conv.bytes[0] == 0 && conv.bytes[1] == 0)
+        {
+            "REJ"
+        } else if o_inactive {
+            "RSTRH"
+        } else {
+            "RSTR"
+        }
+    } else if os == Reset {
+        if r_inactive {
+            // Zeek: history matches /^?S[^HAFGIQ]*R.*/.
+            let h = conv.history.as_str();
+            let h = h.strip_prefix('^').unwrap_or(h);
+            let rstos0 = h.strip_prefix('S').is_some_and(|rest| {
+                rest.chars()
+                    .take_while(|c| !"HAFGIQ".contains(*c))
+                    .any(|c| c == 'R')
+            });
+            if rstos0 {
+                "RSTOS0"
+            } else {
+                "OTH"
+            }
+        } else {
+            "RSTO"
+        }
+    } else if rs == Closed && os == Closed {
+        "SF"
+    } else if os == Closed {
+        if r_inactive {
+            "SH"
+        } else {
+            "S2"
+        }
+    } else if rs == Closed {
+        if o_inactive {
+            "SHR"
+        } else {
+            "S3"
+        }
+    } else if os == SynSent && rs == Inactive {
+        "S0"
+    } else if os == Established && rs == Established {
+        "S1"
+    } else {
+        "OTH"
+    }
+}
+
 fn tcp_outcome(conv: &Conversation, tcp: &TcpConversation) -> (&'static str, String) {
-    let orig_syn = tcp.saw_syn(0);
-    let resp_synack = tcp.saw_syn(1);
-    let (orig_fin, resp_fin) = (tcp.sent_fin(0), tcp.sent_fin(1));
-    let (orig_rst, resp_rst) = (tcp.sent_rst(0), tcp.sent_rst(1));
+    let state = conn_state(conv, tcp);
     let retries = if tcp.retransmissions > 0 {
         format!(
             ", {}",
@@ -57,45 +146,7 @@ fn tcp_outcome(conv: &Conversation, tcp: &TcpConversation) -> (&'static str, Str
     } else {
         String::new()
     };
-    if orig_syn && !resp_synack {
-        return if resp_rst {
-            (
-                "REJ",
-                format!(
-                    "refused: the SYN was answered by RST (nothing listens on {})",
-                    conv.server
-                ),
-            )
-        } else if orig_rst {
-            (
-                "RSTOS0",
-                "the client gave up with RST before any answer".to_string(),
-            )
-        } else if orig_fin {
-            (
-                "SH",
-                "the client sent SYN then FIN without an answer".to_string(),
-            )
-        } else {
-            ("S0", format!("no answer to the SYN{retries}"))
-        };
-    }
-    if resp_synack && !orig_syn {
-        return if resp_rst {
-            (
-                "RSTRH",
-                "capture began after the client's SYN; the server reset".to_string(),
-            )
-        } else if resp_fin {
-            (
-                "SHR",
-                "capture began after the client's SYN; the server closed".to_string(),
-            )
-        } else {
-            ("OTH", "capture began after the client's SYN".to_string())
-        };
-    }
-    let midstream = if orig_syn {
+    let midstream = if tcp.saw_syn(0) {
         ""
     } else if tcp.roles_guessed {
         " (capture began mid-connection: client and server guessed from the ports)"
@@ -107,40 +158,34 @@ fn tcp_outcome(conv: &Conversation, tcp: &TcpConversation) -> (&'static str, Str
         Some(Direction::ServerToClient) => "server",
         None => "",
     };
-    let (state, text) = if orig_rst || resp_rst {
-        let by = if orig_rst { "client" } else { "server" };
-        (
-            if orig_rst { "RSTO" } else { "RSTR" },
-            format!("aborted: the {by} reset the connection (RST)"),
-        )
-    } else if orig_fin && resp_fin && tcp.simultaneous_close {
-        (
-            "SF",
+    let text = match state {
+        "REJ" => format!(
+            "refused: the SYN was answered by RST (nothing listens on {})",
+            conv.server
+        ),
+        "RSTOS0" => "the client gave up with RST before any answer".to_string(),
+        "RSTRH" => "capture began after the client's SYN; the server reset".to_string(),
+        "RSTO" => "aborted: the client reset the connection (RST)".to_string(),
+        "RSTR" => "aborted: the server reset the connection (RST)".to_string(),
+        "SF" if tcp.simultaneous_close => {
             "closed normally, both at once (simultaneous close): both sides hold TIME-WAIT"
-                .to_string(),
-        )
-    } else if orig_fin && resp_fin {
-        (
-            "SF",
-            format!("closed normally; the {closer} closed first and holds TIME-WAIT"),
-        )
-    } else if orig_fin {
-        (
-            "S2",
-            "half-closed: the client sent FIN, the server has not closed".to_string(),
-        )
-    } else if resp_fin {
-        (
-            "S3",
-            "half-closed: the server sent FIN, the client has not closed".to_string(),
-        )
-    } else if orig_syn {
-        (
-            "S1",
-            "established, still open when the capture ended".to_string(),
-        )
-    } else {
-        ("OTH", "still open when the capture ended".to_string())
+                .to_string()
+        }
+        "SF" => format!("closed normally; the {closer} closed first and holds TIME-WAIT"),
+        "SH" => "the client sent SYN then FIN without an answer".to_string(),
+        "SHR" => "capture began after the client's SYN; the server closed".to_string(),
+        "S2" => "half-closed: the client sent FIN, the server has not closed".to_string(),
+        "S3" => "half-closed: the server sent FIN, the client has not closed".to_string(),
+        "S0" => "no answer to the SYN".to_string(),
+        "S1" => "established, still open when the capture ended".to_string(),
+        _ if tcp.sent_rst(0) || tcp.sent_rst(1) => {
+            let by = if tcp.sent_rst(0) { "client" } else { "server" };
+            format!("the {by} reset the connection (RST)")
+        }
+        _ if tcp.sent_fin(0) && tcp.sent_fin(1) => {
+            format!("closed; the {closer} closed first")
+        }
+        _ => "still open when the capture ended".to_string(),
     };
     (state, format!("{text}{midstream}{retries}"))
 }

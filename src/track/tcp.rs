@@ -15,6 +15,7 @@ use std::net::SocketAddr;
 
 use super::event::{Event, RstKind};
 use super::flow::Direction;
+use super::history::Letter;
 use super::state::TcpState;
 use super::{Conversation, Kind};
 use crate::decode::tcp::{SeqNum, TcpSegment};
@@ -145,27 +146,6 @@ fn split(ends: &mut [Endpoint; 2], sender: usize) -> (&mut Endpoint, &mut Endpoi
     }
 }
 
-/// History letters seen in one segment, kept without allocating (a
-/// segment adds at most a handful).
-#[derive(Default)]
-struct Letters {
-    letters: [char; 8],
-    len: usize,
-}
-
-impl Letters {
-    fn push(&mut self, letter: char) {
-        if let Some(slot) = self.letters.get_mut(self.len) {
-            *slot = letter;
-            self.len += 1;
-        }
-    }
-
-    fn as_slice(&self) -> &[char] {
-        &self.letters[..self.len]
-    }
-}
-
 pub fn track_segment(
     conv: &mut Conversation,
     direction: Direction,
@@ -181,7 +161,15 @@ pub fn track_segment(
     let flags = seg.flags;
     let now = packet.ts_ns;
     let events = &mut row.events;
-    let mut letters = Letters::default();
+    // History letters of this segment, recorded once the borrows end.
+    let mut letters: [Option<Letter>; 8] = [None; 8];
+    let mut nletters = 0;
+    let mut letter = |l: Letter| {
+        if let Some(slot) = letters.get_mut(nletters) {
+            *slot = Some(l);
+            nletters += 1;
+        }
+    };
 
     if first_packet && !flags.syn() {
         // roles() could only guess from the port numbers.
@@ -213,11 +201,10 @@ pub fn track_segment(
     let rel_end = rel_seq.unwrap_or(0).wrapping_add(seg.payload_len);
 
     if flags.syn() && !flags.ack() {
-        letters.push('s');
+        letter(Letter::Syn(seg.seq.0));
         if snd.syn_seq == Some(seg.seq) {
             snd.syn_count += 1;
             tcp.retransmissions += 1;
-            letters.push('t');
             events.push(Event::SynRetransmitted {
                 attempt: snd.syn_count,
                 since_first_ns: now.saturating_sub(snd.first_syn_ns),
@@ -232,11 +219,10 @@ pub fn track_segment(
             });
         }
     } else if flags.syn() && flags.ack() && !flags.rst() {
-        letters.push('h');
+        letter(Letter::SynAck(seg.seq.0));
         if snd.syn_seq == Some(seg.seq) {
             snd.syn_count += 1;
             tcp.retransmissions += 1;
-            letters.push('t');
             events.push(Event::SynAckRetransmitted);
         } else {
             snd.record_syn(seg, now, TcpState::SynReceived);
@@ -250,7 +236,7 @@ pub fn track_segment(
             });
         }
     } else if flags.rst() {
-        letters.push('r');
+        letter(Letter::Rst(seg.seq.0));
         snd.sent_rst = true;
         let kind = if refused {
             tcp.refused = true;
@@ -320,7 +306,7 @@ pub fn track_segment(
 
     // Data.
     if seg.payload_len > 0 && !flags.rst() && !probe {
-        letters.push('d');
+        letter(Letter::Data);
         let expected = snd.next_seq;
         let end = seg.seq.wrapping_add(seg.payload_len);
         let in_order = expected.is_none_or(|e| seg.seq == e);
@@ -328,7 +314,7 @@ pub fn track_segment(
         let last = rel_end.wrapping_sub(1);
         if expected.is_some_and(|e| end <= e) {
             tcp.retransmissions += 1;
-            letters.push('t');
+            letter(Letter::Retransmission);
             events.push(Event::Retransmission { first, last });
         } else if let Some(e) = expected.filter(|e| seg.seq > *e) {
             events.push(Event::OutOfOrder {
@@ -341,7 +327,7 @@ pub fn track_segment(
             });
         } else if expected.is_some_and(|e| seg.seq < e) {
             tcp.retransmissions += 1;
-            letters.push('t');
+            letter(Letter::Retransmission);
             events.push(Event::PartialRetransmission { first, last });
         } else {
             events.push(Event::Data {
@@ -373,7 +359,7 @@ pub fn track_segment(
         }
         let pure_ack = seg.payload_len == 0 && !flags.syn() && !flags.fin() && !probe;
         if pure_ack {
-            letters.push('a');
+            letter(Letter::Ack);
             // Data bytes acknowledged: the FIN takes a sequence number but is no byte.
             let fin_in_ack = u32::from(rcv.fin_seq.is_some_and(|f| ack > f));
             let received = rel_ack.unwrap_or(0).saturating_sub(1 + fin_in_ack);
@@ -427,7 +413,7 @@ pub fn track_segment(
 
     // FIN: this side will send no more data.
     if flags.fin() && !flags.rst() {
-        letters.push('f');
+        letter(Letter::Fin(seg.seq.wrapping_add(seg.payload_len).0));
         if snd.fin_seq.is_none() {
             snd.fin_seq = Some(seg.seq.wrapping_add(seg.payload_len));
             snd.fin_ns = now;
@@ -463,7 +449,6 @@ pub fn track_segment(
             }
         } else {
             tcp.retransmissions += 1;
-            letters.push('t');
             events.push(Event::FinRetransmitted);
         }
     }
@@ -475,7 +460,7 @@ pub fn track_segment(
         }
     }
     if seg.window == 0 && !flags.rst() {
-        letters.push('w');
+        letter(Letter::ZeroWindow);
         events.push(Event::ZeroWindow);
     }
     if events.is_empty() {
@@ -503,8 +488,8 @@ pub fn track_segment(
         None
     };
     row.states = Some([tcp.ends[0].state, tcp.ends[1].state]);
-    for &letter in letters.as_slice() {
-        conv.mark(direction, letter);
+    for l in letters.into_iter().flatten() {
+        conv.history.record(direction, l);
     }
 }
 

@@ -516,3 +516,44 @@ fn only_the_server_replies_in_udp() {
     let summary = &tracker.finish()[0];
     assert_eq!((summary.packets_client, summary.packets_server), (2, 1));
 }
+
+// ---- Zeek's conn_state and history ----
+
+#[test]
+fn unanswered_syn_retries_are_s0_with_history_s() {
+    // See: issue 14 (i): the backlog lab's retried SYNs; Zeek logs "S", not "ST".
+    let mut tracker = Tracker::new();
+    run(
+        &mut tracker,
+        &[
+            seg(true, C_ISN, None, "S", b""),
+            seg(true, C_ISN, None, "S", b""),
+            seg(true, C_ISN, None, "S", b""),
+        ],
+    );
+    let s = &tracker.finish()[0];
+    assert_eq!((s.conn_state, s.history.as_str()), ("S0", "S"));
+}
+
+#[test]
+fn reset_precedence_follows_zeek() {
+    // Refused: REJ. Established then reset by the server: RSTR, even after
+    // the client's FIN (Zeek checks the responder's RST first).
+    let mut tracker = Tracker::new();
+    run(
+        &mut tracker,
+        &[
+            seg(true, C_ISN, None, "S", b""),
+            seg(false, 0, Some(C_ISN.wrapping_add(1)), "R", b""),
+        ],
+    );
+    assert_eq!(tracker.finish()[0].conn_state, "REJ");
+    let mut segs = handshake();
+    let c1 = C_ISN.wrapping_add(1);
+    segs.push(seg(true, c1, Some(S_ISN + 1), "F", b""));
+    segs.push(seg(false, S_ISN + 1, Some(c1.wrapping_add(1)), "R", b""));
+    let mut tracker = Tracker::new();
+    run(&mut tracker, &segs);
+    let s = &tracker.finish()[0];
+    assert_eq!((s.conn_state, s.history.as_str()), ("RSTR", "ShAFr"));
+}

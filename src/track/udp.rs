@@ -2,6 +2,7 @@
 
 use super::event::Event;
 use super::flow::Direction;
+use super::history::Letter;
 use super::{Conversation, Kind};
 use crate::decode::{Packet, UdpDatagram};
 use crate::timeline::PacketRow;
@@ -43,5 +44,5 @@ pub fn track_datagram(
         row.events.push(Event::NoHandshake);
     }
     udp.last_frame[side] = Some(packet.frame);
-    conv.mark(direction, 'd');
+    conv.history.record(direction, Letter::Data);
 }
