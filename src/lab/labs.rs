@@ -600,6 +600,18 @@ fn send_buffer(ctx: &mut LabCtx) -> anyhow::Result<()> {
         },
         |_| "ok".into(),
     )?;
+    // Linux doubles the size set (the other half is for its bookkeeping,
+    // socket(7)): getsockopt returns 8192 for 4096.
+    let rcvbuf = srv.run(
+        "getsockopt(SO_RCVBUF)",
+        || listener.recv_buffer_size(),
+        |n| format!("{n}: Linux doubles the value set, keeping half for its own bookkeeping"),
+    )?;
+    ctx.check(
+        "getsockopt(SO_RCVBUF) returns twice the 4096 set (Linux doubles it)",
+        rcvbuf == 8192,
+        format!("{rcvbuf}"),
+    );
     srv.run(
         format!("bind(127.0.0.1:{port}) + listen(1)"),
         || {
@@ -662,7 +674,7 @@ fn send_buffer(ctx: &mut LabCtx) -> anyhow::Result<()> {
         .find(|r| r.remote.port() == port && r.state == KernelState::Tcp(TcpState::Established))
         .map_or(0, |r| r.send_q);
     ctx.check(
-        "the receiver's Recv-Q holds what it did not read, the sender's Send-Q what could not be sent",
+        "the receiver's Recv-Q holds what it did not read, the sender's Send-Q the bytes not yet acknowledged (queued or in flight)",
         recv_q > 0 && send_q > 0,
         format!("Recv-Q {recv_q}, Send-Q {send_q}"),
     );
