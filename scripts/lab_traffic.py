@@ -125,12 +125,20 @@ def tcp_abort(port):
     t.join()
 
 
-def connected_pair(port):
-    """A listener on port, a client connected to it, and the accepted socket."""
+def listener(port, rcvbuf=None):
+    """A TCP socket listening on 127.0.0.1:port with a backlog of 1."""
     srv = socket.socket()
     srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    if rcvbuf:
+        srv.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
     srv.bind((HOST4, port))
     srv.listen(1)
+    return srv
+
+
+def connected_pair(port):
+    """A listener on port, a client connected to it, and the accepted socket."""
+    srv = listener(port)
     c = socket.socket()
     c.connect((HOST4, port))
     s, _ = srv.accept()
@@ -186,11 +194,7 @@ def tcp_zero_window_probe(port):
     """The server never reads and has a small receive buffer; the client sends
     until send() would block. The client's kernel probes the zero window;
     then the server reads everything and both close."""
-    srv = socket.socket()
-    srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    srv.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 2048)
-    srv.bind((HOST4, port))
-    srv.listen(1)
+    srv = listener(port, rcvbuf=2048)
     c = socket.socket()
     c.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
     c.connect((HOST4, port))
@@ -216,10 +220,7 @@ def tcp_listener_closed(port):
     """listen(1), never accept(): a client connects (handshake done by the
     kernel) and waits; the server closes its listening socket, and the kernel
     resets the connection still in the accept queue."""
-    srv = socket.socket()
-    srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    srv.bind((HOST4, port))
-    srv.listen(1)
+    srv = listener(port)
     c = socket.socket()
     c.connect((HOST4, port))
     time.sleep(0.2)
