@@ -275,6 +275,7 @@ fn demo_backlog() {
     passed(&out, "exactly two SYN-ACKs");
     passed(&out, "the other SYNs get no answer and are retransmitted");
     passed(&out, "the 2 queued connections belong to no process yet");
+    passed(&out, "its Send-Q shows the backlog given to listen(): 1");
     assert!(
         out.contains("no process yet: waiting for accept()"),
         "{out}"

@@ -672,7 +672,8 @@ fn send_buffer(ctx: &mut LabCtx) -> anyhow::Result<()> {
     let send_q = rows
         .iter()
         .find(|r| r.remote.port() == port && r.state == KernelState::Tcp(TcpState::Established))
-        .map_or(0, |r| r.send_q);
+        .and_then(|r| r.send_q)
+        .unwrap_or(0);
     ctx.check(
         "the receiver's Recv-Q holds what it did not read, the sender's Send-Q the bytes not yet acknowledged (queued or in flight)",
         recv_q > 0 && send_q > 0,
@@ -1721,10 +1722,11 @@ fn backlog(ctx: &mut LabCtx) -> anyhow::Result<()> {
         .collect();
     pause(600);
     let rows = ctx.states("while clients 3 and 4 wait");
-    let listen_q = rows
+    let listener = rows
         .iter()
-        .find(|r| r.state == KernelState::Tcp(TcpState::Listen))
-        .map(|r| r.recv_q);
+        .find(|r| r.state == KernelState::Tcp(TcpState::Listen));
+    let listen_q = listener.map(|r| r.recv_q);
+    let backlog = listener.and_then(|r| r.send_q);
     let connected: Vec<Option<TcpStream>> = clients
         .into_iter()
         .map(|c| c.join().ok().flatten())
@@ -1739,6 +1741,12 @@ fn backlog(ctx: &mut LabCtx) -> anyhow::Result<()> {
         "the listening socket's Recv-Q shows 2 connections waiting for accept()",
         listen_q == Some(2),
         or_none(listen_q),
+    );
+    // See: issue 14 (l): for a listener, ss's Send-Q is the backlog.
+    ctx.check(
+        "its Send-Q shows the backlog given to listen(): 1",
+        backlog == Some(1),
+        or_none(backlog),
     );
     let unowned = rows
         .iter()
@@ -1772,7 +1780,7 @@ fn backlog_packets(ctx: &LabCtx, rows: &[RowRecord]) -> Vec<Check> {
     vec![
         packet_check("exactly two SYN-ACKs", syn_acks == 2, format!("{syn_acks}")),
         packet_check(
-            "the other SYNs get no answer and are retransmitted (every second)",
+            "the other SYNs get no answer and are retransmitted (the timeline shows the intervals)",
             retries >= 2,
             format!("{retries} retransmissions"),
         ),

@@ -18,8 +18,9 @@ pub struct SocketRow {
     pub remote: SocketAddr,
     /// For LISTEN: connections waiting for accept(); else bytes not yet read.
     pub recv_q: u64,
-    /// For LISTEN: the backlog; else bytes not yet acknowledged.
-    pub send_q: u64,
+    /// For LISTEN: the backlog (`None` when the kernel could not be asked);
+    /// else bytes not yet acknowledged.
+    pub send_q: Option<u64>,
     /// The kernel's inode for the socket; 0 when no process holds it (a
     /// connection not accepted yet, TIME-WAIT).
     pub inode: u64,
@@ -115,7 +116,7 @@ fn parse_table(text: &str, proto: &'static str) -> Vec<SocketRow> {
                 local: parse_addr(f.get(1)?)?,
                 remote: parse_addr(f.get(2)?)?,
                 state: KernelState::from_code(proto, code),
-                send_q: u64::from_str_radix(tx, 16).ok()?,
+                send_q: Some(u64::from_str_radix(tx, 16).ok()?),
                 recv_q: u64::from_str_radix(rx, 16).ok()?,
                 inode: f.get(9)?.parse().ok()?,
                 owner: None,
@@ -190,6 +191,15 @@ pub fn snapshot(ports: &[u16]) -> Option<Vec<SocketRow>> {
         return None;
     }
     rows.retain(|r| ports.contains(&r.local.port()) || ports.contains(&r.remote.port()));
+    // /proc/net/tcp has no backlog for a listener (its tx_queue is 0): ask
+    // the kernel as ss does, through sock_diag.
+    let listening = KernelState::Tcp(TcpState::Listen);
+    if rows.iter().any(|r| r.state == listening) {
+        let backlogs = listen_backlogs();
+        for r in rows.iter_mut().filter(|r| r.state == listening) {
+            r.send_q = backlogs.get(&r.local).copied();
+        }
+    }
     let inodes: Vec<u64> = rows.iter().map(|r| r.inode).filter(|&i| i != 0).collect();
     let owners = owners(&inodes);
     for r in &mut rows {
@@ -197,6 +207,81 @@ pub fn snapshot(ports: &[u16]) -> Option<Vec<SocketRow>> {
     }
     rows.sort_by_key(|r| (r.proto, r.local, r.remote));
     Some(rows)
+}
+
+/// The backlog of every listening TCP socket (IPv4 and IPv6), by local
+/// address: sock_diag's idiag_wqueue for a listener is sk_max_ack_backlog,
+/// what `ss -lt` shows as Send-Q. Empty when the kernel cannot be asked.
+fn listen_backlogs() -> std::collections::HashMap<SocketAddr, u64> {
+    use netlink_packet_core::{
+        NetlinkHeader, NetlinkMessage, NetlinkPayload, NLM_F_DUMP, NLM_F_REQUEST,
+    };
+    use netlink_packet_sock_diag::constants::{AF_INET, AF_INET6, IPPROTO_TCP};
+    use netlink_packet_sock_diag::inet::{ExtensionFlags, InetRequest, SocketId, StateFlags};
+    use netlink_packet_sock_diag::SockDiagMessage;
+    use netlink_sys::protocols::NETLINK_SOCK_DIAG;
+
+    let mut found = std::collections::HashMap::new();
+    for family in [AF_INET, AF_INET6] {
+        let Ok(mut socket) = netlink_sys::Socket::new(NETLINK_SOCK_DIAG) else {
+            return found;
+        };
+        if socket.bind_auto().is_err()
+            || socket.connect(&netlink_sys::SocketAddr::new(0, 0)).is_err()
+        {
+            return found;
+        }
+        let mut header = NetlinkHeader::default();
+        header.flags = NLM_F_REQUEST | NLM_F_DUMP;
+        let mut request = NetlinkMessage::new(
+            header,
+            SockDiagMessage::InetRequest(InetRequest {
+                family,
+                protocol: IPPROTO_TCP,
+                extensions: ExtensionFlags::empty(),
+                states: StateFlags::LISTEN,
+                socket_id: if family == AF_INET {
+                    SocketId::new_v4()
+                } else {
+                    SocketId::new_v6()
+                },
+            })
+            .into(),
+        );
+        request.finalize();
+        let mut buf = vec![0; request.buffer_len()];
+        request.serialize(&mut buf);
+        if socket.send(&buf, 0).is_err() {
+            return found;
+        }
+        let mut reply = vec![0; 65536];
+        'dump: while let Ok(size) = socket.recv(&mut &mut reply[..], 0) {
+            let mut offset = 0;
+            while offset < size {
+                let Ok(msg) = NetlinkMessage::<SockDiagMessage>::deserialize(&reply[offset..size])
+                else {
+                    break 'dump;
+                };
+                let len = msg.header.length as usize;
+                match msg.payload {
+                    NetlinkPayload::InnerMessage(SockDiagMessage::InetResponse(r)) => {
+                        let id = &r.header.socket_id;
+                        found.insert(
+                            SocketAddr::new(id.source_address, id.source_port),
+                            u64::from(r.header.send_queue),
+                        );
+                    }
+                    NetlinkPayload::InnerMessage(_) | NetlinkPayload::Noop => {}
+                    _ => break 'dump,
+                }
+                if len == 0 {
+                    break 'dump;
+                }
+                offset += len;
+            }
+        }
+    }
+    found
 }
 
 /// Sockets whose local port is `port`, whatever the protocol; for showing
@@ -214,8 +299,21 @@ impl std::fmt::Display for SocketRow {
         write!(
             f,
             "{} {:<11} Recv-Q {:<3} Send-Q {:<3} {} <-> {}",
-            self.proto, self.state, self.recv_q, self.send_q, self.local, self.remote
+            self.proto,
+            self.state,
+            self.recv_q,
+            self.send_q
+                .map_or_else(|| "?".to_string(), |q| q.to_string()),
+            self.local,
+            self.remote
         )?;
+        if self.state == KernelState::Tcp(TcpState::Listen) {
+            // As ss shows a listener: the queue of finished connections and its limit.
+            write!(
+                f,
+                "  (Recv-Q: connections waiting for accept(); Send-Q: the backlog)"
+            )?;
+        }
         match &self.owner {
             Some((pid, comm, fd)) => write!(f, "  pid {pid} ({comm}) fd {fd}"),
             None if self.state == KernelState::Tcp(TcpState::TimeWait) => {
