@@ -44,11 +44,30 @@ pub fn frame_count(path: &Path) -> u64 {
     n
 }
 
+/// A copy of the wirelab binary that any user may run: the checkout may sit
+/// in a home directory the user nobody cannot enter (Debian 13 makes homes
+/// 0700, and /root is), so tests that drop privileges run this copy.
+#[allow(dead_code)]
+pub fn binary_for_anyone() -> PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    static COPY: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    COPY.get_or_init(|| {
+        let dir = std::env::temp_dir().join(format!("wirelab-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+        let bin = dir.join("wirelab");
+        std::fs::copy(env!("CARGO_BIN_EXE_wirelab"), &bin).expect("copy wirelab");
+        std::fs::set_permissions(&bin, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+        bin
+    })
+    .clone()
+}
+
 /// The wirelab binary run without capture or bind privileges: as root,
 /// dropped to nobody with setpriv (util-linux); as another user, as is.
 #[allow(dead_code)]
 pub fn unprivileged_wirelab() -> std::process::Command {
-    let bin = env!("CARGO_BIN_EXE_wirelab");
+    let bin = binary_for_anyone();
     let is_root = std::process::Command::new("id")
         .arg("-u")
         .output()
@@ -56,7 +75,8 @@ pub fn unprivileged_wirelab() -> std::process::Command {
         .unwrap_or(false);
     if is_root {
         let mut c = std::process::Command::new("setpriv");
-        c.args(["--reuid=65534", "--regid=65534", "--clear-groups", bin]);
+        c.args(["--reuid=65534", "--regid=65534", "--clear-groups"]);
+        c.arg(&bin);
         c
     } else {
         std::process::Command::new(bin)
