@@ -935,9 +935,10 @@ fn write_pcapng(
     tap.writer.finish()?;
     // Live: say what the kernel could not keep up with (the timeline formats
     // print this in their summary; a pcapng file has none).
-    if let Some((received, kernel, interface)) = source.drop_counters() {
+    // (libpcap's "received" count is left out: see render::text.)
+    if let Some((_, kernel, interface)) = source.drop_counters() {
         eprintln!(
-            "wirelab: capture: {received} packets received by filter, {kernel} dropped by kernel, {interface} dropped by interface"
+            "wirelab: capture: {kernel} packets dropped by the kernel, {interface} by the interface"
         );
     }
     result

@@ -206,7 +206,7 @@ fn ctrl_c_at_any_moment_leaves_a_pcapng_that_tshark_reads() {
             "stopped after {delay_ms} ms: {status}: {rest}"
         );
         assert!(
-            rest.contains("dropped by kernel"),
+            rest.contains("dropped by the kernel"),
             "drop counters reported: {rest}"
         );
         let frames = tool_reads("tshark", &["-r"], &file).lines().count();

@@ -105,6 +105,8 @@ fn zero_window_probe_and_window_update_are_told_apart() {
     assert!(!rows
         .iter()
         .any(|(c, _)| c.iter().any(|c| c == "keep_alive")));
+    // See: issue 14 (p): 2048-byte segments, said once.
+    assert_eq!(has("large_segment").len(), 1);
 }
 
 // See: issue 14 (e). listen(1), never accept(), the listener closed: the

@@ -119,6 +119,12 @@ fn clause(row: &PacketRow<'_, '_>, event: &Event, me: &str, peer: &str, out: &mu
                 plural(u64::from(len), "byte", "bytes")
             )
         }
+        Event::LargeSegment { len } => write!(
+            out,
+            "{len} bytes in one segment, more than an Ethernet frame carries (1460): loopback's MTU \
+             is 65536, and with segmentation offload (GSO/TSO) a capture sees the kernel's large \
+             segments before any splitting"
+        ),
         Event::Retransmission { first, last } => write!(
             out,
             "retransmission of the {me}'s bytes {first}-{last}: an earlier segment carried them and \

@@ -209,8 +209,16 @@ pub fn write_summary_text(
             end.stats.undecodable
         )?;
     }
-    if let Some((received, kernel, iface)) = end.drops {
-        writeln!(out, "capture: {received} packets received by filter, {kernel} dropped by kernel, {iface} dropped by interface")?;
+    // libpcap's "received by filter" is left out: on loopback the kernel
+    // hands every packet to the capture twice (sent and received), libpcap
+    // keeps one copy but counts both, so it reads as twice the timeline.
+    // What was lost is what matters here.
+    if let Some((_, kernel, iface)) = end.drops {
+        writeln!(
+            out,
+            "capture: {kernel} {} dropped by the kernel, {iface} by the interface",
+            plural(u64::from(kernel), "packet", "packets")
+        )?;
     }
     Ok(())
 }

@@ -56,6 +56,11 @@ pub enum Event {
         last: u32,
         len: u32,
     },
+    /// The first segment of the conversation with more payload than one
+    /// Ethernet frame carries (1460 bytes of TCP payload over IPv4).
+    LargeSegment {
+        len: u32,
+    },
     /// Bytes this side had sent before (an earlier packet carried them).
     Retransmission {
         first: u32,
@@ -232,6 +237,7 @@ impl Event {
             Event::HandshakeDone => "handshake_done",
             Event::RolesGuessed => "roles_guessed",
             Event::Data { .. } => "data",
+            Event::LargeSegment { .. } => "large_segment",
             Event::Retransmission { .. } => "retransmission",
             Event::PartialRetransmission { .. } => "partial_retransmission",
             Event::OutOfOrder { .. } => "out_of_order",

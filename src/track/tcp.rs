@@ -11,6 +11,10 @@
 /// TCP_DELACK_MIN; on loopback an immediate ACK takes microseconds).
 const DELAYED_ACK_MIN_NS: i64 = 30_000_000;
 
+/// TCP payload of a full 1500-byte Ethernet frame over IPv4 (RFC 894, 20+20
+/// bytes of headers); larger segments need a bigger MTU or offload.
+const ETHERNET_TCP_PAYLOAD: u32 = 1460;
+
 use std::net::SocketAddr;
 
 use super::event::{Event, RstKind};
@@ -79,6 +83,8 @@ pub struct TcpConversation {
     pub simultaneous_close: bool,
     /// The capture began mid-connection: client and server are guessed.
     pub roles_guessed: bool,
+    /// A segment larger than an Ethernet frame was explained already.
+    said_large: bool,
     /// True once the handshake completed or data flowed both ways.
     pub established: bool,
     /// The SYN was answered by RST.
@@ -333,6 +339,12 @@ pub fn track_segment(
             events.push(Event::Data {
                 first,
                 last,
+                len: seg.payload_len,
+            });
+        }
+        if seg.payload_len > ETHERNET_TCP_PAYLOAD && !tcp.said_large {
+            tcp.said_large = true;
+            events.push(Event::LargeSegment {
                 len: seg.payload_len,
             });
         }
