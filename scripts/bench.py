@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
 """Time wirelab, tcpdump and tshark on one capture (see scripts/bench).
+With BASELINE set to another wirelab binary, its runs join the same rounds.
 
 Each command runs with stdout to /dev/null; wall time comes from a monotonic
 clock, peak RSS from the kernel's rusage of that child (os.wait4). Rounds
@@ -34,6 +35,12 @@ commands = [
     ("wirelab replay --format json", [wirelab, "replay", "--format", "json", path], packets),
     ("wirelab replay --summary", [wirelab, "replay", "--summary", path], packets),
 ]
+# BASELINE=path/to/an/older/wirelab: the same three runs with that binary, in
+# the same rounds, to measure a change against the commit before it.
+baseline = os.environ.get("BASELINE")
+if baseline:
+    for what in (["--format", "text"], ["--format", "json"], ["--summary"]):
+        commands.append((f"baseline replay {' '.join(what)}", [baseline, "replay", *what, path], packets))
 if shutil.which("tcpdump"):
     commands.append(("tcpdump -n -S -tt -r", ["tcpdump", "-n", "-S", "-tt", "-r", path], packets))
 if shutil.which("tshark") and shutil.which("editcap"):
