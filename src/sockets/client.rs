@@ -105,7 +105,14 @@ pub fn run(opts: &ClientOptions, calls: &Calls) -> Result<Vec<Exchange>, ClientE
             .map(|i| {
                 let (opts, payloads, results) =
                     (opts.clone(), payloads.clone(), Arc::clone(&results));
-                let calls = calls.named(format!("client {}.{}", round + 1, i + 1));
+                // "client 2", or with --repeat "client 2 (round 3)": no
+                // dotted numbers a reader has to decode.
+                let name = if opts.repeat > 1 {
+                    format!("client {} (round {})", i + 1, round + 1)
+                } else {
+                    format!("client {}", i + 1)
+                };
+                let calls = calls.named(name);
                 thread::spawn(move || {
                     let r = exchange(&opts, &mut payloads.iter().cloned(), &calls);
                     if let Ok(mut v) = results.lock() {
