@@ -6,6 +6,7 @@
 //! hold. API checks are recorded while the lab runs; packet checks look at
 //! the rows the live capture actually produced, never at the lab's name.
 
+mod kit;
 pub mod labs;
 pub mod sockstate;
 

@@ -1,0 +1,129 @@
+//! The `abort` lab: the program a student would write, and the checks.
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::time::Duration;
+
+use crate::lab::kit::{local, pause};
+use crate::lab::sockstate::KernelState;
+use crate::lab::{packet_check, Check, LabCtx, RowRecord, ACK, FIN, RST};
+use crate::sockets::server::{self, ServeOptions};
+use crate::track::state::TcpState;
+
+pub fn abort(ctx: &mut LabCtx) -> anyhow::Result<()> {
+    let port = ctx.port(0);
+    let calls = ctx.calls.clone();
+    let srv = calls.named("server".into());
+    let listener: std::net::TcpListener = server::open(
+        &ServeOptions {
+            addr: local(port),
+            ..ServeOptions::default()
+        },
+        &srv,
+    )?
+    .into();
+    let cl = calls.named("client".into());
+    let client = cl.run(
+        format!("connect(127.0.0.1:{port})"),
+        || TcpStream::connect(local(port)),
+        |_| "ok".into(),
+    )?;
+    let (mut conn, _) = srv.run(
+        "accept()",
+        || listener.accept(),
+        |(_, p)| format!("peer {p}"),
+    )?;
+    ctx.step("the client sets SO_LINGER {1, 0} and closes");
+    let sock = socket2::SockRef::from(&client);
+    cl.run(
+        "setsockopt(SO_LINGER, {1, 0})",
+        || sock.set_linger(Some(Duration::ZERO)),
+        |_| "ok".into(),
+    )?;
+    cl.run(
+        "close()",
+        || {
+            drop(client);
+            Ok(())
+        },
+        |()| "ok: RST instead of FIN".into(),
+    )?;
+    pause(50);
+    let mut buf = [0u8; 16];
+    let r = srv.run("recv(16)", || conn.read(&mut buf), |n| format!("{n} bytes"));
+    ctx.check(
+        "the server's recv() fails with ECONNRESET",
+        matches!(&r, Err(e) if e.errno == Some(libc::ECONNRESET)),
+        "",
+    );
+    let rows = ctx.states("after the RST");
+    ctx.check(
+        "no TIME-WAIT is left",
+        !rows
+            .iter()
+            .any(|r| r.state == KernelState::Tcp(TcpState::TimeWait)),
+        "",
+    );
+    ctx.step(
+        "a second connection: the client sends data the server never reads, and the server closes",
+    );
+    let mut client = cl.run(
+        format!("connect(127.0.0.1:{port})"),
+        || TcpStream::connect(local(port)),
+        |_| "ok".into(),
+    )?;
+    let (conn, _) = srv.run(
+        "accept()",
+        || listener.accept(),
+        |(_, p)| format!("peer {p}"),
+    )?;
+    cl.run(
+        "send(6)",
+        || client.write(b"unread"),
+        |n| format!("{n} bytes"),
+    )?;
+    pause(50);
+    srv.run(
+        "close() with 6 bytes unread",
+        || {
+            drop(conn);
+            Ok(())
+        },
+        |()| "ok: unread data makes it an RST".into(),
+    )?;
+    pause(50);
+    let r = cl.run(
+        "recv(16)",
+        || client.read(&mut buf),
+        |n| format!("{n} bytes"),
+    );
+    ctx.check(
+        "closing with unread data also resets: the client's recv() fails with ECONNRESET",
+        matches!(&r, Err(e) if e.errno == Some(libc::ECONNRESET)),
+        "",
+    );
+    Ok(())
+}
+
+pub fn abort_packets(_ctx: &LabCtx, rows: &[RowRecord]) -> Vec<Check> {
+    let first = rows.iter().filter_map(|r| r.conn).min();
+    let rst = rows
+        .iter()
+        .any(|r| r.conn == first && r.from_client && r.has(RST | ACK));
+    let fin = rows.iter().any(|r| r.has(FIN));
+    let server_rst = rows
+        .iter()
+        .any(|r| r.conn != first && !r.from_client && r.has(RST | ACK));
+    vec![
+        packet_check(
+            "the client's close sends RST-ACK and no FIN is seen",
+            rst && !fin,
+            "",
+        ),
+        packet_check(
+            "the server's close with unread data sends RST-ACK too",
+            server_rst,
+            "",
+        ),
+    ]
+}

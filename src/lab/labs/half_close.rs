@@ -1,0 +1,124 @@
+//! The `half-close` lab: the program a student would write, and the checks.
+
+use std::io::{Read, Write};
+use std::net::{Shutdown, TcpStream};
+
+use crate::lab::kit::{local, or_none, pause, shown};
+use crate::lab::sockstate::KernelState;
+use crate::lab::{packet_check, Check, LabCtx, RowRecord, FIN};
+use crate::sockets::server::{self, ServeOptions};
+use crate::track::state::TcpState;
+
+pub fn half_close(ctx: &mut LabCtx) -> anyhow::Result<()> {
+    let port = ctx.port(0);
+    let calls = ctx.calls.clone();
+    let srv_calls = calls.named("server".into());
+    let listener = server::open(
+        &ServeOptions {
+            addr: local(port),
+            ..ServeOptions::default()
+        },
+        &srv_calls,
+    )?;
+    let listener: std::net::TcpListener = listener.into();
+    let cl = calls.named("client".into());
+    ctx.step("the client connects, sends a request and calls shutdown(SHUT_WR)");
+    let mut client = cl.run(
+        format!("connect(127.0.0.1:{port})"),
+        || TcpStream::connect(local(port)),
+        |_| "ok".into(),
+    )?;
+    let (mut conn, _) = srv_calls.run(
+        "accept()",
+        || listener.accept(),
+        |(_, p)| format!("peer {p}"),
+    )?;
+    cl.run(
+        "send(18)",
+        || client.write_all(b"GET / HTTP/1.0\r\n\r\n"),
+        |_| "18 bytes".into(),
+    )?;
+    cl.run(
+        "shutdown(SHUT_WR)",
+        || client.shutdown(Shutdown::Write),
+        |_| "ok: FIN sent".into(),
+    )?;
+    pause(100);
+    let rows = ctx.states("after the client's shutdown(SHUT_WR)");
+    let server_close_wait = rows
+        .iter()
+        .any(|r| r.local.port() == port && r.state == KernelState::Tcp(TcpState::CloseWait));
+    let client_fin_wait2 = rows
+        .iter()
+        .any(|r| r.remote.port() == port && r.state == KernelState::Tcp(TcpState::FinWait2));
+    ctx.check(
+        "server in CLOSE-WAIT, client in FIN-WAIT-2",
+        server_close_wait && client_fin_wait2,
+        "",
+    );
+    // As lsof shows it: one port, two sockets, two fds.
+    let fd_of = |state: TcpState| {
+        rows.iter()
+            .find(|r| r.local.port() == port && r.state == KernelState::Tcp(state))
+            .and_then(|r| r.owner.as_ref().map(|o| o.2))
+    };
+    let (listener, accepted) = (fd_of(TcpState::Listen), fd_of(TcpState::CloseWait));
+    ctx.check(
+        "the listening socket and the accepted connection share the port but are different fds",
+        listener.is_some() && accepted.is_some() && listener != accepted,
+        format!(
+            "listening fd {}, accepted fd {}",
+            listener.map_or("?".into(), |f| f.to_string()),
+            accepted.map_or("?".into(), |f| f.to_string())
+        ),
+    );
+    ctx.step("the server reads to EOF, still sends its reply, then closes");
+    let mut req = Vec::new();
+    srv_calls.run(
+        "recv() until 0 bytes",
+        || conn.read_to_end(&mut req),
+        |n| format!("{n} bytes, then EOF"),
+    )?;
+    srv_calls.run(
+        "send(12)",
+        || conn.write_all(b"HTTP/1.0 200"),
+        |_| "12 bytes: a half-closed peer can still receive".into(),
+    )?;
+    srv_calls.run(
+        "close()",
+        || {
+            drop(conn);
+            Ok(())
+        },
+        |()| "ok".into(),
+    )?;
+    let mut reply = Vec::new();
+    cl.run(
+        "recv() until 0 bytes",
+        || client.read_to_end(&mut reply),
+        |n| format!("{n} bytes, then EOF"),
+    )?;
+    ctx.check(
+        "the client still receives the reply after its FIN",
+        reply == b"HTTP/1.0 200",
+        shown(std::slice::from_ref(&reply)),
+    );
+    drop(client);
+    pause(50);
+    ctx.states("after both closed");
+    Ok(())
+}
+
+pub fn half_close_packets(_ctx: &LabCtx, rows: &[RowRecord]) -> Vec<Check> {
+    let client_fin = rows.iter().position(|r| r.from_client && r.has(FIN));
+    let server_data_after =
+        client_fin.is_some_and(|f| rows[f..].iter().any(|r| !r.from_client && r.len > 0));
+    vec![packet_check(
+        "the server sends data after the client's FIN (a FIN only means \"I will send no more\")",
+        server_data_after,
+        format!(
+            "client FIN at frame {}",
+            or_none(client_fin.map(|i| rows[i].frame))
+        ),
+    )]
+}

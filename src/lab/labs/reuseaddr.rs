@@ -1,0 +1,139 @@
+//! The `reuseaddr` lab: the program a student would write, and the checks.
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+
+use crate::lab::kit::{local, pause, ChildServer};
+use crate::lab::sockstate::KernelState;
+use crate::lab::{packet_check, Check, LabCtx, RowRecord, ACK, FIN, RST};
+use crate::sockets::server::{self, ServeOptions};
+use crate::track::state::TcpState;
+
+pub fn reuseaddr(ctx: &mut LabCtx) -> anyhow::Result<()> {
+    let port = ctx.port(0);
+    let calls = ctx.calls.clone();
+    let srv = calls.named("server".into());
+    let cl = calls.named("client".into());
+    let opts = |reuse: Option<bool>| ServeOptions {
+        addr: local(port),
+        reuseaddr: reuse,
+        ..ServeOptions::default()
+    };
+    ctx.step("a server with SO_REUSEADDR accepts a client, then closes the connection first");
+    let listener: std::net::TcpListener = server::open(&opts(Some(true)), &srv)?.into();
+    let mut client = cl.run(
+        format!("connect(127.0.0.1:{port})"),
+        || TcpStream::connect(local(port)),
+        |_| "ok".into(),
+    )?;
+    let (conn, _) = srv.run(
+        "accept()",
+        || listener.accept(),
+        |(_, p)| format!("peer {p}"),
+    )?;
+    srv.run(
+        "close() [connection]",
+        || {
+            drop(conn);
+            Ok(())
+        },
+        |()| "ok: FIN first".into(),
+    )?;
+    let mut buf = [0u8; 8];
+    cl.run(
+        "recv(8)",
+        || client.read(&mut buf),
+        |n| format!("{n} bytes: EOF"),
+    )?;
+    cl.run(
+        "close()",
+        || {
+            drop(client);
+            Ok(())
+        },
+        |()| "ok".into(),
+    )?;
+    srv.run(
+        "close() [listener]",
+        || {
+            drop(listener);
+            Ok(())
+        },
+        |()| "ok: the server program exits".into(),
+    )?;
+    pause(100);
+    let rows = ctx.states("after the server closed first");
+    ctx.check(
+        "TIME-WAIT is on the server's port: the server closed first",
+        rows.iter()
+            .any(|r| r.state == KernelState::Tcp(TcpState::TimeWait) && r.local.port() == port),
+        "",
+    );
+    ctx.step("restart the server without SO_REUSEADDR");
+    let plain = server::open(&opts(None), &srv);
+    ctx.check(
+        "bind() fails with EADDRINUSE while the TIME-WAIT lasts",
+        matches!(&plain, Err(e) if e.errno == Some(libc::EADDRINUSE)),
+        "",
+    );
+    ctx.step("restart the server with SO_REUSEADDR (the old socket had it too)");
+    let reuse = server::open(&opts(Some(true)), &srv);
+    ctx.check(
+        "with SO_REUSEADDR on the old and the new socket, bind() succeeds (Linux rule)",
+        reuse.is_ok(),
+        "",
+    );
+    drop(reuse);
+    let port2 = ctx.port(1);
+    ctx.step(&format!(
+        "a server process on {port2} is killed with SIGKILL while a client is connected"
+    ));
+    let mut child = ChildServer::start(&["tcp", "--port", &port2.to_string(), "--duration", "10"])?;
+    let mut c = cl.run(
+        format!("connect(127.0.0.1:{port2})"),
+        || TcpStream::connect(local(port2)),
+        |_| "ok".into(),
+    )?;
+    pause(100);
+    child.kill(libc::SIGKILL);
+    pause(100);
+    cl.run(
+        "send(5)",
+        || c.write(b"hello"),
+        |n| format!("{n} bytes: accepted locally; the peer answers with RST"),
+    )?;
+    pause(100);
+    let second = cl.run("send(5)", || c.write(b"hello"), |n| format!("{n} bytes"));
+    ctx.check(
+        "after the kill the kernel closed the server's socket (FIN); the client's next send draws RST, the one after fails with EPIPE",
+        matches!(&second, Err(e) if e.errno == Some(libc::EPIPE)),
+        "",
+    );
+    Ok(())
+}
+
+pub fn reuseaddr_packets(ctx: &LabCtx, rows: &[RowRecord]) -> Vec<Check> {
+    let first_fin = rows.iter().find(|r| r.has(FIN));
+    let killed = ctx.port(1);
+    let fin_from_killed = rows.iter().any(|r| r.sport == killed && r.has(FIN));
+    let bare_rst = rows
+        .iter()
+        .any(|r| r.sport == killed && r.has(RST) && !r.has(ACK));
+    vec![
+        packet_check(
+            "the first FIN comes from the server",
+            first_fin.is_some_and(|r| !r.from_client),
+            "",
+        ),
+        packet_check(
+            "the killed server's kernel still sends a FIN",
+            fin_from_killed,
+            "",
+        ),
+        packet_check(
+            "the client's data after that draws a RST without ACK, from a socket that is gone",
+            bare_rst,
+            "",
+        ),
+    ]
+}
