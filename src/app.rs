@@ -25,7 +25,7 @@ use crate::render::table::TableRender;
 use crate::render::text::TextRender;
 use crate::render::{Render, RunEnd, Verbosity};
 use crate::sockets::{CallQueue, Calls};
-use crate::track::Tracker;
+use crate::track::{ListenCheck, Tracker};
 
 pub fn run(command: Command) -> anyhow::Result<()> {
     match command {
@@ -566,6 +566,9 @@ pub fn pump_observed(
     progress: &mut Progress,
 ) -> anyhow::Result<()> {
     let mut tracker = Tracker::new();
+    if source.is_live() {
+        tracker.set_listening(ListenCheck(Box::new(crate::lab::sockstate::is_listening)));
+    }
     // The pcapng tap writes explanations as packet comments.
     tracker.set_explain(render.wants_notes() || tap.is_some());
     let mut source_error = None;

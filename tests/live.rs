@@ -271,3 +271,75 @@ for _ in range(3): s.sendto(b"x",("10.9.9.2",9)); time.sleep(0.3)'
     );
     std::fs::remove_dir_all(dir).unwrap();
 }
+
+// See: issue 14 (h). A capture that starts mid-connection, where the
+// client's port is lower than the server's: the port guess would swap them,
+// the kernel's socket table (which side listens) does not.
+#[test]
+fn watch_mid_connection_takes_roles_from_the_listening_socket() {
+    // Two free ports: the lower for the client, the higher for the server.
+    let a = TcpListener::bind("127.0.0.1:0").unwrap();
+    let b = TcpListener::bind("127.0.0.1:0").unwrap();
+    let (pa, pb) = (
+        a.local_addr().unwrap().port(),
+        b.local_addr().unwrap().port(),
+    );
+    let (client_port, server_port) = (pa.min(pb), pa.max(pb));
+    drop((a, b));
+    let listener = TcpListener::bind(("127.0.0.1", server_port)).unwrap();
+    let client = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+    client
+        .bind(&std::net::SocketAddr::from(([127, 0, 0, 1], client_port)).into())
+        .unwrap();
+    client
+        .connect(&std::net::SocketAddr::from(([127, 0, 0, 1], server_port)).into())
+        .unwrap();
+    let mut client: TcpStream = client.into();
+    let (mut conn, _) = listener.accept().unwrap();
+
+    // The handshake is over; now start capturing.
+    let (mut child, mut stderr) = start_watch(
+        &[
+            "watch",
+            "--format",
+            "json",
+            "--port",
+            &server_port.to_string(),
+        ],
+        Stdio::piped(),
+    );
+    client.write_all(b"late").unwrap();
+    let mut buf = [0u8; 4];
+    conn.read_exact(&mut buf).unwrap();
+    conn.write_all(&buf).unwrap();
+    client.read_exact(&mut buf).unwrap();
+    drop(client);
+    while conn.read(&mut buf).unwrap() > 0 {}
+    drop(conn);
+    thread::sleep(Duration::from_millis(300));
+    sigint(child.id());
+    let mut out = String::new();
+    child
+        .stdout
+        .take()
+        .unwrap()
+        .read_to_string(&mut out)
+        .unwrap();
+    let mut rest = String::new();
+    stderr.read_to_string(&mut rest).unwrap();
+    assert!(child.wait().unwrap().success(), "{rest}");
+    let packets: Vec<serde_json::Value> = out
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|v| v["kind"] == "packet")
+        .collect();
+    let first = packets
+        .first()
+        .unwrap_or_else(|| panic!("no packets:\n{out}"));
+    assert_eq!(first["sport"], client_port, "{first}");
+    assert_eq!(
+        first["dir"], "c2s",
+        "the client is the side that does not listen: {first}"
+    );
+    assert_eq!(first["events"][0]["code"], "roles_from_listener", "{first}");
+}

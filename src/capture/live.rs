@@ -210,6 +210,10 @@ impl LiveSource {
 }
 
 impl FrameSource for LiveSource {
+    fn is_live(&self) -> bool {
+        true
+    }
+
     fn drop_counters(&mut self) -> Option<(u32, u32, u32)> {
         self.capture
             .stats()

@@ -39,6 +39,11 @@ pub trait FrameSource {
         None
     }
 
+    /// True for a live capture: the machine's sockets are there to ask.
+    fn is_live(&self) -> bool {
+        false
+    }
+
     /// Bytes read so far and the total, for a progress bar (files only).
     fn position(&self) -> Option<(u64, u64)> {
         None

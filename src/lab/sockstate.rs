@@ -284,6 +284,22 @@ fn listen_backlogs() -> std::collections::HashMap<SocketAddr, u64> {
     found
 }
 
+/// Whether a TCP socket listens on `addr` (its port on that address or on
+/// the wildcard), in this network namespace. False where /proc/net/tcp
+/// cannot be read.
+pub fn is_listening(addr: SocketAddr) -> bool {
+    let listening = KernelState::Tcp(TcpState::Listen);
+    ["/proc/net/tcp", "/proc/net/tcp6"].iter().any(|path| {
+        fs::read_to_string(path).is_ok_and(|text| {
+            parse_table(&text, "tcp").iter().any(|r| {
+                r.state == listening
+                    && r.local.port() == addr.port()
+                    && (r.local.ip() == addr.ip() || r.local.ip().is_unspecified())
+            })
+        })
+    })
+}
+
 /// Sockets whose local port is `port`, whatever the protocol; for showing
 /// when a UDP socket gets its port.
 pub fn by_local_port(port: u16) -> Vec<SocketRow> {

@@ -112,6 +112,12 @@ fn clause(row: &PacketRow<'_, '_>, event: &Event, me: &str, peer: &str, out: &mu
             "the capture began mid-connection (no SYN seen): client and server are guessed from the \
              port numbers (the lower port taken as the listening one)",
         ),
+        Event::RolesFromListener => write!(
+            out,
+            "the capture began mid-connection (no SYN seen); the kernel's socket table shows a socket \
+             listening on port {}, so that side is the server",
+            server.map_or(0, |s| s.port())
+        ),
         Event::Data { first, last, len } => {
             write!(
                 out,

@@ -49,6 +49,9 @@ pub enum Event {
     /// The capture began after the SYN: who is client and server is a guess
     /// (the lower port is taken as the listening one).
     RolesGuessed,
+    /// The capture began after the SYN, and the kernel's socket table (live
+    /// capture) shows which side listens: that side is the server.
+    RolesFromListener,
 
     // ---- Data ----
     Data {
@@ -236,6 +239,7 @@ impl Event {
             Event::SynAckRetransmitted => "syn_ack_retransmitted",
             Event::HandshakeDone => "handshake_done",
             Event::RolesGuessed => "roles_guessed",
+            Event::RolesFromListener => "roles_from_listener",
             Event::Data { .. } => "data",
             Event::LargeSegment { .. } => "large_segment",
             Event::Retransmission { .. } => "retransmission",

@@ -57,6 +57,8 @@ pub struct Conversation {
     pub icmp_errors: u32,
     /// Queued in [`Tracker`]'s `closing` list (it finished).
     closing: bool,
+    /// No SYN was seen, and the kernel's socket table said which side listens.
+    pub roles_from_listener: bool,
     pub last_icmp: Option<IcmpMessage>,
     kind: Kind,
 }
@@ -81,6 +83,7 @@ impl Conversation {
             history: History::default(),
             icmp_errors: 0,
             closing: false,
+            roles_from_listener: false,
             last_icmp: None,
             kind: match proto {
                 Proto::Tcp => Kind::Tcp(TcpConversation::default()),
@@ -150,6 +153,18 @@ pub struct Tracker {
     /// The last row's buffers, handed back by [`Tracker::recycle`].
     spare: String,
     spare_events: Vec<Event>,
+    /// Live captures: asks the machine whether a TCP socket listens on an
+    /// address, to tell client from server when no SYN was captured.
+    listening: Option<ListenCheck>,
+}
+
+/// Whether a TCP socket listens on an address (see [`Tracker::set_listening`]).
+pub struct ListenCheck(pub Box<dyn FnMut(SocketAddr) -> bool + Send>);
+
+impl std::fmt::Debug for ListenCheck {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ListenCheck")
+    }
 }
 
 impl Tracker {
@@ -160,6 +175,13 @@ impl Tracker {
     /// Whether explanations are written (they are by default).
     pub fn set_explain(&mut self, explain: bool) {
         self.quiet = !explain;
+    }
+
+    /// For a live capture: how to ask whether a socket listens on an
+    /// address, so that a connection captured without its SYN gets its
+    /// roles from the kernel instead of a guess.
+    pub fn set_listening(&mut self, check: ListenCheck) {
+        self.listening = Some(check);
     }
 
     /// False with `--summary`: nobody reads the rows' sentences.
@@ -268,16 +290,34 @@ impl Tracker {
                         self.finished.push(old.summary(false));
                     }
                 }
-                let conv = self.conversation(key, packet.ts_ns, || tcp::roles(src, dst, &seg));
+                let mut listening = self.listening.take();
+                let mut from_listener = false;
+                let conv = self.conversation(key, packet.ts_ns, || {
+                    if let (false, Some(ListenCheck(check))) = (seg.flags.syn(), listening.as_mut())
+                    {
+                        if check(dst) {
+                            from_listener = true;
+                            return (src, dst);
+                        }
+                        if check(src) {
+                            from_listener = true;
+                            return (dst, src);
+                        }
+                    }
+                    tcp::roles(src, dst, &seg)
+                });
+                conv.roles_from_listener |= from_listener;
                 let direction = conv.direction_of(src);
                 count(conv, direction, packet.ts_ns, seg.payload_len);
                 row.conn = Some(conv.conn_ref(direction));
                 tcp::track_segment(conv, direction, &seg, packet, &mut row);
-                if !conv.closing && conv.is_finished() {
+                let finished = !conv.closing && conv.is_finished();
+                if finished {
                     conv.closing = true;
                     let id = conv.id;
                     self.closing.push_back((packet.ts_ns, key, id));
                 }
+                self.listening = listening;
             }
             Transport::Udp(dgram) => {
                 let src = SocketAddr::new(ip.src, dgram.src_port);

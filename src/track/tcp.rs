@@ -160,6 +160,7 @@ pub fn track_segment(
     row: &mut PacketRow<'_, '_>,
 ) {
     let first_packet = conv.packets[0] + conv.packets[1] == 1;
+    let from_listener = conv.roles_from_listener;
     let Kind::Tcp(tcp) = &mut conv.kind else {
         return;
     };
@@ -178,9 +179,13 @@ pub fn track_segment(
     };
 
     if first_packet && !flags.syn() {
-        // roles() could only guess from the port numbers.
-        tcp.roles_guessed = true;
-        events.push(Event::RolesGuessed);
+        if from_listener {
+            events.push(Event::RolesFromListener);
+        } else {
+            // roles() could only guess from the port numbers.
+            tcp.roles_guessed = true;
+            events.push(Event::RolesGuessed);
+        }
     }
     let (snd, rcv) = split(&mut tcp.ends, sender);
     // A RST that answers a SYN (refused) has sequence number 0, as tcpdump
