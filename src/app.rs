@@ -494,7 +494,8 @@ fn renderer<'w>(
         Verbosity::Normal
     };
     match args.format {
-        Format::Json => Box::new(JsonRender::new(out, !args.summary)),
+        Format::Json if live => Box::new(JsonRender::new(out, !args.summary)),
+        Format::Json => Box::new(JsonRender::new(out, !args.summary).batched()),
         Format::Csv => Box::new(crate::export::csv::CsvRender::new(out)),
         Format::Md => Box::new(crate::export::markdown::MarkdownRender::new(out)),
         Format::Mermaid => Box::new(crate::export::mermaid::MermaidRender::new(out)),

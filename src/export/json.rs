@@ -114,9 +114,16 @@ pub struct JsonRender<W: Write> {
     out: W,
     /// Write packet events (false for `--summary`).
     rows: bool,
-    /// Reused per row: the encoded line.
+    /// Encoded lines not yet handed to `out`.
     line: Vec<u8>,
+    /// Hand lines to `out` in blocks of this many bytes (0: each line at
+    /// once, for a live view). A block at least as large as the output's
+    /// BufWriter goes straight to the file, saving one copy of every byte.
+    batch: usize,
 }
+
+/// The block size for [`JsonRender::batched`]: the output BufWriter's capacity.
+pub const BATCH: usize = 1 << 16;
 
 impl<W: Write> JsonRender<W> {
     pub fn new(out: W, rows: bool) -> JsonRender<W> {
@@ -124,7 +131,25 @@ impl<W: Write> JsonRender<W> {
             out,
             rows,
             line: Vec::new(),
+            batch: 0,
         }
+    }
+
+    /// Lines are written in blocks of [`BATCH`] bytes (a replay, not a live view).
+    pub fn batched(mut self) -> JsonRender<W> {
+        self.batch = BATCH;
+        self.line.reserve(BATCH + 4096);
+        self
+    }
+
+    /// One line was appended to `line`: pass it on when the block is full.
+    fn line_done(&mut self) -> io::Result<()> {
+        self.line.push(b'\n');
+        if self.line.len() >= self.batch {
+            self.out.write_all(&self.line)?;
+            self.line.clear();
+        }
+        Ok(())
     }
 }
 
@@ -202,10 +227,8 @@ impl<W: Write> Render for JsonRender<W> {
         if !payload.is_empty() {
             j.payload = Some(&payload);
         }
-        self.line.clear();
         serde_json::to_writer(&mut self.line, &j).map_err(to_io)?;
-        self.line.push(b'\n');
-        self.out.write_all(&self.line)
+        self.line_done()
     }
 
     fn call(&mut self, ts_ns: i64, text: &str) -> io::Result<()> {
@@ -213,20 +236,20 @@ impl<W: Write> Render for JsonRender<W> {
             return Ok(());
         }
         let j = serde_json::json!({"kind": "call", "ts_ns": ts_ns, "text": text});
-        serde_json::to_writer(&mut self.out, &j).map_err(to_io)?;
-        self.out.write_all(b"\n")
+        serde_json::to_writer(&mut self.line, &j).map_err(to_io)?;
+        self.line_done()
     }
 
     fn conn(&mut self, summary: &ConnSummary) -> io::Result<()> {
         serde_json::to_writer(
-            &mut self.out,
+            &mut self.line,
             &ConnJson {
                 kind: "conn",
                 summary,
             },
         )
         .map_err(to_io)?;
-        self.out.write_all(b"\n")
+        self.line_done()
     }
 
     fn finish(&mut self, end: &RunEnd) -> io::Result<()> {
@@ -240,8 +263,10 @@ impl<W: Write> Render for JsonRender<W> {
             pcap_dropped_kernel: end.drops.map(|d| d.1),
             pcap_dropped_interface: end.drops.map(|d| d.2),
         };
-        serde_json::to_writer(&mut self.out, &e).map_err(to_io)?;
-        self.out.write_all(b"\n")?;
+        serde_json::to_writer(&mut self.line, &e).map_err(to_io)?;
+        self.line.push(b'\n');
+        self.out.write_all(&self.line)?;
+        self.line.clear();
         self.out.flush()
     }
 }

@@ -33,7 +33,10 @@ pub fn push_char(out: &mut String, c: char) {
 }
 
 fn needs_escape(c: char) -> bool {
-    (c as u32) < 0x20 || ('\u{7f}'..='\u{9f}').contains(&c) || is_invisible_or_reordering(c)
+    if c.is_ascii() {
+        return (c as u32) < 0x20 || c == '\u{7f}';
+    }
+    ('\u{80}'..='\u{9f}').contains(&c) || is_invisible_or_reordering(c)
 }
 
 /// The last line of defence before any output: control, C1, bidi and
@@ -43,8 +46,13 @@ fn needs_escape(c: char) -> bool {
 /// (backslashes included); escaping them again would show `\\x1b` for
 /// an ESC byte. Text with nothing to escape, the common case, is not copied.
 pub fn escape_text(text: &str) -> Cow<'_, str> {
-    // Fast path: printable ASCII needs nothing.
-    if text.bytes().all(|b| (0x20..0x7f).contains(&b)) || !text.chars().any(needs_escape) {
+    // Fast path: printable ASCII needs nothing, so only what follows the
+    // first other byte (a character boundary: all before it is ASCII) is
+    // checked character by character.
+    let Some(start) = text.bytes().position(|b| !(0x20..0x7f).contains(&b)) else {
+        return Cow::Borrowed(text);
+    };
+    if !text[start..].chars().any(needs_escape) {
         return Cow::Borrowed(text);
     }
     let mut out = String::with_capacity(text.len() + 8);
