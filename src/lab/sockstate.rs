@@ -330,6 +330,20 @@ impl std::fmt::Display for SocketRow {
                 "  (Recv-Q: connections waiting for accept(); Send-Q: the backlog)"
             )?;
         }
+        // Recv-Q is rcv_nxt - copied_seq, and the peer's FIN takes one
+        // sequence number that recv() never copies: once it has arrived,
+        // Recv-Q is one more than the bytes left to read.
+        let fin_received = matches!(
+            self.state,
+            KernelState::Tcp(TcpState::CloseWait | TcpState::LastAck | TcpState::Closing)
+        );
+        if fin_received && self.recv_q > 0 {
+            write!(
+                f,
+                "  (Recv-Q counts the peer's FIN as 1: {} unread)",
+                self.recv_q - 1
+            )?;
+        }
         match &self.owner {
             Some((pid, comm, fd)) => write!(f, "  pid {pid} ({comm}) fd {fd}"),
             None if self.state == KernelState::Tcp(TcpState::TimeWait) => {

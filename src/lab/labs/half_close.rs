@@ -56,6 +56,16 @@ pub fn half_close(ctx: &mut LabCtx) -> anyhow::Result<()> {
         server_close_wait && client_fin_wait2,
         "",
     );
+    // See: issue 14 (l): the FIN takes a sequence number recv() never copies.
+    let close_wait_q = rows
+        .iter()
+        .find(|r| r.local.port() == port && r.state == KernelState::Tcp(TcpState::CloseWait))
+        .map(|r| r.recv_q);
+    ctx.check(
+        "the server's Recv-Q is 19: the 18 unread bytes and the FIN, counted as 1",
+        close_wait_q == Some(19),
+        or_none(close_wait_q),
+    );
     // As lsof shows it: one port, two sockets, two fds.
     let fd_of = |state: TcpState| {
         rows.iter()
