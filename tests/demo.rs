@@ -135,7 +135,10 @@ fn demo_send_buffer() {
 fn demo_half_close() {
     let out = run_lab("half-close");
     passed(&out, "server in CLOSE-WAIT, client in FIN-WAIT-2");
-    passed(&out, "the server's Recv-Q is 19: the 18 unread bytes and the FIN");
+    passed(
+        &out,
+        "the server's Recv-Q is 19: the 18 unread bytes and the FIN",
+    );
     passed(&out, "the server sends data after the client's FIN");
     // lsof's view: the listener and the accepted connection, one port, two fds.
     passed(

@@ -105,8 +105,12 @@ fn zero_window_probe_and_window_update_are_told_apart() {
     assert!(!rows
         .iter()
         .any(|(c, _)| c.iter().any(|c| c == "keep_alive")));
-    // See: issue 14 (p): 2048-byte segments, said once.
+    // See: issue 14 (p): 2048-byte segments, said once; the window halving
+    // (2048 in the SYN-ACK, then 1024) before it closes.
     assert_eq!(has("large_segment").len(), 1);
+    let shrank = has("window_changed");
+    assert_eq!(shrank.len(), 1);
+    assert!(shrank[0] < zero[0]);
 }
 
 // See: issue 14 (e). listen(1), never accept(), the listener closed: the

@@ -204,6 +204,16 @@ fn clause(row: &PacketRow<'_, '_>, event: &Event, me: &str, peer: &str, out: &mu
             }
             Ok(())
         }
+        Event::WindowChanged { from, to } if to < from => write!(
+            out,
+            "the {me}'s window shrank from {from} to {to} bytes: its receive buffer is filling (its \
+             program reads more slowly than data arrives)"
+        ),
+        Event::WindowChanged { from, to } => write!(
+            out,
+            "the {me}'s window grew from {from} to {to} bytes: its program read, or the kernel enlarged \
+             the receive buffer (autotuning)"
+        ),
         Event::ZeroWindow => write!(
             out,
             "zero window: the {me}'s receive buffer is full (its program is not calling recv()); the {peer} \

@@ -120,6 +120,12 @@ pub enum Event {
     },
     /// The sender's receive buffer is full.
     ZeroWindow,
+    /// The sender's advertised window (bytes) halved or doubled since its
+    /// last segment: its receive buffer is filling, or was enlarged or read.
+    WindowChanged {
+        from: u64,
+        to: u64,
+    },
     /// The peer's FIN is acknowledged; `state` is the peer's state after it.
     FinAcked {
         state: TcpState,
@@ -253,6 +259,7 @@ impl Event {
             Event::DuplicateAck { .. } => "duplicate_ack",
             Event::WindowUpdate { .. } => "window_update",
             Event::ZeroWindow => "zero_window",
+            Event::WindowChanged { .. } => "window_changed",
             Event::FinAcked { .. } => "fin_acked",
             Event::Fin => "fin",
             Event::AnsweringFin { .. } => "answering_fin",
@@ -354,6 +361,10 @@ impl Serialize for EventJson<'_> {
             Event::DuplicateAck { n, expected } => {
                 m.serialize_entry("n", &n)?;
                 m.serialize_entry("expected", &expected)?;
+            }
+            Event::WindowChanged { from, to } => {
+                m.serialize_entry("from", &from)?;
+                m.serialize_entry("to", &to)?;
             }
             Event::FinAcked { state } => m.serialize_entry("state", &state)?,
             Event::AnsweringFin { after_ns } => m.serialize_entry("after_ns", &after_ns)?,

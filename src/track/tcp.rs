@@ -58,16 +58,22 @@ pub struct Endpoint {
     probe_pending: bool,
     /// This side sent a segment without SYN (anything after its SYN or SYN-ACK).
     sent_since_syn: bool,
+    /// This side's SYN was captured whole, options included.
+    options_seen: bool,
 }
 
 impl Endpoint {
     /// This side's first SYN (or SYN-ACK): remember it to recognise
     /// retransmissions, and its window scale offer.
-    fn record_syn(&mut self, seg: &TcpSegment, ts_ns: i64, state: TcpState) {
+    fn record_syn(&mut self, seg: &TcpSegment, packet: &Packet<'_>, state: TcpState) {
+        let ts_ns = packet.ts_ns;
         self.syn_seq = Some(seg.seq);
         self.syn_count = 1;
         self.first_syn_ns = ts_ns;
         self.window_scale = seg.options.window_scale;
+        // A SYN cut by snaplen may have lost its options: then "no window
+        // scale" is not known.
+        self.options_seen = !packet.truncated;
         self.state = state;
         self.last_sent_ns = ts_ns;
     }
@@ -222,7 +228,7 @@ pub fn track_segment(
                 since_previous_ns: now.saturating_sub(snd.last_sent_ns),
             });
         } else {
-            snd.record_syn(seg, now, TcpState::SynSent);
+            snd.record_syn(seg, packet, TcpState::SynSent);
             events.push(Event::Syn {
                 isn: seg.seq.0,
                 mss: seg.options.mss,
@@ -236,7 +242,7 @@ pub fn track_segment(
             tcp.retransmissions += 1;
             events.push(Event::SynAckRetransmitted);
         } else {
-            snd.record_syn(seg, now, TcpState::SynReceived);
+            snd.record_syn(seg, packet, TcpState::SynReceived);
             if rcv.state == TcpState::SynSent || rcv.state == TcpState::Unknown {
                 rcv.state = TcpState::Established;
             }
@@ -390,11 +396,7 @@ pub fn track_segment(
             let outstanding = rcv.next_seq.is_some_and(|n| n > ack);
             // In bytes when the scale is known: agreed by both SYNs, or
             // offered by neither (then the field is the window).
-            let window = match (snd.window_scale, rcv.window_scale) {
-                (Some(s), Some(_)) => Some(u64::from(seg.window) << s),
-                (None, None) if snd.syn_seq.is_some() => Some(u64::from(seg.window)),
-                _ => None,
-            };
+            let window = scale_in_force(snd, rcv).map(|s| u64::from(seg.window) << s);
             let window_changed = seg.window != snd.last_window && seg.window != 0;
             if rcv.probe_pending && snd.last_ack == Some(ack) && !window_changed {
                 rcv.probe_pending = false;
@@ -480,6 +482,28 @@ pub fn track_segment(
         letter(Letter::ZeroWindow);
         events.push(Event::ZeroWindow);
     }
+    // The receive window halved or doubled since this side's last segment
+    // (both non-zero; a zero window and its reopening have events of their
+    // own). Compared in bytes, so only once both SYNs set the scale.
+    let same_scale = scale_in_force(snd, rcv);
+    if let (Some(scale), false, true) = (
+        same_scale,
+        flags.syn() || flags.rst(),
+        snd.syn_seq.is_some(),
+    ) {
+        // A SYN's window is never scaled (RFC 7323 2.2).
+        let from_scale = if snd.sent_since_syn { scale } else { 0 };
+        let (from, to) = (
+            u64::from(snd.last_window) << from_scale,
+            u64::from(seg.window) << scale,
+        );
+        let told = events
+            .iter()
+            .any(|e| matches!(e, Event::WindowUpdate { .. } | Event::ProbeAnswer { .. }));
+        if from > 0 && to > 0 && !told && (to * 2 <= from || to >= from * 2) {
+            events.push(Event::WindowChanged { from, to });
+        }
+    }
     if events.is_empty() {
         events.push(Event::Segment);
     }
@@ -508,6 +532,19 @@ pub fn track_segment(
     for l in letters.into_iter().flatten() {
         conv.history.record(direction, l);
     }
+}
+
+/// The window scale of `snd`'s window field: its own offer when both SYNs
+/// offered one, else 0; unknown when either SYN was not seen whole.
+fn scale_in_force(snd: &Endpoint, rcv: &Endpoint) -> Option<u8> {
+    if !(snd.options_seen && rcv.options_seen) {
+        return None;
+    }
+    // RFC 7323 2.2: scaling is in force only when both SYNs offered it.
+    Some(match (snd.window_scale, rcv.window_scale) {
+        (Some(s), Some(_)) => s,
+        _ => 0,
+    })
 }
 
 /// The state an endpoint moves to when its FIN is acknowledged.
