@@ -122,7 +122,10 @@ pub struct ConnSummary {
     pub conn_state: &'static str,
     /// Zeek's history: upper case for the client (originator), lower for the server.
     pub history: String,
-    pub outcome: String,
+    /// How it ended, as data; `render::explain::outcome` words it (JSON's
+    /// `outcome` field is that text).
+    #[serde(skip)]
+    pub outcome: Outcome,
     /// Final states of client and server (TCP).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub client_state: Option<&'static str>,
@@ -130,6 +133,59 @@ pub struct ConnSummary {
     pub server_state: Option<&'static str>,
     /// True when evicted before the end (idle, or the table was full).
     pub evicted: bool,
+}
+
+/// How a conversation ended, read off its packets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Outcome {
+    pub end: End,
+    /// No SYN from the client was captured.
+    pub midstream: bool,
+    /// ... and client and server were guessed from the ports.
+    pub roles_guessed: bool,
+    pub retransmissions: u32,
+}
+
+/// The end itself, one per Zeek conn_state (TCP) or UDP pattern.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum End {
+    /// REJ: the SYN was answered by RST.
+    Refused,
+    /// RSTOS0: the client sent SYN, then RST, with no answer.
+    ClientGaveUp,
+    /// RSTRH: SYN-ACK then RST from the server, the SYN not captured.
+    ResetAfterMissedSyn,
+    /// RSTO / RSTR.
+    Aborted { by_client: bool },
+    /// SF: both sent FIN; `first` is who sent the first one.
+    Closed {
+        first_by_client: Option<bool>,
+        simultaneous: bool,
+    },
+    /// SH: the client sent SYN then FIN with no answer.
+    SynThenFin,
+    /// SHR: SYN-ACK then FIN from the server, the SYN not captured.
+    ClosedAfterMissedSyn,
+    /// S2 / S3: one side sent FIN, the other has not.
+    HalfClosed { by_client: bool },
+    /// S0: no answer to the SYN.
+    NoAnswer,
+    /// S1: established, still open.
+    Open,
+    /// OTH with a RST.
+    Reset { by_client: bool },
+    /// OTH with both FINs.
+    ClosedMidstream { first_by_client: Option<bool> },
+    /// OTH otherwise.
+    StillOpen,
+    /// UDP, both ways.
+    Datagrams,
+    /// UDP to a port where ICMP said nothing is bound.
+    NoServer { icmp_errors: u32 },
+    /// UDP, one way, no ICMP.
+    OneWay,
+    /// UDP, nothing from the client.
+    NoClientDatagram,
 }
 
 impl ConnSummary {

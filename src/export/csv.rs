@@ -6,6 +6,7 @@ use std::io::{self, Write};
 
 use crate::decode::Transport;
 use crate::render::escape::escape_text;
+use crate::render::explain::outcome;
 use crate::render::{payload_column, relative_time, Render, RunEnd};
 use crate::timeline::{ConnSummary, PacketRow};
 
@@ -169,7 +170,7 @@ impl<W: Write> Render for CsvRender<W> {
         cells[8] = s.conn_state.to_string();
         cells[13] = s.client_state.unwrap_or("").to_string();
         cells[14] = s.server_state.unwrap_or("").to_string();
-        cells[15] = format!("{} (history {})", s.outcome, s.history);
+        cells[15] = format!("{} (history {})", outcome(s), s.history);
         self.row(&cells)
     }
 

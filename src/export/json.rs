@@ -93,6 +93,8 @@ struct ConnJson<'s> {
     kind: &'static str,
     #[serde(flatten)]
     summary: &'s ConnSummary,
+    /// The conversation's end in words (render::explain).
+    outcome: String,
 }
 
 #[derive(Serialize)]
@@ -246,6 +248,7 @@ impl<W: Write> Render for JsonRender<W> {
             &ConnJson {
                 kind: "conn",
                 summary,
+                outcome: crate::render::explain::outcome(summary),
             },
         )
         .map_err(to_io)?;

@@ -4,6 +4,7 @@
 use std::io::{self, Write};
 
 use crate::render::escape::escape_text;
+use crate::render::explain::outcome;
 use crate::render::{
     endpoints_column, kind_column, numbers_column, payload_column, relative_time, states_column,
     Render, RunEnd,
@@ -115,7 +116,7 @@ impl<W: Write> Render for MarkdownRender<W> {
                     md(&s.server.to_string()),
                     s.conn_state,
                     md(&s.history),
-                    md(&s.outcome)
+                    md(&outcome(s))
                 )?;
             }
         }

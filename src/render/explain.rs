@@ -10,7 +10,7 @@ use std::fmt::Write as _;
 
 use crate::decode::Transport;
 use crate::render::plural;
-use crate::timeline::PacketRow;
+use crate::timeline::{ConnSummary, End, PacketRow};
 use crate::track::event::{Event, RstKind};
 use crate::track::state::TcpState;
 
@@ -448,4 +448,87 @@ fn protocol_name(protocol: u8) -> &'static str {
         132 => "SCTP",
         _ => "other",
     }
+}
+
+/// How a conversation ended, in words (the summaries' "outcome").
+pub fn outcome(s: &ConnSummary) -> String {
+    let side = |by_client: bool| if by_client { "client" } else { "server" };
+    let closer = |first: Option<bool>| first.map_or("", side);
+    let count =
+        |n: u64, one: &'static str, many: &'static str| format!("{n} {}", plural(n, one, many));
+    let o = &s.outcome;
+    let text = match o.end {
+        End::Refused => format!(
+            "refused: the SYN was answered by RST (nothing listens on {})",
+            s.server
+        ),
+        End::ClientGaveUp => "the client gave up with RST before any answer".to_string(),
+        End::ResetAfterMissedSyn => {
+            "capture began after the client's SYN; the server reset".to_string()
+        }
+        End::Aborted { by_client } => {
+            format!(
+                "aborted: the {} reset the connection (RST)",
+                side(by_client)
+            )
+        }
+        End::Closed {
+            simultaneous: true, ..
+        } => "closed normally, both at once (simultaneous close): both sides hold TIME-WAIT"
+            .to_string(),
+        End::Closed {
+            first_by_client, ..
+        } => format!(
+            "closed normally; the {} closed first and holds TIME-WAIT",
+            closer(first_by_client)
+        ),
+        End::SynThenFin => "the client sent SYN then FIN without an answer".to_string(),
+        End::ClosedAfterMissedSyn => {
+            "capture began after the client's SYN; the server closed".to_string()
+        }
+        End::HalfClosed { by_client } => format!(
+            "half-closed: the {} sent FIN, the {} has not closed",
+            side(by_client),
+            side(!by_client)
+        ),
+        End::NoAnswer => "no answer to the SYN".to_string(),
+        End::Open => "established, still open when the capture ended".to_string(),
+        End::Reset { by_client } => {
+            format!("the {} reset the connection (RST)", side(by_client))
+        }
+        End::ClosedMidstream { first_by_client } => {
+            format!("closed; the {} closed first", closer(first_by_client))
+        }
+        End::StillOpen => "still open when the capture ended".to_string(),
+        End::Datagrams => format!(
+            "{} from the client, {} from the server",
+            count(s.packets_client, "datagram", "datagrams"),
+            count(s.packets_server, "datagram", "datagrams")
+        ),
+        End::NoServer { icmp_errors } => format!(
+            "no server: {} answered by ICMP port unreachable (nothing bound to {})",
+            count(u64::from(icmp_errors), "datagram", "datagrams"),
+            s.server
+        ),
+        End::OneWay => "one way only: no reply seen".to_string(),
+        End::NoClientDatagram => "no datagram from the client".to_string(),
+    };
+    let midstream = match (o.midstream, o.roles_guessed) {
+        (false, _) => "",
+        (true, true) => " (capture began mid-connection: client and server guessed from the ports)",
+        (true, false) => " (capture began mid-connection)",
+    };
+    let retries = if o.retransmissions > 0 {
+        format!(
+            ", {}",
+            count(
+                u64::from(o.retransmissions),
+                "retransmission",
+                "retransmissions"
+            )
+        )
+    } else {
+        String::new()
+    };
+    format!("{text}{midstream}{retries}")
 }

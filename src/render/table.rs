@@ -7,6 +7,7 @@ use comfy_table::presets::UTF8_FULL_CONDENSED;
 use comfy_table::{Cell, Color, ContentArrangement, Table};
 
 use super::escape::escape_text;
+use super::explain::outcome;
 use super::text::write_summary_text;
 use super::{
     endpoints_column, kind_column, numbers_column, payload_column, relative_time, states_column,
@@ -169,7 +170,7 @@ impl<W: Write> Render for TableRender<W> {
                     Cell::new(format!("{:.6} s", s.duration_ns() as f64 / 1e9)),
                     Cell::new(s.conn_state),
                     Cell::new(&s.history),
-                    Cell::new(&s.outcome),
+                    Cell::new(outcome(s)),
                 ]);
             }
             writeln!(self.out, "{table}")?;

@@ -4,6 +4,7 @@ use std::fmt::Write as _;
 use std::io::{self, Write};
 
 use super::escape::escape_text;
+use super::explain::outcome;
 use super::{
     plural, push_endpoints, push_kind, push_numbers, push_payload, push_relative_time, push_states,
     relative_time, EndpointCache, Render, RunEnd, SummaryKeeper, Verbosity,
@@ -185,7 +186,7 @@ pub fn write_summary_text(
             plural(s.packets_server, "pkt", "pkts"),
             s.bytes_server,
             s.duration_ns() as f64 / 1e9,
-            s.outcome,
+            outcome(s),
         )?;
     }
     if keeper.not_shown > 0 {

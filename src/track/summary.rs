@@ -3,7 +3,7 @@
 use super::flow::Direction;
 use super::tcp::TcpConversation;
 use super::{Conversation, Kind};
-use crate::timeline::ConnSummary;
+use crate::timeline::{ConnSummary, End, Outcome};
 
 pub fn summarize(conv: &Conversation, evicted: bool) -> ConnSummary {
     let (conn_state, outcome, states) = match &conv.kind {
@@ -132,89 +132,62 @@ fn conn_state(conv: &Conversation, tcp: &TcpConversation) -> &'static str {
     }
 }
 
-fn tcp_outcome(conv: &Conversation, tcp: &TcpConversation) -> (&'static str, String) {
+fn tcp_outcome(conv: &Conversation, tcp: &TcpConversation) -> (&'static str, Outcome) {
     let state = conn_state(conv, tcp);
-    let retries = if tcp.retransmissions > 0 {
-        format!(
-            ", {}",
-            count(
-                u64::from(tcp.retransmissions),
-                "retransmission",
-                "retransmissions"
-            )
-        )
-    } else {
-        String::new()
+    let first_by_client = tcp.first_closer.map(|d| d == Direction::ClientToServer);
+    let end = match state {
+        "REJ" => End::Refused,
+        "RSTOS0" => End::ClientGaveUp,
+        "RSTRH" => End::ResetAfterMissedSyn,
+        "RSTO" => End::Aborted { by_client: true },
+        "RSTR" => End::Aborted { by_client: false },
+        "SF" => End::Closed {
+            first_by_client,
+            simultaneous: tcp.simultaneous_close,
+        },
+        "SH" => End::SynThenFin,
+        "SHR" => End::ClosedAfterMissedSyn,
+        "S2" => End::HalfClosed { by_client: true },
+        "S3" => End::HalfClosed { by_client: false },
+        "S0" => End::NoAnswer,
+        "S1" => End::Open,
+        _ if tcp.sent_rst(0) || tcp.sent_rst(1) => End::Reset {
+            by_client: tcp.sent_rst(0),
+        },
+        _ if tcp.sent_fin(0) && tcp.sent_fin(1) => End::ClosedMidstream { first_by_client },
+        _ => End::StillOpen,
     };
-    let midstream = if tcp.saw_syn(0) {
-        ""
-    } else if tcp.roles_guessed {
-        " (capture began mid-connection: client and server guessed from the ports)"
-    } else {
-        " (capture began mid-connection)"
-    };
-    let closer = match tcp.first_closer {
-        Some(Direction::ClientToServer) => "client",
-        Some(Direction::ServerToClient) => "server",
-        None => "",
-    };
-    let text = match state {
-        "REJ" => format!(
-            "refused: the SYN was answered by RST (nothing listens on {})",
-            conv.server
-        ),
-        "RSTOS0" => "the client gave up with RST before any answer".to_string(),
-        "RSTRH" => "capture began after the client's SYN; the server reset".to_string(),
-        "RSTO" => "aborted: the client reset the connection (RST)".to_string(),
-        "RSTR" => "aborted: the server reset the connection (RST)".to_string(),
-        "SF" if tcp.simultaneous_close => {
-            "closed normally, both at once (simultaneous close): both sides hold TIME-WAIT"
-                .to_string()
-        }
-        "SF" => format!("closed normally; the {closer} closed first and holds TIME-WAIT"),
-        "SH" => "the client sent SYN then FIN without an answer".to_string(),
-        "SHR" => "capture began after the client's SYN; the server closed".to_string(),
-        "S2" => "half-closed: the client sent FIN, the server has not closed".to_string(),
-        "S3" => "half-closed: the server sent FIN, the client has not closed".to_string(),
-        "S0" => "no answer to the SYN".to_string(),
-        "S1" => "established, still open when the capture ended".to_string(),
-        _ if tcp.sent_rst(0) || tcp.sent_rst(1) => {
-            let by = if tcp.sent_rst(0) { "client" } else { "server" };
-            format!("the {by} reset the connection (RST)")
-        }
-        _ if tcp.sent_fin(0) && tcp.sent_fin(1) => {
-            format!("closed; the {closer} closed first")
-        }
-        _ => "still open when the capture ended".to_string(),
-    };
-    (state, format!("{text}{midstream}{retries}"))
+    (
+        state,
+        Outcome {
+            end,
+            midstream: !tcp.saw_syn(0),
+            roles_guessed: tcp.roles_guessed,
+            retransmissions: tcp.retransmissions,
+        },
+    )
 }
 
-fn udp_outcome(conv: &Conversation) -> (&'static str, String) {
+fn udp_outcome(conv: &Conversation) -> (&'static str, Outcome) {
     let icmp = conv.last_icmp.filter(|i| i.is_port_unreachable());
-    match (conv.packets[0] > 0, conv.packets[1] > 0) {
-        (true, true) => (
-            "SF",
-            format!(
-                "{} from the client, {} from the server",
-                count(conv.packets[0], "datagram", "datagrams"),
-                count(conv.packets[1], "datagram", "datagrams")
-            ),
-        ),
+    let (state, end) = match (conv.packets[0] > 0, conv.packets[1] > 0) {
+        (true, true) => ("SF", End::Datagrams),
         (true, false) if icmp.is_some() => (
             "S0",
-            format!(
-                "no server: {} answered by ICMP port unreachable (nothing bound to {})",
-                count(u64::from(conv.icmp_errors), "datagram", "datagrams"),
-                conv.server
-            ),
+            End::NoServer {
+                icmp_errors: conv.icmp_errors,
+            },
         ),
-        (true, false) => ("S0", "one way only: no reply seen".to_string()),
-        _ => ("OTH", "no datagram from the client".to_string()),
-    }
-}
-
-/// "1 datagram", "2 datagrams".
-fn count(n: u64, one: &str, many: &str) -> String {
-    format!("{n} {}", if n == 1 { one } else { many })
+        (true, false) => ("S0", End::OneWay),
+        _ => ("OTH", End::NoClientDatagram),
+    };
+    (
+        state,
+        Outcome {
+            end,
+            midstream: false,
+            roles_guessed: false,
+            retransmissions: 0,
+        },
+    )
 }
