@@ -23,7 +23,7 @@ fn watch_explains_a_live_tcp_echo_exchange() {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
 
-    let (mut child, mut stderr) = start_watch(
+    let (child, stderr) = start_watch(
         &["watch", "--format", "json", "--port", &port.to_string()],
         Stdio::piped(),
     );
@@ -43,23 +43,7 @@ fn watch_explains_a_live_tcp_echo_exchange() {
     assert_eq!(&echo, b"hello");
     drop(client);
     server.join().unwrap();
-    thread::sleep(Duration::from_millis(300));
-    sigint(child.id());
-
-    let mut out = String::new();
-    child
-        .stdout
-        .take()
-        .unwrap()
-        .read_to_string(&mut out)
-        .unwrap();
-    let status = child.wait().unwrap();
-    let mut rest = String::new();
-    stderr.read_to_string(&mut rest).unwrap();
-    assert!(
-        status.success(),
-        "watch exited with {status}: {rest}\n{out}"
-    );
+    let out = stop_watch(child, stderr);
 
     let lines: Vec<serde_json::Value> = out
         .lines()
@@ -131,6 +115,31 @@ fn watch_explains_a_live_tcp_echo_exchange() {
 
 /// Start `wirelab watch ARGS` and wait for its "capturing on" line on
 /// stderr: the capture is ready.
+/// Let the last packets arrive, stop `wirelab watch` with SIGINT, and
+/// return its stdout once it exited successfully.
+fn stop_watch(
+    mut child: std::process::Child,
+    mut stderr: BufReader<std::process::ChildStderr>,
+) -> String {
+    thread::sleep(Duration::from_millis(300));
+    sigint(child.id());
+    let mut out = String::new();
+    child
+        .stdout
+        .take()
+        .unwrap()
+        .read_to_string(&mut out)
+        .unwrap();
+    let status = child.wait().unwrap();
+    let mut rest = String::new();
+    stderr.read_to_string(&mut rest).unwrap();
+    assert!(
+        status.success(),
+        "watch exited with {status}: {rest}\n{out}"
+    );
+    out
+}
+
 fn start_watch(
     args: &[&str],
     stdout: Stdio,
@@ -298,7 +307,7 @@ fn watch_mid_connection_takes_roles_from_the_listening_socket() {
     let (mut conn, _) = listener.accept().unwrap();
 
     // The handshake is over; now start capturing.
-    let (mut child, mut stderr) = start_watch(
+    let (child, stderr) = start_watch(
         &[
             "watch",
             "--format",
@@ -316,18 +325,7 @@ fn watch_mid_connection_takes_roles_from_the_listening_socket() {
     drop(client);
     while conn.read(&mut buf).unwrap() > 0 {}
     drop(conn);
-    thread::sleep(Duration::from_millis(300));
-    sigint(child.id());
-    let mut out = String::new();
-    child
-        .stdout
-        .take()
-        .unwrap()
-        .read_to_string(&mut out)
-        .unwrap();
-    let mut rest = String::new();
-    stderr.read_to_string(&mut rest).unwrap();
-    assert!(child.wait().unwrap().success(), "{rest}");
+    let out = stop_watch(child, stderr);
     let packets: Vec<serde_json::Value> = out
         .lines()
         .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
