@@ -138,6 +138,23 @@ pub struct Describer {
     ports: std::collections::HashSet<u16>,
 }
 
+/// The call's first argument is a UDP socket.
+fn on_udp(call: &Syscall) -> bool {
+    call.fd()
+        .and_then(|(_, d)| d)
+        .is_some_and(|d| d.starts_with("UDP"))
+}
+
+/// " (first N of M bytes shown)" when strace showed fewer bytes than the
+/// call moved; nothing otherwise.
+fn shown_cut(shown: usize, total: u64) -> String {
+    if (shown as u64) < total {
+        format!(" (first {shown} of {total} bytes shown)")
+    } else {
+        String::new()
+    }
+}
+
 fn is_inet(decoration: Option<&str>) -> bool {
     decoration.is_some_and(|d| d.starts_with("TCP") || d.starts_with("UDP"))
 }
@@ -204,7 +221,7 @@ impl Describer {
             self.ports.insert(local.port());
         }
         let name = call.name.as_str();
-        let data = || call.all_data().into_iter().take(16).collect::<Vec<u8>>();
+        let data = || call.buffers().into_iter().take(16).collect::<Vec<u8>>();
         let anchor = match (name, ends, &call.ret) {
             (
                 "sendto" | "sendmsg" | "sendmmsg" | "write" | "writev",
@@ -224,7 +241,11 @@ impl Describer {
                 to: l,
                 data: data(),
             },
-            ("recvfrom" | "recvmsg" | "read" | "readv", Some((l, r)), Ret::Value(0, _)) => {
+            // 0 from a TCP socket is EOF, the peer's FIN; from UDP it is an
+            // empty datagram, tied by time only.
+            ("recvfrom" | "recvmsg" | "read" | "readv", Some((l, r)), Ret::Value(0, _))
+                if !on_udp(call) =>
+            {
                 Anchor::AfterFin { from: r, to: l }
             }
             ("connect", _, _) => match call.sockaddr().and_then(|a| a.parse().ok()) {
@@ -295,23 +316,32 @@ impl Describer {
                 call.exit_ns()
             }
             "sendto" | "sendmsg" | "sendmmsg" | "write" | "writev" if on_socket => {
-                let data = call.all_data();
+                let data = call.buffers();
                 let short = if name == "sendto" || name == "sendmsg" {
                     "send"
                 } else {
                     name
                 };
-                let shown = format!("\"{}\"", crate::render::escape::preview(&[], &data, 200));
+                // The count is the program's (the length argument), not
+                // the length of what strace showed.
+                let len = call.length().unwrap_or(data.len() as u64);
+                let shown = format!(
+                    "\"{}\"{}",
+                    crate::render::escape::preview(&[], &data, 200),
+                    shown_cut(data.len(), len)
+                );
+                let to = match name {
+                    "sendto" => call.sockaddr().map(|a| format!(" to {a}")),
+                    _ => None,
+                }
+                .unwrap_or_default();
                 let _ = match &call.ret {
-                    Ret::Value(v, _) => write!(
-                        text,
-                        "{short}({label}, {} bytes {shown}) -> {v}",
-                        data.len()
-                    ),
+                    Ret::Value(v, _) => {
+                        write!(text, "{short}({label}, {len} bytes {shown}{to}) -> {v}")
+                    }
                     other => write!(
                         text,
-                        "{short}({label}, {} bytes {shown}) -> {}",
-                        data.len(),
+                        "{short}({label}, {len} bytes {shown}{to}) -> {}",
                         result(other)
                     ),
                 };
@@ -334,15 +364,30 @@ impl Describer {
                     .to_string();
                 let key = fd.and_then(|(_, d)| d).unwrap_or_default().to_string();
                 let _ = match &call.ret {
+                    Ret::Value(0, _) if on_udp(call) => write!(
+                        text,
+                        "{short}({label}, {max}) -> 0 bytes: an empty datagram (UDP has no FIN)"
+                    ),
                     Ret::Value(0, _) => write!(
                         text,
                         "{short}({label}, {max}) -> 0 bytes: the peer closed its side (FIN)"
                     ),
                     Ret::Value(v, _) => {
-                        let data = call.all_data();
+                        let data = call.buffers();
                         let carry = self.carries.entry(key).or_default();
                         let shown = describe_chunk(carry, &data);
-                        write!(text, "{short}({label}, {max}) -> {v} bytes {shown}")
+                        let cut =
+                            u64::try_from(*v).map_or(String::new(), |n| shown_cut(data.len(), n));
+                        // recvfrom on UDP: the sender's address.
+                        let from = match name {
+                            "recvfrom" => call.sockaddr().map(|a| format!(" from {a}")),
+                            _ => None,
+                        }
+                        .unwrap_or_default();
+                        write!(
+                            text,
+                            "{short}({label}, {max}) -> {v} bytes {shown}{cut}{from}"
+                        )
                     }
                     other => write!(text, "{short}({label}, {max}) -> {}", result(other)),
                 };
@@ -425,6 +470,36 @@ mod tests {
         assert!(text.contains("ce"), "the cut byte is named: {text}");
         let (_, text) = one(&mut d, r#"2 10.5 recvfrom(4<TCP:[127.0.0.1:12333->127.0.0.1:40000]>, "\xb5", 3, 0, NULL, NULL) = 1 <0.1>"#).unwrap();
         assert!(text.contains("completes a character"), "{text}");
+    }
+
+    // See: issue 16. The address argument of sendto/recvfrom is not data;
+    // counts are the call's, not the length of what strace showed; a
+    // zero-length UDP datagram is not a FIN. (Lines from strace 6 on a
+    // Python UDP and TCP program.)
+    #[test]
+    fn udp_sendto_recvfrom_and_large_sends_are_counted_by_the_call() {
+        let mut d = Describer::default();
+        let (_, text) = one(&mut d, r#"7 1.0 sendto(4<UDP:[5811928]>, "hi", 2, 0, {sa_family=AF_INET, sin_port=htons(60244), sin_addr=inet_addr("127.0.0.1")}, 16) = 2 <0.002767>"#).unwrap();
+        assert_eq!(
+            text,
+            r#"[pid 7] send(fd 4, 2 bytes "hi" to 127.0.0.1:60244) -> 2"#
+        );
+        let (_, text) = one(&mut d, r#"7 1.1 recvfrom(3<UDP:[127.0.0.1:60244]>, "hi", 100, 0, {sa_family=AF_INET, sin_port=htons(56773), sin_addr=inet_addr("127.0.0.1")}, [16]) = 2 <0.000085>"#).unwrap();
+        assert!(
+            text.ends_with(r#"-> 2 bytes "hi" from 127.0.0.1:56773"#),
+            "{text}"
+        );
+        let call = Parser::default().line(r#"7 1.2 recvfrom(3<UDP:[127.0.0.1:60244]>, "", 100, 0, {sa_family=AF_INET, sin_port=htons(56773), sin_addr=inet_addr("127.0.0.1")}, [16]) = 0 <0.000027>"#).unwrap();
+        let (_, text, anchor) = d.describe(&call).unwrap();
+        assert!(text.contains("an empty datagram"), "{text}");
+        assert!(!text.contains("peer closed"), "{text}");
+        assert!(matches!(anchor, super::Anchor::Time), "{anchor:?}");
+        // 100,000 bytes sent, 4 shown (strace's -s cut them): the count is the call's.
+        let (_, text) = one(&mut d, r#"7 1.3 sendto(6<TCP:[127.0.0.1:52906->127.0.0.1:42535]>, "xxxx"..., 100000, 0, NULL, 0) = 100000 <0.000275>"#).unwrap();
+        assert!(
+            text.contains(r#"100000 bytes "xxxx" (first 4 of 100000 bytes shown)) -> 100000"#),
+            "{text}"
+        );
     }
 
     #[test]

@@ -61,17 +61,52 @@ impl Syscall {
         Some(unhex(&rest[..end]))
     }
 
-    /// Every string argument concatenated (the buffers of writev/sendmsg).
-    pub fn all_data(&self) -> Vec<u8> {
+    /// The data buffers, concatenated (one for send/recv, each iovec's for
+    /// writev/sendmsg), as strace showed them (possibly cut, see
+    /// [`Syscall::length`]). Address strings (`inet_addr("…")`,
+    /// `inet_pton(…, "…")`, `sun_path="…"`) are not data.
+    pub fn buffers(&self) -> Vec<u8> {
         let mut out = Vec::new();
         let mut rest = self.args.as_str();
         while let Some(start) = rest.find('"') {
+            let before = &rest[..start];
             let after = &rest[start + 1..];
             let Some(end) = after.find('"') else { break };
-            out.extend(unhex(&after[..end]));
+            let address = before.ends_with("inet_addr(")
+                || before.ends_with("inet_pton(AF_INET6, ")
+                || before.ends_with("inet_pton(AF_INET, ")
+                || before.ends_with("sun_path=");
+            if !address {
+                out.extend(unhex(&after[..end]));
+            }
             rest = &after[end + 1..];
         }
         out
+    }
+
+    /// The byte count the program passed: the length argument of
+    /// send/sendto/recv/recvfrom/read/write, the sum of `iov_len` for the
+    /// vector calls. strace may show fewer bytes than this (`-s`).
+    pub fn length(&self) -> Option<u64> {
+        match self.name.as_str() {
+            "send" | "sendto" | "recv" | "recvfrom" | "read" | "write" => {
+                // The buffer is one hex string without ", ": the third field.
+                self.args.split(", ").nth(2)?.parse().ok()
+            }
+            "sendmsg" | "recvmsg" | "writev" | "readv" => {
+                let mut total = 0u64;
+                let mut rest = self.args.as_str();
+                let mut any = false;
+                while let Some(at) = rest.find("iov_len=") {
+                    rest = &rest[at + "iov_len=".len()..];
+                    let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
+                    total = total.saturating_add(rest[..digits].parse().ok()?);
+                    any = true;
+                }
+                any.then_some(total)
+            }
+            _ => None,
+        }
     }
 
     /// The socket address argument of bind/connect/sendto, as `ip:port`.
