@@ -745,6 +745,37 @@ fn watch(args: &WatchArgs) -> anyhow::Result<()> {
 /// `wirelab trace -- COMMAND`: capture loopback into a temporary pcapng
 /// while the program runs under strace, then replay the capture with the
 /// program's socket calls merged in by time (see [`crate::trace`]).
+/// The traced program's own failure, passed on as wirelab's exit status
+/// (127 for a command that does not exist, as a shell says).
+#[derive(Debug)]
+pub struct ProgramStatus {
+    pub code: u8,
+    pub text: String,
+}
+
+impl std::fmt::Display for ProgramStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.text)
+    }
+}
+
+impl std::error::Error for ProgramStatus {}
+
+/// Whether `command` names a program: a path to an executable file, or a
+/// name found in PATH.
+fn program_exists(command: &str) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    let runnable = |p: &Path| {
+        p.metadata()
+            .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+    };
+    if command.contains('/') {
+        return runnable(Path::new(command));
+    }
+    std::env::var_os("PATH")
+        .is_some_and(|paths| std::env::split_paths(&paths).any(|dir| runnable(&dir.join(command))))
+}
+
 fn trace(args: &TraceArgs) -> anyhow::Result<()> {
     use std::io::BufRead;
     use std::process::Stdio;
@@ -755,6 +786,15 @@ fn trace(args: &TraceArgs) -> anyhow::Result<()> {
         .is_err()
     {
         bail!("wirelab trace runs the program under strace, which is not installed (Debian/Ubuntu: sudo apt-get install strace)");
+    }
+    // As a shell does: a command that is not there is exit status 127,
+    // said before anything is started.
+    if !program_exists(&args.command[0]) {
+        return Err(ProgramStatus {
+            code: 127,
+            text: format!("{}: command not found", args.command[0]),
+        }
+        .into());
     }
     let dir = std::env::temp_dir().join(format!("wirelab-trace-{}", std::process::id()));
     fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
@@ -866,7 +906,23 @@ fn trace(args: &TraceArgs) -> anyhow::Result<()> {
                 pump_with_calls(&mut source, render, Some(&queue), None)
             })
         };
-        finish_sink(sink, result)
+        finish_sink(sink, result)?;
+        // The timeline is shown either way; then wirelab exits as the
+        // program did (strace passes its status on), as `time` or `strace` do.
+        if status.success() {
+            return Ok(());
+        }
+        use std::os::unix::process::ExitStatusExt;
+        let (code, how) = match (status.code(), status.signal()) {
+            (Some(c), _) => (c, format!("exited with status {c}")),
+            (None, Some(sig)) => (128 + sig, format!("was killed by signal {sig}")),
+            (None, None) => (1, "failed".to_string()),
+        };
+        Err(ProgramStatus {
+            code: u8::try_from(code).unwrap_or(1),
+            text: format!("{} {how}", args.command[0]),
+        }
+        .into())
     }
 }
 

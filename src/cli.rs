@@ -36,7 +36,7 @@ pub enum Command {
 
 #[derive(Debug, Args)]
 pub struct TraceArgs {
-    /// Only this port (repeatable); default: all TCP, UDP and ICMP on loopback
+    /// Capture only this port (repeatable); default: the ports the program's own sockets use, and ICMP errors
     #[arg(short, long = "port", value_name = "P")]
     pub ports: Vec<u16>,
     #[command(flatten)]

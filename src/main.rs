@@ -20,6 +20,12 @@ fn main() -> ExitCode {
     match wirelab::app::run(cli.command) {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) if is_broken_pipe(&err) => ExitCode::SUCCESS,
+        // `wirelab trace`: the traced program's failure is passed on.
+        Err(err) if err.downcast_ref::<wirelab::app::ProgramStatus>().is_some() => {
+            eprintln!("wirelab: {err}");
+            err.downcast_ref::<wirelab::app::ProgramStatus>()
+                .map_or(ExitCode::from(2), |s| ExitCode::from(s.code))
+        }
         Err(err) => {
             eprintln!("wirelab: {err:#}");
             ExitCode::from(2)

@@ -227,6 +227,34 @@ fn without_strace_the_error_says_how_to_install_it() {
     );
 }
 
+// See: issue 16. A missing command is exit 127 with one line, as a shell
+// says it; a failing program's status is wirelab's, after its timeline.
+#[test]
+fn a_missing_command_is_127_and_a_failing_one_passes_its_status_on() {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_wirelab"))
+        .args(["trace", "--", "nosuchcmd-wirelab"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(127));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        stderr.trim(),
+        "wirelab: nosuchcmd-wirelab: command not found"
+    );
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_wirelab"))
+        .args(["trace", "--format", "text", "--", "sh", "-c", "exit 3"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(3));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("sh exited with status 3"), "{stderr}");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("0 packets"),
+        "the timeline comes first: {stdout}"
+    );
+}
+
 #[test]
 fn pcapng_comments_carry_the_calls_before_each_packet() {
     let port = free_port();
