@@ -761,6 +761,22 @@ impl std::fmt::Display for ProgramStatus {
 
 impl std::error::Error for ProgramStatus {}
 
+/// The child processes of `pid` (Linux: /proc/PID/task/*/children).
+fn children_of(pid: u32) -> Vec<u32> {
+    let Ok(tasks) = fs::read_dir(format!("/proc/{pid}/task")) else {
+        return Vec::new();
+    };
+    tasks
+        .flatten()
+        .filter_map(|t| fs::read_to_string(t.path().join("children")).ok())
+        .flat_map(|text| {
+            text.split_whitespace()
+                .filter_map(|p| p.parse().ok())
+                .collect::<Vec<u32>>()
+        })
+        .collect()
+}
+
 /// Whether `command` names a program: a path to an executable file, or a
 /// name found in PATH.
 fn program_exists(command: &str) -> bool {
@@ -833,7 +849,7 @@ fn trace(args: &TraceArgs) -> anyhow::Result<()> {
             writer.finish()?;
             Ok(())
         });
-        let status = std::process::Command::new("strace")
+        let child = std::process::Command::new("strace")
             .args([
                 "-f",
                 "-ttt",
@@ -853,7 +869,28 @@ fn trace(args: &TraceArgs) -> anyhow::Result<()> {
             .arg("--")
             .args(&args.command)
             .stdin(Stdio::inherit())
-            .status();
+            .spawn();
+        // SIGTERM to wirelab goes to the program (strace, started with -o,
+        // blocks fatal signals itself), which ends; then the timeline is
+        // shown as after Ctrl-C. The terminal sends Ctrl-C to all three.
+        let status = child.and_then(|mut child| {
+            let mut signals = signal_hook::iterator::Signals::new([signal_hook::consts::SIGTERM])?;
+            let handle = signals.handle();
+            let strace_pid = child.id();
+            let forward = std::thread::spawn(move || {
+                for _ in signals.forever() {
+                    for pid in children_of(strace_pid) {
+                        // SAFETY: kill(2) with a pid read from /proc and a
+                        // valid signal number; no memory is shared.
+                        unsafe { libc::kill(pid as libc::pid_t, libc::SIGTERM) };
+                    }
+                }
+            });
+            let status = child.wait();
+            handle.close();
+            let _ = forward.join();
+            status
+        });
         // Let the last packets (a delayed ACK, the final FIN) reach the capture.
         std::thread::sleep(Duration::from_millis(200));
         stop.store(true, Ordering::Relaxed);

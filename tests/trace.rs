@@ -255,6 +255,41 @@ fn a_missing_command_is_127_and_a_failing_one_passes_its_status_on() {
     );
 }
 
+// See: issue 16. SIGTERM to wirelab reaches the program; the timeline of
+// what it did is still shown, and the exit status says how it ended.
+#[test]
+fn sigterm_reaches_the_program_and_the_timeline_is_still_shown() {
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_wirelab"))
+        .args(["trace", "--format", "text", "--", "python3", "-c"])
+        .arg(
+            "import socket, time\n\
+             s = socket.socket(); s.bind(('127.0.0.1', 0)); s.listen(1)\n\
+             time.sleep(30)",
+        )
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    let started = std::time::Instant::now();
+    let status = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(10),
+        "ended {:?} after SIGTERM",
+        started.elapsed()
+    );
+    assert_eq!(out.status.code(), Some(128 + 15));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("listen(fd"), "{stdout}");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("killed by signal 15"), "{stderr}");
+}
+
 #[test]
 fn pcapng_comments_carry_the_calls_before_each_packet() {
     let port = free_port();
