@@ -182,6 +182,7 @@ fn result(ret: &Ret) -> String {
         Ret::Value(v, None) => v.to_string(),
         Ret::Error { errno, text } => format!("{errno} ({text})"),
         Ret::Unknown => "? (the process ended)".to_string(),
+        Ret::Interrupted { errno } => format!("interrupted by a signal ({errno})"),
     }
 }
 
@@ -499,6 +500,17 @@ mod tests {
         assert!(
             text.contains(r#"100000 bytes "xxxx" (first 4 of 100000 bytes shown)) -> 100000"#),
             "{text}"
+        );
+    }
+
+    // See: issue 16: Ctrl-C during accept() interrupts it; the process goes on.
+    #[test]
+    fn a_call_interrupted_by_a_signal_is_not_the_process_ending() {
+        let mut d = Describer::default();
+        let (_, text) = one(&mut d, "9 1.0 accept4(3<TCP:[127.0.0.1:45853]>, 0x7ffc1e18bd20, [16], SOCK_CLOEXEC) = ? ERESTARTSYS (To be restarted if SA_RESTART is set) <0.130230>").unwrap();
+        assert_eq!(
+            text,
+            "[pid 9] accept(fd 3 127.0.0.1:45853) -> interrupted by a signal (ERESTARTSYS)"
         );
     }
 

@@ -39,6 +39,11 @@ pub enum Ret {
     },
     /// `= ?` (the process exited inside the call).
     Unknown,
+    /// `= ? ERESTARTSYS (To be restarted if SA_RESTART is set)`: a signal
+    /// interrupted the call; the kernel restarts it or it fails with EINTR.
+    Interrupted {
+        errno: String,
+    },
 }
 
 impl Syscall {
@@ -240,7 +245,11 @@ fn split_result(text: &str) -> Option<(&str, Ret, i64)> {
             result = &result[..open];
         }
     }
-    let ret = if result.starts_with('?') {
+    let ret = if let Some(rest) = result.strip_prefix("? ") {
+        Ret::Interrupted {
+            errno: rest.split_whitespace().next().unwrap_or("?").to_string(),
+        }
+    } else if result.starts_with('?') {
         Ret::Unknown
     } else if let Some(err) = result.strip_prefix("-1 ") {
         let (errno, text) = err.split_once(' ').unwrap_or((err, ""));
