@@ -849,6 +849,17 @@ fn trace(args: &TraceArgs) -> anyhow::Result<()> {
             writer.finish()?;
             Ok(())
         });
+        // Under sudo the student's program runs as the student (strace -u),
+        // unless --as-root: only capturing and tracing need root.
+        let run_as = std::env::var("SUDO_USER")
+            .ok()
+            .filter(|u| !u.is_empty() && u != "root" && !args.as_root);
+        if let Some(user) = &run_as {
+            eprintln!(
+                "wirelab: running {} as {user}, who ran sudo (--as-root to run it as root)",
+                args.command[0]
+            );
+        }
         let child = std::process::Command::new("strace")
             .args([
                 "-f",
@@ -866,6 +877,7 @@ fn trace(args: &TraceArgs) -> anyhow::Result<()> {
             .arg(format!("trace={}", crate::trace::TRACED))
             .arg("-o")
             .arg(&strace_path)
+            .args(run_as.iter().flat_map(|u| ["-u", u.as_str()]))
             .arg("--")
             .args(&args.command)
             .stdin(Stdio::inherit())

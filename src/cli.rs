@@ -39,6 +39,10 @@ pub struct TraceArgs {
     /// Capture only this port (repeatable); default: the ports the program's own sockets use, and ICMP errors
     #[arg(short, long = "port", value_name = "P")]
     pub ports: Vec<u16>,
+    /// Under sudo, run the program as root too (by default it runs as the
+    /// user who ran sudo: only the capture and the tracing need root)
+    #[arg(long)]
+    pub as_root: bool,
     #[command(flatten)]
     pub output: OutputArgs,
     /// The program and its arguments, after `--`

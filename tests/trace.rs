@@ -259,18 +259,28 @@ fn a_missing_command_is_127_and_a_failing_one_passes_its_status_on() {
 // what it did is still shown, and the exit status says how it ended.
 #[test]
 fn sigterm_reaches_the_program_and_the_timeline_is_still_shown() {
+    // The program says when it listens (a file), so the signal comes after
+    // that however slowly it starts under strace on a busy machine.
+    let ready = std::env::temp_dir().join(format!("wirelab-sigterm-{}", std::process::id()));
+    let _ = std::fs::remove_file(&ready);
     let child = std::process::Command::new(env!("CARGO_BIN_EXE_wirelab"))
         .args(["trace", "--format", "text", "--", "python3", "-c"])
         .arg(
-            "import socket, time\n\
+            "import socket, sys, time\n\
              s = socket.socket(); s.bind(('127.0.0.1', 0)); s.listen(1)\n\
+             open(sys.argv[1], 'w').close()\n\
              time.sleep(30)",
         )
+        .arg(&ready)
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    std::thread::sleep(std::time::Duration::from_millis(1500));
+    let waiting = std::time::Instant::now();
+    while !ready.exists() && waiting.elapsed() < std::time::Duration::from_secs(20) {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    assert!(ready.exists(), "the program never listened");
     let started = std::time::Instant::now();
     let status = std::process::Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
@@ -288,6 +298,31 @@ fn sigterm_reaches_the_program_and_the_timeline_is_still_shown() {
     assert!(stdout.contains("listen(fd"), "{stdout}");
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("killed by signal 15"), "{stderr}");
+    let _ = std::fs::remove_file(&ready);
+}
+
+// See: issue 16. Under sudo, the program runs as the user who ran sudo:
+// only the capture and the tracing need root.
+#[test]
+fn under_sudo_the_program_runs_as_the_invoking_user() {
+    let run = |extra: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_wirelab"))
+            .args(["trace", "--format", "text"])
+            .args(extra)
+            .args(["--", "id", "-u"])
+            .env("SUDO_USER", "nobody")
+            .output()
+            .unwrap()
+    };
+    let out = run(&[]);
+    assert!(out.status.success());
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(stdout.lines().next(), Some("65534"), "{stdout}");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("running id as nobody"), "{stderr}");
+    let out = run(&["--as-root"]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(stdout.lines().next(), Some("0"), "{stdout}");
 }
 
 #[test]
