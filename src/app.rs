@@ -42,8 +42,16 @@ pub fn run(command: Command) -> anyhow::Result<()> {
 fn demo(args: &DemoArgs) -> anyhow::Result<()> {
     use crate::lab::labs::{find, LABS};
     let Some(name) = args.lab.as_deref().filter(|_| !args.list) else {
+        // Columns as wide as the longest name. Written, not println!, so a
+        // closed pipe (`demo --list | head -1`) is an error main forgives.
+        let width = LABS.iter().map(|l| l.name.len()).max().unwrap_or(0);
+        let mut out = io::stdout().lock();
         for lab in LABS {
-            println!("{:<16} {:>4.1} s  {}", lab.name, lab.seconds, lab.question);
+            writeln!(
+                out,
+                "{:<width$}  {:>4.1} s  {}",
+                lab.name, lab.seconds, lab.question
+            )?;
         }
         return Ok(());
     };

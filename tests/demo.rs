@@ -1,7 +1,7 @@
 //! `wirelab demo`: every lab runs on loopback with a real capture and
 //! passes its checks (API results and key packets, as measured on Linux).
 
-use crate::common::wirelab;
+use crate::common::{repo, wirelab};
 
 fn run_lab(name: &str) -> String {
     let out = wirelab()
@@ -406,4 +406,24 @@ fn without_root_a_demo_runs_in_a_private_network_namespace() {
     );
     assert!(!stdout.contains("[FAILED]"), "{stdout}");
     assert!(stdout.contains("[passed]"), "{stdout}");
+}
+
+// See: issue 17. The README's lab table is what `demo --list` says, so the
+// two cannot drift apart (names longer than 16 characters once garbled it).
+#[test]
+fn readme_lab_table_matches_demo_list() {
+    let out = wirelab().args(["demo", "--list"]).output().unwrap();
+    assert!(out.status.success());
+    let readme = std::fs::read_to_string(repo().join("README.md")).unwrap();
+    let listed = String::from_utf8(out.stdout).unwrap();
+    let mut rows = 0;
+    for line in listed.lines() {
+        let (name, rest) = line.split_once(' ').unwrap();
+        let rest = rest.trim_start();
+        let (seconds, question) = rest.split_once(" s  ").unwrap();
+        let row = format!("| `{name}` | {question} | {seconds} s |");
+        assert!(readme.contains(&row), "README lacks the row:\n{row}");
+        rows += 1;
+    }
+    assert!(rows >= 19, "{listed}");
 }
