@@ -83,12 +83,13 @@ fn run_lab(lab: &crate::lab::Lab, args: &DemoArgs) -> anyhow::Result<usize> {
     use crate::lab::{Check, LabCtx, Recorder, RowRecord};
     let json = args.output.format == Format::Json;
     if json {
-        println!(
+        writeln!(
+            io::stdout(),
             "{}",
             serde_json::json!({"kind": "lab", "name": lab.name, "question": lab.question})
-        );
+        )?;
     } else {
-        println!("== {}: {}", lab.name, lab.question);
+        writeln!(io::stdout(), "== {}: {}", lab.name, lab.question)?;
     }
     let ports = (0..lab.ports)
         .map(|_| free_port())
@@ -191,14 +192,15 @@ fn run_lab(lab: &crate::lab::Lab, args: &DemoArgs) -> anyhow::Result<usize> {
     if json {
         // Checks as JSON Lines too, so the output stays one JSON object per line.
         for c in &checks {
-            println!(
+            writeln!(
+                io::stdout(),
                 "{}",
                 serde_json::json!({"kind": "check", "lab": lab.name, "what": c.what, "passed": c.passed, "detail": c.detail})
-            );
+            )?;
         }
         return Ok(failed);
     }
-    println!("what you should have seen:");
+    writeln!(io::stdout(), "what you should have seen:")?;
     for c in &checks {
         let mark = match c.passed {
             Some(true) => "passed",
@@ -210,16 +212,20 @@ fn run_lab(lab: &crate::lab::Lab, args: &DemoArgs) -> anyhow::Result<usize> {
         } else {
             format!(" ({})", c.detail)
         };
-        println!(
+        writeln!(
+            io::stdout(),
             "  [{mark}] {}{}",
             escape_text(&c.what),
             escape_text(&detail)
-        );
+        )?;
     }
     if args.no_capture {
-        println!("  [not checked] packet checks (run as root without --no-capture to capture)");
+        writeln!(
+            io::stdout(),
+            "  [not checked] packet checks (run as root without --no-capture to capture)"
+        )?;
     }
-    println!();
+    writeln!(io::stdout())?;
     Ok(failed)
 }
 

@@ -427,3 +427,22 @@ fn readme_lab_table_matches_demo_list() {
     }
     assert!(rows >= 19, "{listed}");
 }
+
+// See: issue 17: `demo ... --format json | head -1` once panicked (println!
+// on a closed pipe, exit 101). Here the reader is gone before the first
+// line (`| true`): the demo ends quietly with status 0.
+#[test]
+fn demo_output_into_a_closed_pipe_is_not_a_panic() {
+    let out = std::process::Command::new("bash")
+        .arg("-c")
+        .arg("\"$0\" demo refused --format json | true; exit ${PIPESTATUS[0]}")
+        .arg(env!("CARGO_BIN_EXE_wirelab"))
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
