@@ -657,3 +657,21 @@ fn recv_once_delay_shutdown_write_bind_repeat_and_reuseport() {
     let _a = server::open(&opts, &Calls::quiet("a")).unwrap();
     let _b = server::open(&opts, &Calls::quiet("b")).expect("SO_REUSEPORT on both");
 }
+
+// See: issue 17: `serve --port 0` said "ok" and never which port it got.
+#[test]
+fn serve_on_port_0_says_which_port_the_kernel_chose() {
+    let out = crate::common::wirelab()
+        .args(["serve", "tcp", "--port", "0", "--duration", "1"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let port: u16 = stdout
+        .split("the kernel chose port ")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|p| p.parse().ok())
+        .unwrap_or_else(|| panic!("no port in:\n{stdout}"));
+    assert!(port > 0);
+}

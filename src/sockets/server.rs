@@ -153,10 +153,17 @@ pub fn open(opts: &ServeOptions, calls: &Calls) -> Result<Socket, CallError> {
             |_| "ok".into(),
         )?;
     }
+    // With port 0 the kernel picks one: say which (the client needs it).
     calls.run(
         format!("bind({})", show(&opts.addr)),
-        || socket.bind(&SockAddr::from(opts.addr)),
-        |_| "ok".into(),
+        || {
+            socket.bind(&SockAddr::from(opts.addr))?;
+            socket.local_addr()
+        },
+        |local| match local.as_socket() {
+            Some(a) if opts.addr.port() == 0 => format!("ok: the kernel chose port {}", a.port()),
+            _ => "ok".into(),
+        },
     )?;
     if !opts.udp {
         calls.run(
