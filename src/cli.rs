@@ -77,9 +77,11 @@ pub struct DemoArgs {
 
 #[derive(Debug, Args)]
 pub struct ProxyArgs {
-    /// Address to listen on, e.g. 127.0.0.1:12334
+    /// Address to listen on, e.g. 127.0.0.1:12334 or localhost:12334
+    #[arg(value_parser = resolve)]
     pub listen: std::net::SocketAddr,
-    /// The server to relay to, e.g. 127.0.0.1:12333
+    /// The server to relay to, e.g. 127.0.0.1:12333 or localhost:12333
+    #[arg(value_parser = resolve)]
     pub upstream: std::net::SocketAddr,
     /// Stop after this many seconds (default: until Ctrl-C)
     #[arg(long, value_name = "SECONDS")]
@@ -273,4 +275,14 @@ pub enum Format {
     Html,
     /// The capture as pcapng, each packet's explanation as its comment (needs --output)
     Pcapng,
+}
+
+/// `HOST:PORT` with a name or an address, resolved as serve and client do
+/// (getaddrinfo); the first address found.
+fn resolve(text: &str) -> Result<std::net::SocketAddr, String> {
+    use std::net::ToSocketAddrs;
+    text.to_socket_addrs()
+        .map_err(|e| format!("cannot resolve {text}: {e}"))?
+        .next()
+        .ok_or_else(|| format!("{text} resolves to no address"))
 }

@@ -675,3 +675,22 @@ fn serve_on_port_0_says_which_port_the_kernel_chose() {
         .unwrap_or_else(|| panic!("no port in:\n{stdout}"));
     assert!(port > 0);
 }
+
+// See: issue 17: proxy refused `localhost:PORT` while serve and client take names.
+#[test]
+fn proxy_takes_host_names_like_serve_and_client() {
+    let (a, b) = (free_port(), free_port());
+    let out = crate::common::wirelab()
+        .args(["proxy", "--duration", "1"])
+        .arg(format!("localhost:{a}"))
+        .arg(format!("localhost:{b}"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains(&format!(":{a}) -> ok")), "{stdout}");
+}
