@@ -28,6 +28,16 @@ use crate::sockets::{CallQueue, Calls};
 use crate::track::{ListenCheck, Tracker};
 
 pub fn run(command: Command) -> anyhow::Result<()> {
+    let output = match &command {
+        Command::Replay(a) => &a.output,
+        Command::Watch(a) => &a.output,
+        Command::Serve(a) => &a.output,
+        Command::Client(a) => &a.output,
+        Command::Proxy(a) => &a.output,
+        Command::Demo(a) => &a.output,
+        Command::Trace(a) => &a.output,
+    };
+    output.check().map_err(anyhow::Error::msg)?;
     match command {
         Command::Replay(args) => replay(&args),
         Command::Watch(args) => watch(&args),
@@ -81,7 +91,7 @@ fn free_port() -> anyhow::Result<u16> {
 /// Returns the number of failed checks.
 fn run_lab(lab: &crate::lab::Lab, args: &DemoArgs) -> anyhow::Result<usize> {
     use crate::lab::{Check, LabCtx, Recorder, RowRecord};
-    let json = args.output.format == Format::Json;
+    let json = args.output.format() == Format::Json;
     if json {
         writeln!(
             io::stdout(),
@@ -507,7 +517,7 @@ fn renderer<'w>(
     } else {
         Verbosity::Normal
     };
-    match args.format {
+    match args.format() {
         Format::Json if live => Box::new(JsonRender::new(out, !args.summary)),
         Format::Json => Box::new(JsonRender::new(out, !args.summary).batched()),
         Format::Csv => Box::new(crate::export::csv::CsvRender::new(out)),
@@ -640,7 +650,7 @@ fn replay(args: &ReplayArgs) -> anyhow::Result<()> {
         Some(&args.file),
         args.output.force,
     )?;
-    if args.output.format == Format::Pcapng {
+    if args.output.format() == Format::Pcapng {
         let what = format!("wirelab replay of {}", args.file.display());
         let result = write_pcapng(&sink, &what, &mut source, None);
         return finish_sink(sink, result);
@@ -745,7 +755,7 @@ fn watch(args: &WatchArgs) -> anyhow::Result<()> {
             .unwrap_or_default()
     );
     let sink = Sink::open(args.output.output.as_deref(), None, args.output.force)?;
-    if args.output.format == Format::Pcapng {
+    if args.output.format() == Format::Pcapng {
         let what = format!("wirelab watch on {}", source.interface());
         let result = write_pcapng(&sink, &what, &mut source, None);
         return finish_sink(sink, result);
@@ -961,7 +971,7 @@ fn trace(args: &TraceArgs) -> anyhow::Result<()> {
         let replay_path = keep.map_or(capture_path, |(path, _)| path);
         let mut source = FileSource::open(&replay_path)?;
         let sink = Sink::open(args.output.output.as_deref(), None, args.output.force)?;
-        let result = if args.output.format == Format::Pcapng {
+        let result = if args.output.format() == Format::Pcapng {
             let what = format!("wirelab trace -- {}", args.command.join(" "));
             write_pcapng(&sink, &what, &mut source, Some(&queue))
         } else {

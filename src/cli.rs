@@ -237,9 +237,10 @@ pub struct WatchArgs {
 
 #[derive(Debug, Clone, Args)]
 pub struct OutputArgs {
-    /// Output format
-    #[arg(long, value_enum, default_value_t = Format::Table)]
-    pub format: Format,
+    /// Output format [default: from -o's extension (.txt .json .jsonl .csv .md .mmd .html
+    /// .pcapng), else table]
+    #[arg(long = "format", value_enum)]
+    pub format_given: Option<Format>,
     /// Write to this file instead of standard output (written whole or not at all)
     #[arg(short, long, value_name = "FILE")]
     pub output: Option<PathBuf>,
@@ -255,6 +256,35 @@ pub struct OutputArgs {
     /// Show each packet's IP and TCP/UDP header bytes with the fields they encode (byte order)
     #[arg(long)]
     pub hex: bool,
+}
+
+impl OutputArgs {
+    /// The format: `--format`, else the one `-o FILE`'s extension names,
+    /// else a table.
+    pub fn format(&self) -> Format {
+        self.format_given
+            .or_else(|| self.output.as_deref().and_then(Format::from_extension))
+            .unwrap_or(Format::Table)
+    }
+
+    /// `--format` and `-o`'s extension must not disagree (`-o x.html
+    /// --format json` would write JSON into a file named .html).
+    pub fn check(&self) -> Result<(), String> {
+        let (Some(given), Some(path)) = (self.format_given, self.output.as_deref()) else {
+            return Ok(());
+        };
+        match Format::from_extension(path) {
+            Some(named) if named != given && !(named == Format::Text && given == Format::Table) => {
+                Err(format!(
+                    "--format {} does not match the extension of {} (a {} file); change one of them",
+                    given.name(),
+                    path.display(),
+                    named.name()
+                ))
+            }
+            _ => Ok(()),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -285,4 +315,35 @@ fn resolve(text: &str) -> Result<std::net::SocketAddr, String> {
         .map_err(|e| format!("cannot resolve {text}: {e}"))?
         .next()
         .ok_or_else(|| format!("{text} resolves to no address"))
+}
+
+impl Format {
+    /// The format a file name's extension names, if any.
+    pub fn from_extension(path: &std::path::Path) -> Option<Format> {
+        let ext = path.extension()?.to_str()?.to_ascii_lowercase();
+        Some(match ext.as_str() {
+            "txt" => Format::Text,
+            "json" | "jsonl" => Format::Json,
+            "csv" => Format::Csv,
+            "md" => Format::Md,
+            "mmd" => Format::Mermaid,
+            "html" | "htm" => Format::Html,
+            "pcapng" => Format::Pcapng,
+            _ => return None,
+        })
+    }
+
+    /// The name `--format` takes.
+    pub fn name(self) -> &'static str {
+        match self {
+            Format::Table => "table",
+            Format::Text => "text",
+            Format::Json => "json",
+            Format::Csv => "csv",
+            Format::Md => "md",
+            Format::Mermaid => "mermaid",
+            Format::Html => "html",
+            Format::Pcapng => "pcapng",
+        }
+    }
 }

@@ -415,3 +415,43 @@ fn hex_shows_each_header_byte_with_the_field_it_encodes() {
         "46284\t4100670546\t60"
     );
 }
+
+// See: issue 17: `-o out.html` or `-o out.pcapng` without --format wrote a
+// terminal table into the file. The extension names the format; a
+// --format that contradicts it is one clear line.
+#[test]
+fn output_format_comes_from_the_extension_and_a_conflict_is_refused() {
+    let dir = std::env::temp_dir().join(format!("wirelab-ext-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let input = repo().join("captures/lab/tcp_echo.pcap");
+    for (name, starts) in [
+        ("t.html", &b"<!doctype html>"[..]),
+        ("t.pcapng", &[0x0a, 0x0d, 0x0d, 0x0a][..]),
+        ("t.jsonl", &b"{\"kind\":\"packet\""[..]),
+        ("t.csv", &b"kind,frame,"[..]),
+    ] {
+        let target = dir.join(name);
+        wirelab()
+            .args(["replay", "--force", "-o"])
+            .arg(&target)
+            .arg(&input)
+            .assert()
+            .success();
+        let bytes = std::fs::read(&target).unwrap();
+        assert!(
+            bytes.starts_with(starts),
+            "{name}: {:?}",
+            String::from_utf8_lossy(&bytes[..bytes.len().min(40)])
+        );
+    }
+    let out = wirelab()
+        .args(["replay", "--format", "json", "-o"])
+        .arg(dir.join("x.html"))
+        .arg(&input)
+        .output()
+        .unwrap();
+    let err = one_line_error(&out);
+    assert!(err.contains("--format json does not match"), "{err}");
+    assert!(!dir.join("x.html").exists());
+    std::fs::remove_dir_all(&dir).unwrap();
+}
