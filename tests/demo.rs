@@ -318,9 +318,11 @@ fn demo_save_writes_pcapng_and_json_that_replay_reproduces() {
         .output()
         .unwrap();
     assert!(replayed.status.success());
+    // The lab's TCP packets (an ICMP error from other traffic on the
+    // machine may be captured too: the filter keeps all ICMP).
     let packets = |text: &str| -> Vec<String> {
         text.lines()
-            .filter(|l| l.contains("\"kind\":\"packet\""))
+            .filter(|l| l.contains("\"kind\":\"packet\"") && l.contains("\"proto\":\"tcp\""))
             .map(str::to_string)
             .collect()
     };
@@ -347,9 +349,13 @@ fn demo_all_passes_every_check() {
         .output()
         .unwrap();
     let stdout = String::from_utf8(out.stdout).unwrap();
+    let failed: Vec<&str> = stdout
+        .lines()
+        .filter(|l| l.contains("\"kind\":\"check\"") && l.contains("\"passed\":false"))
+        .collect();
     assert!(
         out.status.success(),
-        "{}",
+        "{}\nfailed checks: {failed:#?}",
         String::from_utf8_lossy(&out.stderr)
     );
     let lines: Vec<serde_json::Value> = stdout

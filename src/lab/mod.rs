@@ -66,6 +66,12 @@ pub struct Recorder<'r> {
 
 impl Render for Recorder<'_> {
     fn packet(&mut self, row: &PacketRow<'_, '_>) -> std::io::Result<()> {
+        // The capture keeps every ICMP error (they answer the lab's
+        // datagrams); one about a flow not in this capture belongs to
+        // other traffic on the machine, not to the lab: checks do not see it.
+        if row.conn.is_none() {
+            return self.inner.packet(row);
+        }
         let (tcp_flags, icmp, sport, dport, len, udp) = match row.packet.transport {
             Transport::Tcp(t) => (
                 Some(t.flags.0),
