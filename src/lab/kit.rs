@@ -1,7 +1,7 @@
 //! What several labs share: addresses, an echo server that stops when
 //! dropped, UDP helpers, and how a check's detail shows values.
 
-use std::net::{SocketAddr, UdpSocket};
+use std::net::{SocketAddr, TcpListener, TcpStream, UdpSocket};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread;
@@ -9,7 +9,28 @@ use std::time::Duration;
 
 use crate::lab::LabCtx;
 use crate::sockets::server::{self, ServeOptions, SharedLog};
-use crate::sockets::Calls;
+use crate::sockets::{CallError, Calls};
+
+/// The client's connect() to 127.0.0.1:`port` and the server's accept() on
+/// `listener`, each reported by its own recorder: the connected pair.
+pub fn tcp_pair(
+    client: &Calls,
+    server: &Calls,
+    listener: &TcpListener,
+    port: u16,
+) -> Result<(TcpStream, TcpStream), CallError> {
+    let c = client.run(
+        format!("connect(127.0.0.1:{port})"),
+        || TcpStream::connect(local(port)),
+        |_| "ok".into(),
+    )?;
+    let (s, _) = server.run(
+        "accept()",
+        || listener.accept(),
+        |(_, p)| format!("peer {p}"),
+    )?;
+    Ok((c, s))
+}
 
 pub fn local(port: u16) -> SocketAddr {
     SocketAddr::from(([127, 0, 0, 1], port))

@@ -1,10 +1,9 @@
 //! The `abort` lab: the program a student would write, and the checks.
 
 use std::io::{Read, Write};
-use std::net::TcpStream;
 use std::time::Duration;
 
-use crate::lab::kit::{local, pause};
+use crate::lab::kit::{local, pause, tcp_pair};
 use crate::lab::sockstate::KernelState;
 use crate::lab::{packet_check, Check, LabCtx, RowRecord, ACK, FIN, RST};
 use crate::sockets::server::{self, ServeOptions};
@@ -23,16 +22,7 @@ pub fn abort(ctx: &mut LabCtx) -> anyhow::Result<()> {
     )?
     .into();
     let cl = calls.named("client".into());
-    let client = cl.run(
-        format!("connect(127.0.0.1:{port})"),
-        || TcpStream::connect(local(port)),
-        |_| "ok".into(),
-    )?;
-    let (mut conn, _) = srv.run(
-        "accept()",
-        || listener.accept(),
-        |(_, p)| format!("peer {p}"),
-    )?;
+    let (client, mut conn) = tcp_pair(&cl, &srv, &listener, port)?;
     ctx.step("the client sets SO_LINGER {1, 0} and closes");
     let sock = socket2::SockRef::from(&client);
     cl.run(
@@ -67,16 +57,7 @@ pub fn abort(ctx: &mut LabCtx) -> anyhow::Result<()> {
     ctx.step(
         "a second connection: the client sends data the server never reads, and the server closes",
     );
-    let mut client = cl.run(
-        format!("connect(127.0.0.1:{port})"),
-        || TcpStream::connect(local(port)),
-        |_| "ok".into(),
-    )?;
-    let (conn, _) = srv.run(
-        "accept()",
-        || listener.accept(),
-        |(_, p)| format!("peer {p}"),
-    )?;
+    let (mut client, conn) = tcp_pair(&cl, &srv, &listener, port)?;
     cl.run(
         "send(6)",
         || client.write(b"unread"),

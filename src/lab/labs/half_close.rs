@@ -1,9 +1,9 @@
 //! The `half-close` lab: the program a student would write, and the checks.
 
 use std::io::{Read, Write};
-use std::net::{Shutdown, TcpStream};
+use std::net::Shutdown;
 
-use crate::lab::kit::{local, or_none, pause, shown};
+use crate::lab::kit::{local, or_none, pause, shown, tcp_pair};
 use crate::lab::sockstate::KernelState;
 use crate::lab::{packet_check, Check, LabCtx, RowRecord, FIN};
 use crate::sockets::server::{self, ServeOptions};
@@ -23,16 +23,7 @@ pub fn half_close(ctx: &mut LabCtx) -> anyhow::Result<()> {
     let listener: std::net::TcpListener = listener.into();
     let cl = calls.named("client".into());
     ctx.step("the client connects, sends a request and calls shutdown(SHUT_WR)");
-    let mut client = cl.run(
-        format!("connect(127.0.0.1:{port})"),
-        || TcpStream::connect(local(port)),
-        |_| "ok".into(),
-    )?;
-    let (mut conn, _) = srv_calls.run(
-        "accept()",
-        || listener.accept(),
-        |(_, p)| format!("peer {p}"),
-    )?;
+    let (mut client, mut conn) = tcp_pair(&cl, &srv_calls, &listener, port)?;
     cl.run(
         "send(18)",
         || client.write_all(b"GET / HTTP/1.0\r\n\r\n"),

@@ -3,7 +3,7 @@
 use std::io::{Read, Write};
 use std::net::TcpStream;
 
-use crate::lab::kit::{local, pause, ChildServer};
+use crate::lab::kit::{local, pause, tcp_pair, ChildServer};
 use crate::lab::sockstate::KernelState;
 use crate::lab::{packet_check, Check, LabCtx, RowRecord, ACK, FIN, RST};
 use crate::sockets::server::{self, ServeOptions};
@@ -21,16 +21,7 @@ pub fn reuseaddr(ctx: &mut LabCtx) -> anyhow::Result<()> {
     };
     ctx.step("a server with SO_REUSEADDR accepts a client, then closes the connection first");
     let listener: std::net::TcpListener = server::open(&opts(Some(true)), &srv)?.into();
-    let mut client = cl.run(
-        format!("connect(127.0.0.1:{port})"),
-        || TcpStream::connect(local(port)),
-        |_| "ok".into(),
-    )?;
-    let (conn, _) = srv.run(
-        "accept()",
-        || listener.accept(),
-        |(_, p)| format!("peer {p}"),
-    )?;
+    let (mut client, conn) = tcp_pair(&cl, &srv, &listener, port)?;
     srv.run(
         "close() [connection]",
         || {
