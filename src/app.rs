@@ -427,13 +427,38 @@ enum Sink {
         target: PathBuf,
         file: File,
     },
+    /// A device, FIFO or socket (`-o /dev/stdout`, `-o /dev/null`, a named
+    /// pipe): written through, never replaced by a file.
+    Through {
+        target: PathBuf,
+        file: File,
+    },
 }
 
 impl Sink {
     fn open(output: Option<&Path>, input: Option<&Path>, force: bool) -> anyhow::Result<Sink> {
-        let Some(target) = output else {
+        let Some(target) = output.filter(|t| t.as_os_str() != "-") else {
             return Ok(Sink::Stdout);
         };
+        // A symlink is followed: the file it names is the one written (the
+        // link stays), as `>` in a shell does.
+        let resolved = fs::canonicalize(target).ok();
+        let target = resolved.as_deref().unwrap_or(target);
+        if let Ok(meta) = fs::metadata(target) {
+            if meta.is_dir() {
+                bail!("{} is a directory; name a file", target.display());
+            }
+            if !meta.is_file() {
+                let file = fs::OpenOptions::new()
+                    .write(true)
+                    .open(target)
+                    .with_context(|| format!("cannot write {}", target.display()))?;
+                return Ok(Sink::Through {
+                    target: target.to_path_buf(),
+                    file,
+                });
+            }
+        }
         if !force && fs::symlink_metadata(target).is_ok() {
             bail!(
                 "{} already exists (use --force to overwrite it)",
@@ -469,7 +494,9 @@ impl Sink {
     fn name(&self) -> String {
         match self {
             Sink::Stdout => "standard output".to_string(),
-            Sink::File { target, .. } => target.display().to_string(),
+            Sink::File { target, .. } | Sink::Through { target, .. } => {
+                target.display().to_string()
+            }
         }
     }
 
@@ -480,7 +507,7 @@ impl Sink {
         Ok(match self {
             Sink::Stdout if live => Box::new(io::LineWriter::new(io::stdout())),
             Sink::Stdout => Box::new(BufWriter::with_capacity(1 << 16, io::stdout())),
-            Sink::File { file, .. } => {
+            Sink::File { file, .. } | Sink::Through { file, .. } => {
                 Box::new(BufWriter::with_capacity(1 << 16, file.try_clone()?))
             }
         })
@@ -488,6 +515,11 @@ impl Sink {
 
     /// Keep the output: rename the temporary file into place.
     fn commit(self) -> anyhow::Result<()> {
+        if let Sink::Through { target, mut file } = self {
+            return file
+                .flush()
+                .with_context(|| format!("cannot write {}", target.display()));
+        }
         if let Sink::File { tmp, target, file } = self {
             file.sync_all()
                 .with_context(|| format!("cannot write {}", target.display()))?;

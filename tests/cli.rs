@@ -455,3 +455,96 @@ fn output_format_comes_from_the_extension_and_a_conflict_is_refused() {
     assert!(!dir.join("x.html").exists());
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+// See: issue 17: `-o X --force` replaced a device with a regular file,
+// `-o /dev/stdout` was "already exists", `-o adir --force` left a temp file.
+// Devices and FIFOs are written through, `-` is standard output, a symlink is
+// followed (the link stays), a directory is refused in one line.
+#[test]
+fn output_to_devices_fifos_symlinks_and_dash() {
+    use std::os::unix::fs::FileTypeExt;
+    let dir = std::env::temp_dir().join(format!("wirelab-sinks-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let input = repo().join("captures/lab/tcp_echo.pcap");
+    let rows = |out: &[u8]| String::from_utf8_lossy(out).lines().count();
+    // Standard output, by name and as "-".
+    for target in ["/dev/stdout", "-"] {
+        let out = wirelab()
+            .args(["replay", "--format", "text", "-o", target])
+            .arg(&input)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{target}");
+        assert!(rows(&out.stdout) >= 10, "{target}");
+    }
+    // A device stays a device, even with --force.
+    wirelab()
+        .args(["replay", "--format", "text", "--force", "-o", "/dev/null"])
+        .arg(&input)
+        .assert()
+        .success();
+    assert!(std::fs::metadata("/dev/null")
+        .unwrap()
+        .file_type()
+        .is_char_device());
+    // A FIFO is written through.
+    let fifo = dir.join("fifo");
+    assert!(std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap()
+        .success());
+    let reader = {
+        let fifo = fifo.clone();
+        std::thread::spawn(move || std::fs::read(fifo).unwrap())
+    };
+    wirelab()
+        .args(["replay", "--format", "text", "-o"])
+        .arg(&fifo)
+        .arg(&input)
+        .assert()
+        .success();
+    assert!(rows(&reader.join().unwrap()) >= 10);
+    assert!(std::fs::symlink_metadata(&fifo)
+        .unwrap()
+        .file_type()
+        .is_fifo());
+    // A symlink is followed: the file it names gets the output.
+    let real = dir.join("real.txt");
+    std::fs::write(&real, "old").unwrap();
+    let link = dir.join("link.txt");
+    std::os::unix::fs::symlink(&real, &link).unwrap();
+    wirelab()
+        .args(["replay", "--force", "-o"])
+        .arg(&link)
+        .arg(&input)
+        .assert()
+        .success();
+    assert!(std::fs::symlink_metadata(&link)
+        .unwrap()
+        .file_type()
+        .is_symlink());
+    assert!(rows(&std::fs::read(&real).unwrap()) >= 10);
+    // A directory: one line, nothing left behind.
+    let sub = dir.join("adir");
+    std::fs::create_dir(&sub).unwrap();
+    let out = wirelab()
+        .args(["replay", "--force", "-o"])
+        .arg(&sub)
+        .arg(&input)
+        .output()
+        .unwrap();
+    assert!(one_line_error(&out).contains("is a directory"));
+    assert_eq!(std::fs::read_dir(&sub).unwrap().count(), 0);
+    assert_eq!(
+        std::fs::read_dir(&dir)
+            .unwrap()
+            .filter(|e| e
+                .as_ref()
+                .is_ok_and(|e| e.file_name().to_string_lossy().ends_with(".tmp")))
+            .count(),
+        0
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
