@@ -172,10 +172,8 @@ pub enum End {
     NoAnswer,
     /// S1: established, still open.
     Open,
-    /// OTH with a RST.
+    /// OTH: the client reset, nothing from the server.
     Reset { by_client: bool },
-    /// OTH with both FINs.
-    ClosedMidstream { first_by_client: Option<bool> },
     /// OTH otherwise.
     StillOpen,
     /// UDP, both ways.

@@ -85,7 +85,7 @@ impl FileSource {
                     path.display()
                 )
             }
-            other => anyhow!("cannot read {}: {other:?}", path.display()),
+            other => anyhow!("cannot read {}: {other}", path.display()),
         })?;
         Ok(FileSource {
             path: path.to_path_buf(),
@@ -229,7 +229,7 @@ impl FrameSource for FileSource {
                 Err(PcapError::Incomplete(_)) => {
                     self.reader
                         .refill()
-                        .map_err(|e| anyhow!("cannot read {}: {e:?}", self.path.display()))?;
+                        .map_err(|e| anyhow!("cannot read {}: {e}", self.path.display()))?;
                     continue;
                 }
                 Err(PcapError::BufferTooSmall) => {
@@ -243,7 +243,7 @@ impl FrameSource for FileSource {
                     self.reader.grow(self.capacity);
                     self.reader
                         .refill()
-                        .map_err(|e| anyhow!("cannot read {}: {e:?}", self.path.display()))?;
+                        .map_err(|e| anyhow!("cannot read {}: {e}", self.path.display()))?;
                     continue;
                 }
                 Err(PcapError::UnexpectedEof) => {
@@ -254,11 +254,13 @@ impl FrameSource for FileSource {
                 }
                 Err(other) => {
                     let reason = match other {
-                        PcapError::NomError(_, kind) => format!("unreadable record ({kind:?})"),
-                        PcapError::OwnedNomError(_, kind) => {
-                            format!("unreadable record ({kind:?})")
+                        PcapError::NomError(_, kind) => {
+                            format!("unreadable record ({})", kind.description())
                         }
-                        other => format!("unreadable record ({other:?})"),
+                        PcapError::OwnedNomError(_, kind) => {
+                            format!("unreadable record ({})", kind.description())
+                        }
+                        other => format!("unreadable record ({other})"),
                     };
                     return Err(self.damaged(reason));
                 }

@@ -32,6 +32,19 @@ pub fn tcp_pair(
     Ok((c, s))
 }
 
+/// close() on a socket, reported as a call: in Rust, dropping the socket
+/// is the close.
+pub fn close<S>(calls: &Calls, call: &str, socket: S, result: &str) -> Result<(), CallError> {
+    calls.run(
+        call,
+        || {
+            drop(socket);
+            Ok(())
+        },
+        |()| result.into(),
+    )
+}
+
 pub fn local(port: u16) -> SocketAddr {
     SocketAddr::from(([127, 0, 0, 1], port))
 }

@@ -496,9 +496,6 @@ pub fn outcome(s: &ConnSummary) -> String {
         End::Reset { by_client } => {
             format!("the {} reset the connection (RST)", side(by_client))
         }
-        End::ClosedMidstream { first_by_client } => {
-            format!("closed; the {} closed first", closer(first_by_client))
-        }
         End::StillOpen => "still open when the capture ended".to_string(),
         End::Datagrams => format!(
             "{} from the client, {} from the server",

@@ -494,7 +494,10 @@ mod tests {
         let (_, text, anchor) = d.describe(&call).unwrap();
         assert!(text.contains("an empty datagram"), "{text}");
         assert!(!text.contains("peer closed"), "{text}");
-        assert!(matches!(anchor, super::Anchor::Time), "{anchor:?}");
+        assert!(
+            matches!(anchor, super::Anchor::Time),
+            "an empty datagram is placed by time, not tied to a FIN"
+        );
         // 100,000 bytes sent, 4 shown (strace's -s cut them): the count is the call's.
         let (_, text) = one(&mut d, r#"7 1.3 sendto(6<TCP:[127.0.0.1:52906->127.0.0.1:42535]>, "xxxx"..., 100000, 0, NULL, 0) = 100000 <0.000275>"#).unwrap();
         assert!(

@@ -75,21 +75,23 @@ fn zeek_state(conv: &Conversation, tcp: &TcpConversation, side: usize) -> ZeekSt
     }
 }
 
-/// Zeek's conn_state, in the order Zeek decides it (conn/main.zeek).
-fn conn_state(conv: &Conversation, tcp: &TcpConversation) -> &'static str {
+/// Zeek's conn_state, in the order Zeek decides it (conn/main.zeek), and
+/// the end it names.
+fn conn_state(conv: &Conversation, tcp: &TcpConversation) -> (&'static str, End) {
     use ZeekState::{Closed, Established, Inactive, Partial, Reset, SynAckSent, SynSent};
     let (os, rs) = (zeek_state(conv, tcp, 0), zeek_state(conv, tcp, 1));
     let o_inactive = matches!(os, Inactive | Partial);
     let r_inactive = matches!(rs, Inactive | Partial);
+    let first_by_client = tcp.first_closer.map(|d| d == Direction::ClientToServer);
     if rs == Reset {
         if matches!(os, SynSent | SynAckSent)
             || (os == Reset && conv.bytes[0] == 0 && conv.bytes[1] == 0)
         {
-            "REJ"
+            ("REJ", End::Refused)
         } else if o_inactive {
-            "RSTRH"
+            ("RSTRH", End::ResetAfterMissedSyn)
         } else {
-            "RSTR"
+            ("RSTR", End::Aborted { by_client: false })
         }
     } else if os == Reset {
         if r_inactive {
@@ -102,61 +104,44 @@ fn conn_state(conv: &Conversation, tcp: &TcpConversation) -> &'static str {
                     .any(|c| c == 'R')
             });
             if rstos0 {
-                "RSTOS0"
+                ("RSTOS0", End::ClientGaveUp)
             } else {
-                "OTH"
+                ("OTH", End::Reset { by_client: true })
             }
         } else {
-            "RSTO"
+            ("RSTO", End::Aborted { by_client: true })
         }
     } else if rs == Closed && os == Closed {
-        "SF"
+        (
+            "SF",
+            End::Closed {
+                first_by_client,
+                simultaneous: tcp.simultaneous_close,
+            },
+        )
     } else if os == Closed {
         if r_inactive {
-            "SH"
+            ("SH", End::SynThenFin)
         } else {
-            "S2"
+            ("S2", End::HalfClosed { by_client: true })
         }
     } else if rs == Closed {
         if o_inactive {
-            "SHR"
+            ("SHR", End::ClosedAfterMissedSyn)
         } else {
-            "S3"
+            ("S3", End::HalfClosed { by_client: false })
         }
     } else if os == SynSent && rs == Inactive {
-        "S0"
+        ("S0", End::NoAnswer)
     } else if os == Established && rs == Established {
-        "S1"
+        ("S1", End::Open)
     } else {
-        "OTH"
+        ("OTH", End::StillOpen)
     }
 }
 
 fn tcp_outcome(conv: &Conversation, tcp: &TcpConversation) -> (&'static str, Outcome) {
-    let state = conn_state(conv, tcp);
-    let first_by_client = tcp.first_closer.map(|d| d == Direction::ClientToServer);
-    let end = match state {
-        "REJ" => End::Refused,
-        "RSTOS0" => End::ClientGaveUp,
-        "RSTRH" => End::ResetAfterMissedSyn,
-        "RSTO" => End::Aborted { by_client: true },
-        "RSTR" => End::Aborted { by_client: false },
-        "SF" => End::Closed {
-            first_by_client,
-            simultaneous: tcp.simultaneous_close,
-        },
-        "SH" => End::SynThenFin,
-        "SHR" => End::ClosedAfterMissedSyn,
-        "S2" => End::HalfClosed { by_client: true },
-        "S3" => End::HalfClosed { by_client: false },
-        "S0" => End::NoAnswer,
-        "S1" => End::Open,
-        _ if tcp.sent_rst(0) || tcp.sent_rst(1) => End::Reset {
-            by_client: tcp.sent_rst(0),
-        },
-        _ if tcp.sent_fin(0) && tcp.sent_fin(1) => End::ClosedMidstream { first_by_client },
-        _ => End::StillOpen,
-    };
+    let (state, end) = conn_state(conv, tcp);
     (
         state,
         Outcome {

@@ -3,7 +3,7 @@
 use std::io::{Read, Write};
 use std::time::Duration;
 
-use crate::lab::kit::{local, pause, tcp_pair};
+use crate::lab::kit::{close, local, pause, tcp_pair};
 use crate::lab::sockstate::KernelState;
 use crate::lab::{packet_check, Check, LabCtx, RowRecord, ACK, FIN, RST};
 use crate::sockets::server::{self, ServeOptions};
@@ -30,14 +30,7 @@ pub fn abort(ctx: &mut LabCtx) -> anyhow::Result<()> {
         || sock.set_linger(Some(Duration::ZERO)),
         |_| "ok".into(),
     )?;
-    cl.run(
-        "close()",
-        || {
-            drop(client);
-            Ok(())
-        },
-        |()| "ok: RST instead of FIN".into(),
-    )?;
+    close(&cl, "close()", client, "ok: RST instead of FIN")?;
     pause(50);
     let mut buf = [0u8; 16];
     let r = srv.run("recv(16)", || conn.read(&mut buf), |n| format!("{n} bytes"));
@@ -64,13 +57,11 @@ pub fn abort(ctx: &mut LabCtx) -> anyhow::Result<()> {
         |n| format!("{n} bytes"),
     )?;
     pause(50);
-    srv.run(
+    close(
+        &srv,
         "close() with 6 bytes unread",
-        || {
-            drop(conn);
-            Ok(())
-        },
-        |()| "ok: unread data makes it an RST".into(),
+        conn,
+        "ok: unread data makes it an RST",
     )?;
     pause(50);
     let r = cl.run(

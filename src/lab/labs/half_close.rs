@@ -3,7 +3,7 @@
 use std::io::{Read, Write};
 use std::net::Shutdown;
 
-use crate::lab::kit::{local, or_none, pause, shown, tcp_pair};
+use crate::lab::kit::{close, local, or_none, pause, shown, tcp_pair};
 use crate::lab::sockstate::KernelState;
 use crate::lab::{packet_check, Check, LabCtx, RowRecord, FIN};
 use crate::sockets::server::{self, ServeOptions};
@@ -85,14 +85,7 @@ pub fn half_close(ctx: &mut LabCtx) -> anyhow::Result<()> {
         || conn.write_all(b"HTTP/1.0 200"),
         |_| "12 bytes: a half-closed peer can still receive".into(),
     )?;
-    srv_calls.run(
-        "close()",
-        || {
-            drop(conn);
-            Ok(())
-        },
-        |()| "ok".into(),
-    )?;
+    close(&srv_calls, "close()", conn, "ok")?;
     let mut reply = Vec::new();
     cl.run(
         "recv() until 0 bytes",

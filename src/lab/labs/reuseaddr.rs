@@ -3,7 +3,7 @@
 use std::io::{Read, Write};
 use std::net::TcpStream;
 
-use crate::lab::kit::{local, pause, tcp_pair, ChildServer};
+use crate::lab::kit::{close, local, pause, tcp_pair, ChildServer};
 use crate::lab::sockstate::KernelState;
 use crate::lab::{packet_check, Check, LabCtx, RowRecord, ACK, FIN, RST};
 use crate::sockets::server::{self, ServeOptions};
@@ -22,35 +22,19 @@ pub fn reuseaddr(ctx: &mut LabCtx) -> anyhow::Result<()> {
     ctx.step("a server with SO_REUSEADDR accepts a client, then closes the connection first");
     let listener: std::net::TcpListener = server::open(&opts(Some(true)), &srv)?.into();
     let (mut client, conn) = tcp_pair(&cl, &srv, &listener, port)?;
-    srv.run(
-        "close() [connection]",
-        || {
-            drop(conn);
-            Ok(())
-        },
-        |()| "ok: FIN first".into(),
-    )?;
+    close(&srv, "close() [connection]", conn, "ok: FIN first")?;
     let mut buf = [0u8; 8];
     cl.run(
         "recv(8)",
         || client.read(&mut buf),
         |n| format!("{n} bytes: EOF"),
     )?;
-    cl.run(
-        "close()",
-        || {
-            drop(client);
-            Ok(())
-        },
-        |()| "ok".into(),
-    )?;
-    srv.run(
+    close(&cl, "close()", client, "ok")?;
+    close(
+        &srv,
         "close() [listener]",
-        || {
-            drop(listener);
-            Ok(())
-        },
-        |()| "ok: the server program exits".into(),
+        listener,
+        "ok: the server program exits",
     )?;
     pause(100);
     let rows = ctx.states("after the server closed first");
