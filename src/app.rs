@@ -579,25 +579,43 @@ pub fn pump(source: &mut dyn FrameSource, render: &mut dyn Render) -> anyhow::Re
     pump_with_calls(source, render, None, None)
 }
 
-/// Render socket calls from `calls` that happened up to `until_ns` (all of them for `None`).
+/// Render socket calls from `calls` that happened up to `until_ns` (all of
+/// them for `None`); the tracker hears of each call, to name it as the
+/// cause of the packets that follow.
 fn drain_calls(
     calls: Option<&CallQueue>,
     until_ns: Option<i64>,
+    mut tracker: Option<&mut Tracker>,
     render: &mut dyn Render,
 ) -> io::Result<()> {
     let Some(queue) = calls else { return Ok(()) };
+    // A packet waits (at most 20 ms) for a call that started before it and
+    // may have sent it: close() is reported once it returns, and its FIN
+    // can reach the capture first.
+    if let Some(until) = until_ns {
+        while queue.lock().is_ok_and(|q| q.waits_for(until)) {
+            std::thread::sleep(Duration::from_micros(200));
+        }
+    }
     loop {
         let next = {
             let Ok(mut q) = queue.lock() else {
                 return Ok(());
             };
-            match q.front() {
-                Some(&(ts, _)) if until_ns.is_none_or(|u| ts <= u) => q.pop_front(),
+            match q.lines.front() {
+                Some(line) if until_ns.is_none_or(|u| line.ts_ns() <= u) => q.lines.pop_front(),
                 _ => None,
             }
         };
         match next {
-            Some((ts, text)) => render.call(ts, &text)?,
+            Some(mut line) => {
+                if let (Some(tracker), crate::call::Line::Call(call)) =
+                    (tracker.as_deref_mut(), &mut line)
+                {
+                    tracker.call(call);
+                }
+                render.call(&line)?
+            }
             None => return Ok(()),
         }
     }
@@ -645,7 +663,7 @@ pub fn pump_observed(
             );
         }
         let packet = decode(&frame);
-        drain_calls(calls, Some(packet.ts_ns), render)?;
+        drain_calls(calls, Some(packet.ts_ns), Some(&mut tracker), render)?;
         let mut row = tracker.track(&packet);
         if tracker.explains() {
             explain(&mut row);
@@ -661,7 +679,7 @@ pub fn pump_observed(
         }
     }
     progress.finish();
-    drain_calls(calls, None, render)?;
+    drain_calls(calls, None, Some(&mut tracker), render)?;
     for summary in tracker.finish() {
         render.conn(&summary)?;
     }
@@ -976,7 +994,13 @@ fn trace(args: &TraceArgs) -> anyhow::Result<()> {
             );
         }
         let mut parser = crate::trace::strace::Parser::default();
-        let mut describer = crate::trace::Describer::default();
+        let actor = std::path::Path::new(&args.command[0])
+            .file_name()
+            .map_or_else(
+                || args.command[0].clone(),
+                |n| n.to_string_lossy().into_owned(),
+            );
+        let mut describer = crate::trace::Describer::new(&actor);
         let described: Vec<_> = std::io::BufReader::new(text.as_bytes())
             .lines()
             .map_while(Result::ok)
@@ -994,12 +1018,15 @@ fn trace(args: &TraceArgs) -> anyhow::Result<()> {
             &capture_path,
             keep.as_ref().map(|(path, ports)| (path.as_path(), ports)),
         )?;
-        let mut calls: Vec<(i64, String)> = described
+        let mut calls: Vec<crate::call::Line> = described
             .into_iter()
-            .map(|(ts, text, anchor)| (crate::trace::place(ts, &anchor, &packets), text))
+            .map(|(mut call, anchor)| {
+                call.ts_ns = crate::trace::place(call.ts_ns, &anchor, &packets);
+                crate::call::Line::Call(Box::new(call))
+            })
             .collect();
-        calls.sort_by_key(|&(ts, _)| ts);
-        let queue: CallQueue = Arc::new(std::sync::Mutex::new(calls.into()));
+        calls.sort_by_key(crate::call::Line::ts_ns);
+        let queue: CallQueue = Arc::new(std::sync::Mutex::new(crate::sockets::Pending::of(calls)));
         let replay_path = keep.map_or(capture_path, |(path, _)| path);
         let mut source = FileSource::open(&replay_path)?;
         let sink = Sink::open(args.output.output.as_deref(), None, args.output.force)?;
@@ -1050,8 +1077,10 @@ fn write_pcapng(
         fn packet(&mut self, _row: &crate::timeline::PacketRow<'_, '_>) -> io::Result<()> {
             Ok(())
         }
-        fn call(&mut self, _ts_ns: i64, text: &str) -> io::Result<()> {
-            self.0.borrow_mut().push(text.to_string());
+        fn call(&mut self, line: &crate::call::Line) -> io::Result<()> {
+            self.0
+                .borrow_mut()
+                .push(crate::render::explain::line_text(line));
             Ok(())
         }
         fn conn(&mut self, _summary: &crate::timeline::ConnSummary) -> io::Result<()> {

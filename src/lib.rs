@@ -11,6 +11,8 @@
 //!   per endpoint, typed events per packet (observed or inferred),
 //!   Zeek-style summaries; bounded memory.
 //! - [`timeline`]: the rows the tracker produces.
+//! - [`call`]: socket calls as data, from wirelab's own programs and from
+//!   strace, merged into the timeline by time.
 //! - [`render`]: `explain`, the one writer of explanations (from events);
 //!   terminal tables and plain text; payload escaping; `--hex`.
 //! - [`export`]: one file per format: JSON Lines, CSV, Markdown, Mermaid,
@@ -25,6 +27,7 @@
 //! - [`cli`] and [`app`]: arguments and the pipeline that ties it together.
 
 pub mod app;
+pub mod call;
 pub mod capture;
 pub mod cli;
 pub mod decode;

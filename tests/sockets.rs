@@ -109,7 +109,9 @@ fn two_servers_on_one_port_without_reuseaddr_get_eaddrinuse() {
     let _first = server::open(&opts, &calls).unwrap();
     let err = server::open(&opts, &calls).unwrap_err();
     assert_eq!(err.errno, Some(libc::EADDRINUSE));
-    assert_eq!(err.call, format!("bind(127.0.0.1:{port})"));
+    assert_eq!(err.call.op, wirelab::call::Op::Bind);
+    assert_eq!(err.call.args.addr, Some(local(port)));
+    assert_eq!(err.call.errno(), Some("EADDRINUSE"));
 }
 
 /// Leave a TIME-WAIT on the server's port: the server closes first.
@@ -453,14 +455,10 @@ fn client_capture_interleaves_socket_calls_with_packets() {
         .collect();
     let kinds: Vec<String> = lines
         .iter()
-        .map(|v| {
-            let text = v["text"].as_str().unwrap_or("");
-            match v["kind"].as_str().unwrap() {
-                "call" if text.contains("connect(") => "connect".to_string(),
-                "call" if text.contains("close()") => "close".to_string(),
-                "packet" => format!("{:?}", v["tcp_flags"]),
-                other => other.to_string(),
-            }
+        .map(|v| match v["kind"].as_str().unwrap() {
+            "call" => v["op"].as_str().unwrap().to_string(),
+            "packet" => format!("{:?}", v["tcp_flags"]),
+            other => other.to_string(),
         })
         .collect();
     let pos = |k: &str| {
@@ -469,16 +467,23 @@ fn client_capture_interleaves_socket_calls_with_packets() {
             .position(|x| x == k)
             .unwrap_or_else(|| panic!("{k} not in {kinds:?}"))
     };
-    // Each call is stamped when it returns: connect() after the SYN-ACK
-    // that completed it, close() after the data and once its FIN is sent.
+    // connect() is stamped when it returns, after the SYN-ACK that
+    // completed it; close() when it starts, before the FIN it sends.
     assert!(
         pos(r#"Array [String("SYN"), String("ACK")]"#) < pos("connect"),
         "{kinds:?}"
     );
-    assert!(
-        pos(r#"Array [String("PSH"), String("ACK")]"#) < pos("close"),
-        "{kinds:?}"
-    );
+    let fin = pos(r#"Array [String("FIN"), String("ACK")]"#);
+    assert!(pos("close") < fin, "{kinds:?}");
+    // ... and the FIN names that close() as its cause.
+    let causes: Vec<&serde_json::Value> = lines[fin]["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["code"] == "caused_by")
+        .collect();
+    assert_eq!(causes.len(), 1, "{}", lines[fin]);
+    assert_eq!(causes[0]["cause"], "close");
     // Calls and packets are merged in time order.
     let ts: Vec<i64> = lines.iter().filter_map(|v| v["ts_ns"].as_i64()).collect();
     assert!(ts.windows(2).all(|w| w[0] <= w[1]), "time order");
@@ -559,7 +564,7 @@ fn privileged_port_without_root_is_eacces() {
     let err = String::from_utf8(out.stderr).unwrap();
     assert_eq!(
         err.trim(),
-        "wirelab: bind(127.0.0.1:80) -> EACCES (Permission denied)"
+        "wirelab: bind(fd 3, 127.0.0.1:80) -> EACCES (Permission denied)"
     );
 }
 

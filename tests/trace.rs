@@ -34,20 +34,29 @@ fn free_port() -> u16 {
     l.local_addr().unwrap().port()
 }
 
-fn is_call(e: &Value, needle: &str) -> bool {
-    e["kind"] == "call" && e["text"].as_str().is_some_and(|t| t.contains(needle))
+/// A call row whose `op` is one of `ops`.
+fn is_op(e: &Value, ops: &[&str]) -> bool {
+    e["kind"] == "call" && ops.iter().any(|op| e["op"] == *op)
+}
+
+const SENDS: &[&str] = &["send", "sendto", "sendmsg", "write"];
+const RECVS: &[&str] = &["recv", "recvfrom", "recvmsg", "read"];
+
+/// The bytes a call received (its result's data, as shown).
+fn received(e: &Value) -> Option<&str> {
+    e["result"]["data"]["shown"].as_str()
 }
 
 fn is_packet(e: &Value) -> bool {
     e["kind"] == "packet"
 }
 
-/// The index of the first call containing each needle (which must exist).
-fn find(events: &[Value], needle: &str) -> usize {
+/// The index of the first call that `pred` accepts (which must exist).
+fn find(events: &[Value], what: &str, pred: impl Fn(&Value) -> bool) -> usize {
     events
         .iter()
-        .position(|e| is_call(e, needle))
-        .unwrap_or_else(|| panic!("no call {needle:?} in {events:#?}"))
+        .position(|e| e["kind"] == "call" && pred(e))
+        .unwrap_or_else(|| panic!("no call {what} in {events:#?}"))
 }
 
 fn next_packet(events: &[Value], after: usize) -> &Value {
@@ -90,13 +99,15 @@ fn blocking_echo_pair_each_call_beside_its_packet() {
             })
             .unwrap_or_else(|| panic!("no packet with event {code}"))
     };
-    let connect = find(&events, "connect(fd");
+    let connect = find(&events, "connect", |e| {
+        is_op(e, &["connect"]) && e["result"].is_object()
+    });
     assert!(connect > event_at("syn_ack"));
-    let accept = find(&events, "accept(");
+    let accept = find(&events, "accept", |e| is_op(e, &["accept", "accept4"]));
     assert!(accept > event_at("handshake_done"));
     // Each send directly above the data segment it produced.
     let sends: Vec<usize> = (0..events.len())
-        .filter(|&i| is_call(&events[i], "send("))
+        .filter(|&i| is_op(&events[i], SENDS))
         .collect();
     assert_eq!(sends.len(), 2, "the client's send and the server's echo");
     for i in sends {
@@ -104,16 +115,20 @@ fn blocking_echo_pair_each_call_beside_its_packet() {
         assert!(
             is_packet(segment),
             "the event right after {} is its segment",
-            events[i]["text"]
+            events[i]
         );
         assert_eq!(segment["payload"], "hello");
-        assert!(events[i]["text"]
-            .as_str()
-            .unwrap()
-            .contains(&format!(":{}->", segment["sport"])));
+        assert_eq!(events[i]["args"]["data"]["shown"], "hello");
+        let local = events[i]["local"].as_str().unwrap();
+        assert!(
+            local.ends_with(&format!(":{}", segment["sport"])),
+            "{local}"
+        );
     }
     // Each recv after the segment it read from.
-    for i in (0..events.len()).filter(|&i| is_call(&events[i], "-> 5 bytes")) {
+    for i in
+        (0..events.len()).filter(|&i| is_op(&events[i], RECVS) && events[i]["result"]["value"] == 5)
+    {
         let segment = events[..i]
             .iter()
             .rev()
@@ -121,14 +136,24 @@ fn blocking_echo_pair_each_call_beside_its_packet() {
             .expect("a data segment before the recv");
         assert_eq!(segment["payload"], "hello");
     }
-    // The client's close() above the FIN it sends.
-    let close = events
+    // The client's close() above the FIN it sends, and named as its cause.
+    let server = format!("127.0.0.1:{port}");
+    let close = find(&events, "close to the server", |e| {
+        is_op(e, &["close"]) && e["remote"] == server.as_str()
+    });
+    let fin = next_packet(&events, close);
+    assert!(flags(fin).contains(&"FIN"));
+    let caused: Vec<&Value> = fin["events"]
+        .as_array()
+        .unwrap()
         .iter()
-        .position(|e| is_call(e, "close(fd") && is_call(e, &format!("->127.0.0.1:{port})")))
-        .expect("the client's close");
-    assert!(flags(next_packet(&events, close)).contains(&"FIN"));
+        .filter(|ev| ev["code"] == "caused_by")
+        .collect();
+    assert_eq!(caused.len(), 1, "{fin}");
+    assert_eq!(caused[0]["cause"], "close");
+    assert_eq!(caused[0]["pid"], events[close]["pid"]);
     // The refused connect: ECONNREFUSED right after the RST.
-    let refused = find(&events, "ECONNREFUSED");
+    let refused = find(&events, "refused", |e| e["errno"] == "ECONNREFUSED");
     assert!(flags(previous_packet(&events, refused)).contains(&"RST"));
 }
 
@@ -136,7 +161,7 @@ fn blocking_echo_pair_each_call_beside_its_packet() {
 fn half_close_shutdown_before_its_fin_and_eof_after_it() {
     let port = free_port();
     let events = trace("echo_pair.py", port, &["half-close"]);
-    let shutdown = find(&events, "SHUT_WR");
+    let shutdown = find(&events, "shutdown", |e| e["args"]["how"] == "SHUT_WR");
     // The client's next segment is the FIN. (The server's echo may come in
     // between: both programs run at once.)
     let fin = events[shutdown..]
@@ -149,7 +174,9 @@ fn half_close_shutdown_before_its_fin_and_eof_after_it() {
     );
     // The server's recv returns 0 (EOF) after that FIN, and the client still
     // reads the echo after its own shutdown.
-    let eof = find(&events, "0 bytes: the peer closed its side");
+    let eof = find(&events, "recv of EOF", |e| {
+        is_op(e, RECVS) && e["socket"] == "tcp" && e["result"]["value"] == 0
+    });
     let client_fin = events
         .iter()
         .position(|e| is_packet(e) && e["dport"] == port && flags(e).contains(&"FIN"))
@@ -157,7 +184,7 @@ fn half_close_shutdown_before_its_fin_and_eof_after_it() {
     assert!(eof > client_fin, "EOF is read after the FIN arrived");
     let echo = events
         .iter()
-        .rposition(|e| is_call(e, "-> 5 bytes"))
+        .rposition(|e| is_op(e, RECVS) && e["result"]["value"] == 5)
         .expect("the client's recv of the echo");
     assert!(echo > shutdown, "half-closed, the client still receives");
 }
@@ -166,38 +193,64 @@ fn half_close_shutdown_before_its_fin_and_eof_after_it() {
 fn recv_of_3_bytes_cuts_greek_letters_and_says_so() {
     let port = free_port();
     let events = trace("echo_pair.py", port, &["greek"]);
-    let recvs: Vec<&str> = events
+    let recvs: Vec<&Value> = events
         .iter()
-        .filter(|e| is_call(e, ", 3) -> 3 bytes"))
-        .filter_map(|e| e["text"].as_str())
+        .filter(|e| is_op(e, RECVS) && e["args"]["size"] == 3 && e["result"]["value"] == 3)
         .collect();
     // "γειά σου" is 15 bytes: 5 recvs of 3 bytes.
     assert_eq!(recvs.len(), 5, "{recvs:#?}");
-    assert!(
-        recvs[0].contains("recv boundary cut a character"),
-        "{}",
-        recvs[0]
-    );
-    assert!(recvs[1].contains("completes a character"), "{}", recvs[1]);
+    // γ is ce b3: the first recv got γ and the first byte of ε.
+    assert_eq!(received(recvs[0]), Some("γ"));
+    assert_eq!(recvs[0]["result"]["data"]["cut"], "ce");
+    assert_eq!(recvs[1]["result"]["data"]["carried_in"], 1);
     // The client's one send carries the whole message, right above its segment.
-    let send = find(&events, "15 bytes \"γειά σου\"");
+    let send = find(&events, "the greeting", |e| {
+        is_op(e, SENDS) && e["args"]["data"]["len"] == 15
+    });
+    assert_eq!(events[send]["args"]["data"]["shown"], "γειά σου");
     assert_eq!(events[send + 1]["payload"], "γειά σου");
+}
+
+// See: issue 14 (p). Two sends read by one recv: the recv says whose
+// sends its bytes came from (TCP keeps no message boundaries).
+#[test]
+fn one_recv_of_two_sends_counts_them() {
+    let port = free_port();
+    let events = trace("echo_pair.py", port, &["two-sends"]);
+    let sends = events
+        .iter()
+        .filter(|e| is_op(e, SENDS) && e["args"]["data"]["len"] == 22)
+        .count();
+    assert_eq!(sends, 2, "the client's two sends");
+    let server = format!("127.0.0.1:{port}");
+    let recv = find(&events, "the server's recv of both", |e| {
+        is_op(e, RECVS) && e["local"] == server.as_str() && e["result"]["value"] == 44
+    });
+    assert_eq!(events[recv]["result"]["from_sends"], 2, "{}", events[recv]);
 }
 
 #[test]
 fn select_loop_server_with_three_clients_and_a_forked_process() {
     let port = free_port();
     let events = trace("select_server.py", port, &[]);
-    assert!(events.iter().any(|e| is_call(e, "new process")));
-    let accepts: Vec<&Value> = events.iter().filter(|e| is_call(e, "accept(")).collect();
+    assert!(events
+        .iter()
+        .any(|e| e["kind"] == "call" && e["result"]["child_kind"] == "process"));
+    let accepts: Vec<&Value> = events
+        .iter()
+        .filter(|e| is_op(e, &["accept", "accept4"]))
+        .collect();
     assert_eq!(accepts.len(), 3, "{accepts:#?}");
     let selects = events
         .iter()
-        .filter(|e| is_call(e, "select() -> ") || is_call(e, "pselect6() -> "))
+        .filter(|e| is_op(e, &["select", "pselect6"]) && e["result"].is_object())
         .count();
     assert!(selects >= 6, "one select per event: {selects}");
     for n in 0..3 {
-        let send = find(&events, &format!("8 bytes \"client {n}\""));
+        let message = format!("client {n}");
+        let send = find(&events, &message, |e| {
+            is_op(e, SENDS) && e["args"]["data"]["shown"] == message.as_str()
+        });
         assert_eq!(events[send + 1]["payload"], format!("client {n}"));
     }
     // Three conversations, each with a FIN from both sides.

@@ -6,6 +6,8 @@
 //! serde_json escapes control characters in strings; notes never carry raw
 //! payload and the payload preview is escaped before it gets here.
 
+mod call;
+
 use std::io::{self, Write};
 
 use serde::Serialize;
@@ -233,11 +235,11 @@ impl<W: Write> Render for JsonRender<W> {
         self.line_done()
     }
 
-    fn call(&mut self, ts_ns: i64, text: &str) -> io::Result<()> {
+    fn call(&mut self, line: &crate::call::Line) -> io::Result<()> {
         if !self.rows {
             return Ok(());
         }
-        let j = serde_json::json!({"kind": "call", "ts_ns": ts_ns, "text": text});
+        let j = call::LineJson::new(line);
         serde_json::to_writer(&mut self.line, &j).map_err(to_io)?;
         self.line_done()
     }

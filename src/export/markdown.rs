@@ -78,7 +78,9 @@ impl<W: Write> Render for MarkdownRender<W> {
         )
     }
 
-    fn call(&mut self, ts_ns: i64, text: &str) -> io::Result<()> {
+    fn call(&mut self, line: &crate::call::Line) -> io::Result<()> {
+        let (ts_ns, text) = (line.ts_ns(), crate::render::explain::line_text(line));
+        let text = text.as_str();
         self.header()?;
         let first = *self.first_ns.get_or_insert(ts_ns);
         writeln!(

@@ -125,7 +125,9 @@ impl<W: Write> Render for MermaidRender<W> {
         )
     }
 
-    fn call(&mut self, _ts_ns: i64, text: &str) -> io::Result<()> {
+    fn call(&mut self, line: &crate::call::Line) -> io::Result<()> {
+        let text = crate::render::explain::line_text(line);
+        let text = text.as_str();
         self.start()?;
         match self.declared.iter().next_back() {
             Some(id) => writeln!(self.out, "    Note left of C{id}: {}", label(text)),

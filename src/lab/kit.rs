@@ -1,15 +1,20 @@
 //! What several labs share: addresses, an echo server that stops when
 //! dropped, UDP helpers, and how a check's detail shows values.
 
+use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream, UdpSocket};
+use std::os::fd::AsFd;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread;
 use std::time::Duration;
 
+use crate::call::{Bytes, Call, Op, Returned, SocketKind};
 use crate::lab::LabCtx;
+pub use crate::sockets::close;
+use crate::sockets::server::accepted;
 use crate::sockets::server::{self, ServeOptions, SharedLog};
-use crate::sockets::{CallError, Calls};
+use crate::sockets::{moved, ok, on as on_socket, CallError, Calls};
 
 /// The client's connect() to 127.0.0.1:`port` and the server's accept() on
 /// `listener`, each reported by its own recorder: the connected pair.
@@ -19,30 +24,100 @@ pub fn tcp_pair(
     listener: &TcpListener,
     port: u16,
 ) -> Result<(TcpStream, TcpStream), CallError> {
-    let c = client.run(
-        format!("connect(127.0.0.1:{port})"),
-        || TcpStream::connect(local(port)),
-        |_| "ok".into(),
-    )?;
+    let c = connect(client, port, None)?;
     let (s, _) = server.run(
-        "accept()",
+        on_socket(Call::new(Op::Accept), listener),
         || listener.accept(),
-        |(_, p)| format!("peer {p}"),
+        accepted,
     )?;
     Ok((c, s))
 }
 
-/// close() on a socket, reported as a call: in Rust, dropping the socket
-/// is the close.
-pub fn close<S>(calls: &Calls, call: &str, socket: S, result: &str) -> Result<(), CallError> {
+/// close() with a lab's comment on what it does.
+pub fn close_saying<S: AsFd>(calls: &Calls, socket: S, comment: &str) -> Result<(), CallError> {
+    let call = on_socket(Call::new(Op::Close), &socket).comment(comment);
     calls.run(
         call,
         || {
             drop(socket);
             Ok(())
         },
-        |()| result.into(),
+        ok,
     )
+}
+
+/// connect() to 127.0.0.1:`port`, with a timeout when given.
+pub fn connect(
+    calls: &Calls,
+    port: u16,
+    timeout: Option<Duration>,
+) -> Result<TcpStream, CallError> {
+    let mut call = Call::new(Op::Connect).addr(local(port)).on(SocketKind::Tcp);
+    if let Some(t) = timeout {
+        call = call.comment(format!("with a {} ms timeout", t.as_millis()));
+    }
+    calls.run(
+        call,
+        || match timeout {
+            Some(t) => TcpStream::connect_timeout(&local(port), t),
+            None => TcpStream::connect(local(port)),
+        },
+        |s| Returned {
+            value: Some(0),
+            local: s.local_addr().ok(),
+            ..Returned::default()
+        },
+    )
+}
+
+/// send() of `data` on a connected socket (one write).
+pub fn send<S: AsFd + Write>(
+    calls: &Calls,
+    socket: &mut S,
+    data: &[u8],
+    comment: Option<&str>,
+) -> Result<usize, CallError> {
+    let mut call = on_socket(Call::new(Op::Send), &*socket).data(data);
+    call.comment = comment.map(str::to_string);
+    calls.run(call, || socket.write(data), |&n| moved(n))
+}
+
+/// recv() on a connected socket; `until_eof` reads until 0 (read_to_end).
+pub fn recv<S: AsFd + Read>(
+    calls: &Calls,
+    socket: &mut S,
+    size: usize,
+    until_eof: bool,
+) -> Result<Vec<u8>, CallError> {
+    let mut call = on_socket(Call::new(Op::Recv), &*socket).size(size);
+    let mut buf = vec![0u8; size];
+    if until_eof {
+        call = call.comment("read until it returns 0 (EOF)");
+        let mut all = Vec::new();
+        calls.run_reading(call, || {
+            let n = socket.read_to_end(&mut all)?;
+            Ok((
+                n,
+                Returned {
+                    data: Some(Bytes::plain(&all, n as u64)),
+                    ..moved(n)
+                },
+            ))
+        })?;
+        return Ok(all);
+    }
+    let n = calls.run_reading(call, || {
+        let n = socket.read(&mut buf)?;
+        Ok((
+            n,
+            Returned {
+                data: Some(Bytes::plain(&buf[..n], n as u64)),
+                ..moved(n)
+            },
+        ))
+    })?;
+    buf.truncate(n);
+    Ok(buf)
 }
 
 pub fn local(port: u16) -> SocketAddr {
@@ -111,12 +186,56 @@ pub fn on(ip: [u8; 4], port: u16) -> SocketAddr {
     SocketAddr::from((ip, port))
 }
 
+/// sendto() of `data` to `to` on a UDP socket.
+pub fn sendto(
+    calls: &Calls,
+    socket: &UdpSocket,
+    data: &[u8],
+    to: SocketAddr,
+    comment: Option<&str>,
+) -> Result<usize, CallError> {
+    let mut call = on_socket(Call::new(Op::Sendto), socket).data(data).addr(to);
+    call.comment = comment.map(str::to_string);
+    calls.run(call, || socket.send_to(data, to), |&n| moved(n))
+}
+
+/// recvfrom() on a UDP socket: the datagram and who sent it.
+pub fn recvfrom(
+    calls: &Calls,
+    socket: &UdpSocket,
+    size: usize,
+) -> Result<(Vec<u8>, SocketAddr), CallError> {
+    let mut buf = vec![0u8; size];
+    let call = on_socket(Call::new(Op::Recvfrom), socket).size(size);
+    let (n, from) = calls.run_reading(call, || {
+        let (n, p) = socket.recv_from(&mut buf)?;
+        Ok((
+            (n, p),
+            Returned {
+                peer: Some(p),
+                data: Some(Bytes::plain(&buf[..n], n as u64)),
+                ..moved(n)
+            },
+        ))
+    })?;
+    buf.truncate(n);
+    Ok((buf, from))
+}
+
 /// A UDP client socket on 127.0.0.1, its port chosen by bind().
 pub fn udp_client(calls: &Calls) -> anyhow::Result<UdpSocket> {
+    let call = Call::new(Op::Bind)
+        .addr(local(0))
+        .on(SocketKind::Udp)
+        .comment("on a new socket(AF_INET, SOCK_DGRAM)");
     Ok(calls.run(
-        "socket(AF_INET, SOCK_DGRAM) + bind(127.0.0.1:0)",
-        || UdpSocket::bind("127.0.0.1:0"),
-        |_| "ok".into(),
+        call,
+        || UdpSocket::bind(local(0)),
+        |s| Returned {
+            value: Some(0),
+            local: s.local_addr().ok(),
+            ..Returned::default()
+        },
     )?)
 }
 
@@ -125,11 +244,20 @@ pub fn udp_client(calls: &Calls) -> anyhow::Result<UdpSocket> {
 pub fn recv_times_out(calls: &Calls, s: &UdpSocket) -> anyhow::Result<bool> {
     s.set_read_timeout(Some(Duration::from_millis(300)))?;
     let mut buf = [0u8; 64];
-    let r = calls.run(
-        "recvfrom(64) [300 ms timeout; without one it waits forever]",
-        || s.recv_from(&mut buf),
-        |(n, _)| format!("{n} bytes"),
-    );
+    let call = on_socket(Call::new(Op::Recvfrom), s)
+        .size(buf.len())
+        .comment("with a 300 ms timeout; without one it waits forever");
+    let r = calls.run_reading(call, || {
+        let (n, p) = s.recv_from(&mut buf)?;
+        Ok((
+            (n, p),
+            Returned {
+                peer: Some(p),
+                data: Some(Bytes::plain(&buf[..n], n as u64)),
+                ..moved(n)
+            },
+        ))
+    });
     Ok(matches!(&r, Err(e) if e.errno == Some(libc::EAGAIN)))
 }
 
@@ -138,13 +266,22 @@ pub fn recv_times_out(calls: &Calls, s: &UdpSocket) -> anyhow::Result<bool> {
 pub fn connected_send_refused(calls: &Calls, target: SocketAddr) -> anyhow::Result<bool> {
     let c = udp_client(calls)?;
     calls.run(
-        format!("connect({target})"),
+        on_socket(Call::new(Op::Connect), &c)
+            .addr(target)
+            .comment("no packet: UDP has no handshake"),
         || c.connect(target),
-        |_| "ok (no packet: UDP has no handshake)".into(),
+        ok,
     )?;
-    calls.run("send(5)", || c.send(b"hello"), |n| format!("{n} bytes"))?;
+    let send = || {
+        calls.run(
+            on_socket(Call::new(Op::Send), &c).data(b"hello"),
+            || c.send(b"hello"),
+            |&n| moved(n),
+        )
+    };
+    send()?;
     pause(100);
-    let again = calls.run("send(5)", || c.send(b"hello"), |n| format!("{n} bytes"));
+    let again = send();
     Ok(matches!(&again, Err(e) if e.errno == Some(libc::ECONNREFUSED)))
 }
 

@@ -109,8 +109,8 @@ impl Render for Recorder<'_> {
         }
         self.inner.packet(row)
     }
-    fn call(&mut self, ts_ns: i64, text: &str) -> std::io::Result<()> {
-        self.inner.call(ts_ns, text)
+    fn call(&mut self, line: &crate::call::Line) -> std::io::Result<()> {
+        self.inner.call(line)
     }
     fn conn(&mut self, summary: &ConnSummary) -> std::io::Result<()> {
         self.inner.conn(summary)

@@ -6,13 +6,17 @@
 //! show it, otherwise the possible causes are named; a prediction is worded
 //! as one. Checks never read these sentences: they read the events.
 
+mod calls;
+
 use std::fmt::Write as _;
 
 use crate::decode::Transport;
 use crate::render::plural;
 use crate::timeline::{ConnSummary, End, PacketRow};
-use crate::track::event::{Event, RstKind};
+use crate::track::event::{Cause, Event, RstKind};
 use crate::track::state::TcpState;
+
+pub use calls::{call_text, line_text, write_call};
 
 /// A FIN that answers the peer's FIN this long after it means the program
 /// sat in CLOSE-WAIT: it did not close when recv() returned 0.
@@ -52,6 +56,12 @@ pub fn write_note(row: &PacketRow<'_, '_>, out: &mut String) {
 
 fn clause(row: &PacketRow<'_, '_>, event: &Event, me: &str, peer: &str, out: &mut String) {
     let server = row.conn.map(|c| c.server);
+    // A call is known to have sent this FIN or RST: the possible causes
+    // are not listed.
+    let caused = row
+        .events
+        .iter()
+        .any(|e| matches!(e, Event::CausedBy { .. }));
     let _ = match *event {
         Event::Syn {
             isn,
@@ -235,6 +245,11 @@ fn clause(row: &PacketRow<'_, '_>, event: &Event, me: &str, peer: &str, out: &mu
             ),
             _ => write!(out, "acknowledges the {peer}'s FIN"),
         },
+        Event::Fin if caused => write!(
+            out,
+            "FIN: the {me} will send no more data; the {peer} reads EOF (recv() returns 0) and is in \
+             CLOSE-WAIT until it closes too; if it does, the {me}, having closed first, will hold TIME-WAIT"
+        ),
         Event::Fin => write!(
             out,
             "FIN: the {me} will send no more data; its program called close() or shutdown(SHUT_WR), or \
@@ -244,10 +259,12 @@ fn clause(row: &PacketRow<'_, '_>, event: &Event, me: &str, peer: &str, out: &mu
         Event::AnsweringFin { after_ns } => {
             let _ = write!(
                 out,
-                "FIN from the {me} too, {} after the {peer}'s: its program closed the socket (or its \
-                 process ended)",
+                "FIN from the {me} too, {} after the {peer}'s",
                 secs(after_ns)
             );
+            if !caused {
+                out.push_str(": its program closed the socket (or its process ended)");
+            }
             if after_ns >= CLOSE_WAIT_LINGER_NS {
                 let _ = write!(
                     out,
@@ -266,7 +283,28 @@ fn clause(row: &PacketRow<'_, '_>, event: &Event, me: &str, peer: &str, out: &mu
             out,
             "FIN sent again: the {me}'s FIN was not acknowledged yet"
         ),
-        Event::Rst { kind } => rst(kind, me, peer, server, out),
+        Event::Rst { kind } => rst(kind, me, peer, server, caused, out),
+        Event::CausedBy {
+            cause,
+            pid,
+            before_ns,
+        } => {
+            let call = match cause {
+                Cause::Close => "close()",
+                Cause::CloseLinger0 => "close() after SO_LINGER {1, 0}",
+                Cause::CloseListener => "close() of the listening socket",
+                Cause::Shutdown => "shutdown()",
+            };
+            let _ = write!(out, "sent because of the {me}'s {call}");
+            if let Some(pid) = pid {
+                let _ = write!(out, " (pid {pid})");
+            }
+            let _ = write!(out, ", {} earlier", secs(before_ns));
+            if cause == Cause::Close && row.events.iter().any(|e| matches!(e, Event::Rst { .. })) {
+                out.push_str(": a close() that sends RST, not FIN, had received data still unread");
+            }
+            Ok(())
+        }
         Event::Segment => out.write_str("segment"),
         Event::Datagram { len: 0 } => write!(
             out,
@@ -347,6 +385,7 @@ fn rst(
     me: &str,
     peer: &str,
     server: Option<std::net::SocketAddr>,
+    caused: bool,
     out: &mut String,
 ) -> std::fmt::Result {
     match kind {
@@ -365,6 +404,11 @@ fn rst(
             "RST without ACK: the {me} has no connection for the {peer}'s segment (its socket is already \
              closed, or it never had this connection), so its kernel answers with RST; the {peer}'s next \
              call fails with ECONNRESET or EPIPE"
+        ),
+        RstKind::Abort { .. } if caused => write!(
+            out,
+            "RST: the {me}'s kernel drops the connection at once, with no FIN and no TIME-WAIT; the \
+             {peer}'s next recv()/send() fails with ECONNRESET"
         ),
         RstKind::Abort { before_any_reply } => {
             write!(

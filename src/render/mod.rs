@@ -12,6 +12,7 @@ pub mod text;
 use std::fmt::Write as _;
 use std::io;
 
+use crate::call::Line;
 use crate::decode::Transport;
 use crate::timeline::{ConnSummary, PacketRow};
 use crate::track::TrackerStats;
@@ -37,8 +38,9 @@ pub struct RunEnd {
 /// Something that shows a timeline.
 pub trait Render {
     fn packet(&mut self, row: &PacketRow<'_, '_>) -> io::Result<()>;
-    /// A socket call made by wirelab's own programs during a live capture.
-    fn call(&mut self, ts_ns: i64, text: &str) -> io::Result<()>;
+    /// A socket call (or a lab's step, or a program's note) made during a
+    /// live capture or under trace.
+    fn call(&mut self, line: &Line) -> io::Result<()>;
     /// A conversation ended (or was evicted).
     fn conn(&mut self, summary: &ConnSummary) -> io::Result<()>;
     /// End of input: flush what is buffered, print closing lines.
@@ -60,7 +62,7 @@ impl Render for NullRender {
     fn packet(&mut self, _row: &PacketRow<'_, '_>) -> io::Result<()> {
         Ok(())
     }
-    fn call(&mut self, _ts_ns: i64, _text: &str) -> io::Result<()> {
+    fn call(&mut self, _line: &Line) -> io::Result<()> {
         Ok(())
     }
     fn conn(&mut self, _summary: &ConnSummary) -> io::Result<()> {
@@ -85,9 +87,9 @@ impl Render for Tee<'_, '_> {
         self.first.packet(row)?;
         self.second.packet(row)
     }
-    fn call(&mut self, ts_ns: i64, text: &str) -> io::Result<()> {
-        self.first.call(ts_ns, text)?;
-        self.second.call(ts_ns, text)
+    fn call(&mut self, line: &Line) -> io::Result<()> {
+        self.first.call(line)?;
+        self.second.call(line)
     }
     fn conn(&mut self, summary: &ConnSummary) -> io::Result<()> {
         self.first.conn(summary)?;

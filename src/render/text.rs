@@ -115,7 +115,9 @@ impl<W: Write> Render for TextRender<W> {
         self.out.write_all(line.as_bytes())
     }
 
-    fn call(&mut self, ts_ns: i64, text: &str) -> io::Result<()> {
+    fn call(&mut self, line: &crate::call::Line) -> io::Result<()> {
+        let (ts_ns, text) = (line.ts_ns(), crate::render::explain::line_text(line));
+        let text = text.as_str();
         let first = *self.first_ns.get_or_insert(ts_ns);
         if !self.rows {
             return Ok(());

@@ -8,7 +8,8 @@ use std::time::Duration;
 
 use socket2::{Domain, Protocol, SockAddr, Socket, Type};
 
-use super::{describe_chunk, encode, CallError, Calls, Encoding};
+use super::{encode, moved, ok, on, CallError, Calls, Encoding};
+use crate::call::{Bytes, Call, Op, Returned};
 
 #[derive(Debug, Clone)]
 pub struct ClientOptions {
@@ -143,30 +144,38 @@ fn new_socket(opts: &ClientOptions, calls: &Calls) -> Result<Socket, CallError> 
     } else {
         (Type::STREAM, Protocol::TCP, "SOCK_STREAM")
     };
+    let mut call = Call::new(Op::Socket);
+    call.args.family = Some(if opts.server.is_ipv6() {
+        "AF_INET6"
+    } else {
+        "AF_INET"
+    });
+    call.args.kind = Some(name);
     let socket = calls.run(
-        format!(
-            "socket({}, {name})",
-            if opts.server.is_ipv6() {
-                "AF_INET6"
-            } else {
-                "AF_INET"
-            }
-        ),
+        call,
         || Socket::new(domain, ty, Some(proto)),
-        |_| "ok".into(),
+        |s| Returned {
+            fd: Some(std::os::fd::AsRawFd::as_raw_fd(s)),
+            ..Returned::default()
+        },
     )?;
-    if let Some(on) = opts.reuseaddr {
+    if let Some(yes) = opts.reuseaddr {
         calls.run(
-            format!("setsockopt(SO_REUSEADDR, {})", u8::from(on)),
-            || socket.set_reuse_address(on),
-            |_| "ok".into(),
+            on(Call::new(Op::Setsockopt), &socket)
+                .option("SO_REUSEADDR", u8::from(yes).to_string()),
+            || socket.set_reuse_address(yes),
+            ok,
         )?;
     }
     if let Some(bind) = opts.bind {
         calls.run(
-            format!("bind({bind})"),
+            on(Call::new(Op::Bind), &socket).addr(bind),
             || socket.bind(&SockAddr::from(bind)),
-            |_| "ok".into(),
+            |()| Returned {
+                value: Some(0),
+                local: socket.local_addr().ok().and_then(|a| a.as_socket()),
+                ..Returned::default()
+            },
         )?;
     }
     Ok(socket)
@@ -202,32 +211,34 @@ fn exchange(
         let mut buf = vec![0u8; opts.recv_buf.max(1)];
         for p in payloads {
             calls.run(
-                format!("sendto({}, {})", p.len(), opts.server),
+                on(Call::new(Op::Sendto), &udp).data(&p).addr(opts.server),
                 || udp.send_to(&p, opts.server),
-                |n| {
-                    if *n == 0 {
-                        "0 bytes: an empty message is still a UDP datagram".to_string()
-                    } else {
-                        format!("{n} bytes")
-                    }
-                },
+                |&n| moved(n),
             )?;
             ex.local = udp.local_addr().ok();
-            let (n, _) = calls.run(
-                format!("recvfrom({})", buf.len()),
-                || udp.recv_from(&mut buf),
-                |(n, p)| format!("{n} bytes from {p}"),
-            )?;
+            let (n, _) =
+                calls.run_reading(on(Call::new(Op::Recvfrom), &udp).size(buf.len()), || {
+                    let (n, p) = udp.recv_from(&mut buf)?;
+                    Ok((
+                        (n, p),
+                        Returned {
+                            peer: Some(p),
+                            data: Some(Bytes::plain(&buf[..n], n as u64)),
+                            ..moved(n)
+                        },
+                    ))
+                })?;
             ex.replies.push(buf[..n].to_vec());
         }
         return Ok(ex);
     }
     calls.run(
-        format!("connect({})", opts.server),
+        on(Call::new(Op::Connect), &socket).addr(opts.server),
         || socket.connect(&SockAddr::from(opts.server)),
-        |_| {
-            let local = socket.local_addr().ok().and_then(|a| a.as_socket());
-            format!("ok, local port {}", local.map(|a| a.port()).unwrap_or(0))
+        |()| Returned {
+            value: Some(0),
+            local: socket.local_addr().ok().and_then(|a| a.as_socket()),
+            ..Returned::default()
         },
     )?;
     let mut stream: TcpStream = socket.into();
@@ -240,16 +251,16 @@ fn exchange(
     let mut carry = Vec::new();
     for p in payloads {
         if p.is_empty() {
-            calls.say(
-                "send(0) -> 0 bytes: on TCP an empty message sends nothing at all (no segment)",
-            );
+            // On TCP an empty message sends nothing at all (no segment):
+            // the explanation of a send of 0 bytes on TCP says so.
+            calls.call(on(Call::new(Op::Send), &stream).data(&p));
             ex.replies.push(Vec::new());
             continue;
         }
         calls.run(
-            format!("send({})", p.len()),
+            on(Call::new(Op::Send), &stream).data(&p),
             || stream.write_all(&p).map(|()| p.len()),
-            |n| format!("{n} bytes"),
+            |&n| moved(n),
         )?;
         if opts.shutdown_write {
             continue;
@@ -257,41 +268,41 @@ fn exchange(
         // Read until the echo is complete: TCP keeps no message boundaries.
         let mut got = Vec::new();
         while got.len() < p.len() {
-            let n = calls.run(
-                format!("recv({})", buf.len()),
-                || stream.read(&mut buf),
-                |n| format!("{n} bytes"),
-            )?;
+            let call = on(Call::new(Op::Recv), &stream).size(buf.len());
+            let n = calls.run_reading(call, || {
+                let n = stream.read(&mut buf)?;
+                Ok((
+                    n,
+                    Returned {
+                        data: Some(Bytes::received(&mut carry, &buf[..n], n as u64)),
+                        ..moved(n)
+                    },
+                ))
+            })?;
             if n == 0 {
                 break;
             }
-            calls.say(&format!(
-                "  received {}",
-                describe_chunk(&mut carry, &buf[..n])
-            ));
             got.extend_from_slice(&buf[..n]);
         }
         ex.replies.push(got);
     }
     if opts.shutdown_write {
-        calls.run(
-            "shutdown(SHUT_WR)",
-            || stream.shutdown(Shutdown::Write),
-            |_| "ok: FIN sent, reading continues".into(),
-        )?;
+        let mut call = on(Call::new(Op::Shutdown), &stream);
+        call.args.how = Some("SHUT_WR");
+        calls.run(call, || stream.shutdown(Shutdown::Write), ok)?;
         let mut got = Vec::new();
         loop {
-            let n = calls.run(
-                format!("recv({})", buf.len()),
-                || stream.read(&mut buf),
-                |n| {
-                    if *n == 0 {
-                        "0 bytes: the server closed (FIN)".to_string()
-                    } else {
-                        format!("{n} bytes")
-                    }
-                },
-            )?;
+            let call = on(Call::new(Op::Recv), &stream).size(buf.len());
+            let n = calls.run_reading(call, || {
+                let n = stream.read(&mut buf)?;
+                Ok((
+                    n,
+                    Returned {
+                        data: Some(Bytes::received(&mut carry, &buf[..n], n as u64)),
+                        ..moved(n)
+                    },
+                ))
+            })?;
             if n == 0 {
                 break;
             }
@@ -302,18 +313,11 @@ fn exchange(
     if opts.linger0 {
         let sock = socket2::SockRef::from(&stream);
         calls.run(
-            "setsockopt(SO_LINGER, {on 1, linger 0})",
+            on(Call::new(Op::Setsockopt), &stream).option("SO_LINGER", super::LINGER_0),
             || sock.set_linger(Some(Duration::ZERO)),
-            |_| "ok: close() will send RST".into(),
+            ok,
         )?;
     }
-    calls.run(
-        "close()",
-        || {
-            drop(stream);
-            Ok(())
-        },
-        |()| "ok".into(),
-    )?;
+    super::close(calls, stream)?;
     Ok(ex)
 }

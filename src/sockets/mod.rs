@@ -14,6 +14,8 @@ use std::fmt;
 use std::io::{self, Write};
 use std::sync::{Arc, Mutex};
 
+use crate::call::{Call, Line, Op, Outcome, Returned, SocketKind};
+
 /// The symbolic name of an errno value, as `errno(3)` lists it.
 pub fn errno_name(code: i32) -> &'static str {
     match code {
@@ -44,8 +46,8 @@ pub fn errno_name(code: i32) -> &'static str {
 /// A socket call that failed, with the errno the kernel returned.
 #[derive(Debug)]
 pub struct CallError {
-    /// The call as printed: `bind(127.0.0.1:12333)`.
-    pub call: String,
+    /// The call, its outcome the error.
+    pub call: Box<Call>,
     pub errno: Option<i32>,
     pub source: io::Error,
 }
@@ -58,13 +60,9 @@ impl CallError {
 
 impl fmt::Display for CallError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "{} -> {} ({})",
-            self.call,
-            self.errno_name(),
-            os_text(&self.source)
-        )
+        let mut text = String::new();
+        crate::render::explain::write_call(&self.call, &mut text);
+        f.write_str(&text)
     }
 }
 
@@ -79,9 +77,43 @@ fn os_text(e: &io::Error) -> String {
     }
 }
 
-/// Socket calls waiting to be merged into a captured timeline, with the
-/// time each call started (ns since the epoch, the clock pcap uses).
-pub type CallQueue = Arc<Mutex<std::collections::VecDeque<(i64, String)>>>;
+/// Socket calls and other lines waiting to be merged into a captured
+/// timeline, in the order they happened.
+pub type CallQueue = Arc<Mutex<Pending>>;
+
+/// How long a packet may wait for a call that started before it and has
+/// not returned yet (see [`Pending::waits_for`]).
+const WAIT_FOR_CALL_NS: i64 = 20_000_000;
+
+/// The lines not yet merged, and the calls still running.
+#[derive(Debug, Default)]
+pub struct Pending {
+    pub lines: std::collections::VecDeque<Line>,
+    /// Start times of running calls that make the kernel send (close,
+    /// send, shutdown): their packet can reach the capture before the
+    /// call returns and is reported.
+    running: Vec<i64>,
+}
+
+impl Pending {
+    /// Lines known already (trace: all of them).
+    pub fn of(lines: Vec<Line>) -> Pending {
+        Pending {
+            lines: lines.into(),
+            running: Vec::new(),
+        }
+    }
+
+    /// Whether a packet at `ts_ns` should wait: a call that started before
+    /// it may have sent it and will be reported shortly. A call running
+    /// longer than 20 ms (a send blocked on a full buffer) is not waited for.
+    pub fn waits_for(&self, ts_ns: i64) -> bool {
+        let now = now_ns();
+        self.running
+            .iter()
+            .any(|&t| t <= ts_ns && now - t < WAIT_FOR_CALL_NS)
+    }
+}
 
 #[derive(Clone)]
 enum Sink {
@@ -135,48 +167,197 @@ impl Calls {
         }
     }
 
-    pub fn say(&self, line: &str) {
-        let ts_ns = now_ns();
+    fn report(&self, line: Line) {
         match &self.sink {
             Sink::Writer(out) => {
                 if let Ok(mut out) = out.lock() {
-                    let _ = writeln!(out, "{}: {line}", self.who);
+                    let _ = writeln!(out, "{}", crate::render::explain::line_text(&line));
                     let _ = out.flush();
                 }
             }
             Sink::Queue(queue) => {
                 if let Ok(mut q) = queue.lock() {
-                    q.push_back((ts_ns, format!("{}: {line}", self.who)));
+                    // In time order: a call stamped when it started can be
+                    // reported after one that returned later.
+                    let at = q
+                        .lines
+                        .iter()
+                        .rposition(|l| l.ts_ns() <= line.ts_ns())
+                        .map_or(0, |i| i + 1);
+                    q.lines.insert(at, line);
                 }
             }
         }
     }
 
-    /// Run one call, report `call -> result`, and turn a failure into a [`CallError`].
+    /// Mark a call as running from `entry` until the guard is done with.
+    fn running(&self, entry: i64) -> Running<'_> {
+        if let Sink::Queue(queue) = &self.sink {
+            if let Ok(mut q) = queue.lock() {
+                q.running.push(entry);
+            }
+        }
+        Running { calls: self, entry }
+    }
+
+    /// A line that is not a call (a program's note, a socket-table row).
+    pub fn say(&self, text: &str) {
+        self.report(Line::Note {
+            ts_ns: now_ns(),
+            actor: self.who.clone(),
+            text: text.to_string(),
+        });
+    }
+
+    /// A lab's step.
+    pub fn step(&self, text: &str) {
+        self.report(Line::Step {
+            ts_ns: now_ns(),
+            text: text.to_string(),
+        });
+    }
+
+    /// A call made without [`Calls::run`] (one whose result is known already).
+    pub fn call(&self, call: Call) {
+        self.call_at(now_ns(), call);
+    }
+
+    fn call_at(&self, ts_ns: i64, mut call: Call) {
+        call.ts_ns = ts_ns;
+        call.actor.clone_from(&self.who);
+        self.report(Line::Call(Box::new(call)));
+    }
+
+    /// Run one call, report it with what it returned (`result` reads the
+    /// value), and turn a failure into a [`CallError`].
     pub fn run<T>(
         &self,
-        call: impl Into<String>,
+        call: Call,
         f: impl FnOnce() -> io::Result<T>,
-        describe: impl FnOnce(&T) -> String,
+        result: impl FnOnce(&T) -> Returned,
     ) -> Result<T, CallError> {
-        let call = call.into();
-        // Stamped when the call returns, with its result: connect() -> ok
-        // lands after the SYN-ACK that completed it, recv() after the data.
+        self.run_reading(call, || {
+            let v = f()?;
+            let r = result(&v);
+            Ok((v, r))
+        })
+    }
+
+    /// [`Calls::run`] for a call whose result reads the buffer it filled:
+    /// `f` returns the value and what to report.
+    pub fn run_reading<T>(
+        &self,
+        mut call: Call,
+        f: impl FnOnce() -> io::Result<(T, Returned)>,
+    ) -> Result<T, CallError> {
+        // A call that makes the kernel send (send, close, shutdown) is
+        // stamped when it starts, before its packet; one that waits for
+        // the network when it returns: connect() -> ok lands after the
+        // SYN-ACK that completed it, recv() after the data.
+        let entry = now_ns();
+        let at_entry = call.op.sends()
+            || matches!(
+                call.op,
+                Op::Close | Op::Shutdown | Op::Setsockopt | Op::Bind | Op::Listen
+            );
+        let stamp = |call: &Call| if at_entry { entry } else { now_ns() }.max(call.ts_ns);
+        // Unmarked when this function returns, after the call is reported.
+        let _running = at_entry.then(|| self.running(entry));
         match f() {
-            Ok(v) => {
-                self.say(&format!("{call} -> {}", describe(&v)));
+            Ok((v, returned)) => {
+                call.outcome = Outcome::Ok(returned);
+                self.call_at(stamp(&call), call);
                 Ok(v)
             }
             Err(source) => {
-                let err = CallError {
-                    call,
-                    errno: source.raw_os_error(),
-                    source,
+                let errno = source.raw_os_error();
+                call.outcome = Outcome::Error {
+                    errno: errno.map_or("error", errno_name).to_string(),
+                    text: os_text(&source),
                 };
-                self.say(&err.to_string());
-                Err(err)
+                self.call_at(stamp(&call), call.clone());
+                Err(CallError {
+                    call: Box::new(call),
+                    errno,
+                    source,
+                })
             }
         }
+    }
+}
+
+/// A call marked running until dropped (after it is reported: the queue
+/// then holds its line, so a waiting packet finds it).
+struct Running<'c> {
+    calls: &'c Calls,
+    entry: i64,
+}
+
+impl Drop for Running<'_> {
+    fn drop(&mut self) {
+        if let Sink::Queue(queue) = &self.calls.sink {
+            if let Ok(mut q) = queue.lock() {
+                if let Some(i) = q.running.iter().position(|&t| t == self.entry) {
+                    q.running.swap_remove(i);
+                }
+            }
+        }
+    }
+}
+
+/// `call` made on `socket`: its descriptor, kind and addresses as they are
+/// when the call is made.
+pub fn on<S: std::os::fd::AsFd>(call: Call, socket: &S) -> Call {
+    use std::os::fd::AsRawFd;
+    let fd = socket.as_fd().as_raw_fd();
+    let s = socket2::SockRef::from(socket);
+    let kind = match s.r#type() {
+        Ok(socket2::Type::STREAM) => Some(SocketKind::Tcp),
+        Ok(socket2::Type::DGRAM) => Some(SocketKind::Udp),
+        _ => None,
+    };
+    // Port 0: not bound yet (the address means nothing).
+    let local = s
+        .local_addr()
+        .ok()
+        .and_then(|a| a.as_socket())
+        .filter(|a| a.port() != 0);
+    let remote = s.peer_addr().ok().and_then(|a| a.as_socket());
+    let mut call = call.fd(fd).ends(local, remote);
+    call.socket = kind;
+    call
+}
+
+/// SO_LINGER's value that makes close() abort with RST.
+pub const LINGER_0: &str = "{l_onoff=1, l_linger=0}";
+
+/// close() on a socket, reported as a call: in Rust, dropping the socket
+/// is the close.
+pub fn close<S: std::os::fd::AsFd>(calls: &Calls, socket: S) -> Result<(), CallError> {
+    let call = on(Call::new(Op::Close), &socket);
+    calls.run(
+        call,
+        || {
+            drop(socket);
+            Ok(())
+        },
+        ok,
+    )
+}
+
+/// `Returned` for a call that returns 0 or nothing of interest.
+pub fn ok<T>(_: &T) -> Returned {
+    Returned {
+        value: Some(0),
+        ..Returned::default()
+    }
+}
+
+/// `Returned` for a call that moved `n` bytes.
+pub fn moved(n: usize) -> Returned {
+    Returned {
+        value: Some(n as i64),
+        ..Returned::default()
     }
 }
 
@@ -207,75 +388,15 @@ pub fn encode(message: &str, encoding: Encoding) -> Result<Vec<u8>, String> {
     }
 }
 
-/// Describe received bytes as text, saying where a multi-byte UTF-8
-/// character was cut by the recv() boundary.
-pub fn describe_chunk(carry: &mut Vec<u8>, chunk: &[u8]) -> String {
-    let mut bytes = std::mem::take(carry);
-    let had_carry = !bytes.is_empty();
-    bytes.extend_from_slice(chunk);
-    let tail = crate::timeline::Utf8Carry::trailing(&bytes);
-    let keep = bytes.len() - usize::from(tail.len);
-    carry.extend_from_slice(tail.as_slice());
-    let mut out = String::new();
-    if had_carry {
-        out.push_str("[completes a character cut by the previous recv] ");
-    }
-    out.push('"');
-    out.push_str(&crate::render::escape::preview(&[], &bytes[..keep], 200));
-    out.push('"');
-    if tail.len > 0 {
-        // The lead byte says how long the character is (UTF-8: 110xxxxx is
-        // 2 bytes, 1110xxxx 3, 11110xxx 4).
-        let need = match tail.bytes[0] {
-            0xF0..=0xF7 => 4,
-            0xE0..=0xEF => 3,
-            _ => 2,
-        };
-        let here = usize::from(tail.len);
-        out.push_str(&format!(
-            " [recv boundary cut a character: its first {here} of {need} bytes ({}) arrived in this recv, \
-             the other {} {} in the next]",
-            tail.as_slice()
-                .iter()
-                .map(|b| format!("{b:02x}"))
-                .collect::<Vec<_>>()
-                .join(" "),
-            need - here,
-            if need - here == 1 { "comes" } else { "come" }
-        ));
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
-    use super::{describe_chunk, encode, errno_name, Encoding};
+    use super::{encode, errno_name, Encoding};
 
     #[test]
     fn ascii_refuses_greek_before_sending() {
         let err = encode("γειά", Encoding::Ascii).unwrap_err();
         assert!(err.contains("can't encode character 'γ'"), "{err}");
         assert_eq!(encode("hi", Encoding::Ascii).unwrap(), b"hi");
-    }
-
-    #[test]
-    fn recv_of_three_bytes_splits_greek_letters() {
-        let bytes = "καλημέρα".as_bytes();
-        let mut carry = Vec::new();
-        let first = describe_chunk(&mut carry, &bytes[..3]);
-        assert!(
-            first.starts_with("\"κ\"") && first.contains("recv boundary cut a character"),
-            "{first}"
-        );
-        // κ is ce ba, α is ce b1: this recv ended after ce.
-        assert!(
-            first.contains(
-                "first 1 of 2 bytes (ce) arrived in this recv, the other 1 comes in the next"
-            ),
-            "{first}"
-        );
-        let second = describe_chunk(&mut carry, &bytes[3..6]);
-        assert!(second.starts_with("[completes"), "{second}");
     }
 
     #[test]

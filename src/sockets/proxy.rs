@@ -9,8 +9,9 @@ use std::os::fd::AsRawFd;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread;
 
-use super::server::{open, ServeOptions};
-use super::{CallError, Calls};
+use super::server::{accepted, open, ServeOptions};
+use super::{moved, ok, on, CallError, Calls};
+use crate::call::{Call, Op, Returned};
 
 /// Relay connections from `listen` to `upstream` until `stop` is set.
 pub fn run(
@@ -37,20 +38,19 @@ pub fn run(
             continue;
         }
         let Ok((client, peer)) = calls.run(
-            "accept()",
+            on(Call::new(Op::Accept), &listener),
             || listener.accept(),
-            |(_, p)| format!("peer {p}"),
+            accepted,
         ) else {
             continue;
         };
         let upstream_conn = calls.run(
-            format!("connect({upstream})"),
+            Call::new(Op::Connect).addr(upstream),
             || TcpStream::connect(upstream),
-            |s| {
-                format!(
-                    "ok, local port {}",
-                    s.local_addr().map(|a| a.port()).unwrap_or(0)
-                )
+            |s| Returned {
+                value: Some(0),
+                local: s.local_addr().ok(),
+                ..Returned::default()
             },
         );
         let Ok(server) = upstream_conn else {
@@ -84,30 +84,28 @@ fn relay_both(client: TcpStream, server: TcpStream, peer: SocketAddr, calls: &Ca
 fn relay(mut from: TcpStream, mut to: TcpStream, calls: &Calls) {
     let mut buf = [0u8; 16384];
     loop {
-        match from.read(&mut buf) {
+        let call = on(Call::new(Op::Recv), &from).size(buf.len());
+        match calls.run(call, || from.read(&mut buf), |&n| moved(n)) {
             Ok(0) => {
-                let _ = calls.run(
-                    "recv() -> 0 bytes (FIN); shutdown(SHUT_WR)",
-                    || to.shutdown(Shutdown::Write),
-                    |_| "ok: FIN passed on".into(),
-                );
+                // The peer's FIN, passed on as ours.
+                let mut call = on(Call::new(Op::Shutdown), &to).comment("the FIN passed on");
+                call.args.how = Some("SHUT_WR");
+                let _ = calls.run(call, || to.shutdown(Shutdown::Write), ok);
                 return;
             }
             Ok(n) => {
+                let call = on(Call::new(Op::Send), &to).data(&buf[..n]);
                 if calls
-                    .run(
-                        format!("relay {n} bytes: send({n})"),
-                        || to.write_all(&buf[..n]),
-                        |_| "ok".into(),
-                    )
+                    .run(call, || to.write_all(&buf[..n]).map(|()| n), |&n| moved(n))
                     .is_err()
                 {
                     return;
                 }
             }
-            Err(e) => {
-                calls.say(&format!("recv() -> {e}"));
-                let _ = to.shutdown(Shutdown::Both);
+            Err(_) => {
+                let mut call = on(Call::new(Op::Shutdown), &to).comment("the other side failed");
+                call.args.how = Some("SHUT_RDWR");
+                let _ = calls.run(call, || to.shutdown(Shutdown::Both), ok);
                 return;
             }
         }

@@ -16,7 +16,8 @@ use std::time::Duration;
 
 use socket2::{Domain, Protocol, SockAddr, Socket, Type};
 
-use super::{describe_chunk, CallError, Calls};
+use super::{moved, ok, on, CallError, Calls};
+use crate::call::{Bytes, Call, Op, Returned};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Default)]
 pub enum Mode {
@@ -106,10 +107,6 @@ impl ServerLog {
 
 pub type SharedLog = Arc<Mutex<ServerLog>>;
 
-fn show(addr: &SocketAddr) -> String {
-    addr.to_string()
-}
-
 /// socket(), the options, bind() and, for TCP, listen().
 pub fn open(opts: &ServeOptions, calls: &Calls) -> Result<Socket, CallError> {
     let domain = if opts.addr.is_ipv6() {
@@ -127,50 +124,58 @@ pub fn open(opts: &ServeOptions, calls: &Calls) -> Result<Socket, CallError> {
     } else {
         "AF_INET"
     };
+    let mut call = Call::new(Op::Socket);
+    call.args.family = Some(family);
+    call.args.kind = Some(name);
     let socket = calls.run(
-        format!("socket({family}, {name})"),
+        call,
         || Socket::new(domain, ty, Some(proto)),
-        |s| format!("fd {}", s.as_raw_fd()),
+        |s| Returned {
+            fd: Some(s.as_raw_fd()),
+            ..Returned::default()
+        },
     )?;
-    if let Some(on) = opts.reuseaddr {
+    let setsockopt = |name: &str, value: bool| {
+        on(Call::new(Op::Setsockopt), &socket).option(name, u8::from(value).to_string())
+    };
+    if let Some(yes) = opts.reuseaddr {
         calls.run(
-            format!("setsockopt(SO_REUSEADDR, {})", u8::from(on)),
-            || socket.set_reuse_address(on),
-            |_| "ok".into(),
+            setsockopt("SO_REUSEADDR", yes),
+            || socket.set_reuse_address(yes),
+            ok,
         )?;
     }
     if opts.reuseport {
         calls.run(
-            "setsockopt(SO_REUSEPORT, 1)",
+            setsockopt("SO_REUSEPORT", true),
             || socket.set_reuse_port(true),
-            |_| "ok".into(),
+            ok,
         )?;
     }
     if let (Some(v6only), true) = (opts.v6only, opts.addr.is_ipv6()) {
         calls.run(
-            format!("setsockopt(IPV6_V6ONLY, {})", u8::from(v6only)),
+            setsockopt("IPV6_V6ONLY", v6only),
             || socket.set_only_v6(v6only),
-            |_| "ok".into(),
+            ok,
         )?;
     }
     // With port 0 the kernel picks one: say which (the client needs it).
     calls.run(
-        format!("bind({})", show(&opts.addr)),
+        on(Call::new(Op::Bind), &socket).addr(opts.addr),
         || {
             socket.bind(&SockAddr::from(opts.addr))?;
             socket.local_addr()
         },
-        |local| match local.as_socket() {
-            Some(a) if opts.addr.port() == 0 => format!("ok: the kernel chose port {}", a.port()),
-            _ => "ok".into(),
+        |local| Returned {
+            value: Some(0),
+            local: local.as_socket(),
+            ..Returned::default()
         },
     )?;
     if !opts.udp {
-        calls.run(
-            format!("listen({})", opts.backlog),
-            || socket.listen(opts.backlog),
-            |_| "ok".into(),
-        )?;
+        let mut call = on(Call::new(Op::Listen), &socket);
+        call.args.backlog = Some(i64::from(opts.backlog));
+        calls.run(call, || socket.listen(opts.backlog), ok)?;
     }
     Ok(socket)
 }
@@ -217,9 +222,9 @@ pub fn serve(
             continue;
         }
         let Ok((stream, peer)) = calls.run(
-            "accept()",
+            on(Call::new(Op::Accept), &listener),
             || listener.accept(),
-            |(s, p)| format!("fd {}, peer {p}", s.as_raw_fd()),
+            accepted,
         ) else {
             continue;
         };
@@ -253,7 +258,16 @@ pub fn serve(
                     // SAFETY: end the child without running the parent's exit handlers.
                     unsafe { libc::_exit(0) };
                 } else if pid > 0 {
-                    calls.say(&format!("fork() -> child {pid} serves {peer}"));
+                    let mut call = Call::new(Op::Fork).comment(format!("it serves {peer}"));
+                    call.outcome = crate::call::Outcome::Ok(Returned {
+                        value: Some(i64::from(pid)),
+                        child: Some(crate::call::Child {
+                            pid: pid.unsigned_abs(),
+                            kind: crate::call::ChildKind::Process,
+                        }),
+                        ..Returned::default()
+                    });
+                    calls.call(call);
                     children.push(pid);
                     drop(stream); // the child has its own copy
                 } else {
@@ -293,40 +307,30 @@ fn handle(
     if opts.linger0 {
         let sock = socket2::SockRef::from(&stream);
         let _ = calls.run(
-            "setsockopt(SO_LINGER, {on 1, linger 0})",
+            on(Call::new(Op::Setsockopt), &stream).option("SO_LINGER", super::LINGER_0),
             || sock.set_linger(Some(Duration::ZERO)),
-            |_| "ok: close() will send RST".into(),
+            ok,
         );
     }
     let mut buf = vec![0u8; opts.recv_buf.max(1)];
     let mut carry = Vec::new();
     loop {
-        let n = match calls.run(
-            format!("recv({})", buf.len()),
-            || stream.read(&mut buf),
-            |n| {
-                if *n == 0 {
-                    "0 bytes: the peer closed its side (FIN)".to_string()
-                } else {
-                    format!("{n} bytes")
-                }
-            },
-        ) {
+        let call = on(Call::new(Op::Recv), &stream).size(buf.len());
+        let n = match calls.run_reading(call, || {
+            let n = stream.read(&mut buf)?;
+            Ok((n, received(&mut carry, &buf[..n])))
+        }) {
             Ok(0) | Err(_) => break,
             Ok(n) => n,
         };
-        calls.say(&format!(
-            "  received {}",
-            describe_chunk(&mut carry, &buf[..n])
-        ));
         if !opts.delay.is_zero() {
             thread::sleep(opts.delay);
         }
         if calls
             .run(
-                format!("send({n})"),
+                on(Call::new(Op::Send), &stream).data(&buf[..n]),
                 || stream.write_all(&buf[..n]).map(|()| n),
-                |n| format!("{n} bytes"),
+                |&n| moved(n),
             )
             .is_err()
         {
@@ -339,14 +343,26 @@ fn handle(
             break;
         }
     }
-    let _ = calls.run(
-        format!("close() [{peer}]"),
-        || {
-            drop(stream);
-            Ok(())
-        },
-        |()| "ok".into(),
-    );
+    let _ = peer;
+    let _ = super::close(calls, stream);
+}
+
+/// What accept() returned: the new descriptor, its peer and local address.
+pub fn accepted(&(ref s, peer): &(TcpStream, SocketAddr)) -> Returned {
+    Returned {
+        fd: Some(s.as_raw_fd()),
+        peer: Some(peer),
+        local: s.local_addr().ok(),
+        ..Returned::default()
+    }
+}
+
+/// What recv() returned, read against the character the previous recv cut.
+fn received(carry: &mut Vec<u8>, data: &[u8]) -> Returned {
+    Returned {
+        data: Some(Bytes::received(carry, data, data.len() as u64)),
+        ..moved(data.len())
+    }
 }
 
 /// One poll() loop over the listener and every connection.
@@ -358,11 +374,11 @@ fn serve_event(
     log: &SharedLog,
 ) -> Result<(), CallError> {
     listener.set_nonblocking(true).ok();
-    let mut conns: Vec<(TcpStream, SocketAddr)> = Vec::new();
+    let mut conns: Vec<(TcpStream, SocketAddr, Vec<u8>)> = Vec::new();
     let mut buf = vec![0u8; opts.recv_buf.max(1)];
     while !stop.load(Ordering::Relaxed) {
         let mut fds: Vec<libc::pollfd> = std::iter::once(listener.as_raw_fd())
-            .chain(conns.iter().map(|(s, _)| s.as_raw_fd()))
+            .chain(conns.iter().map(|(s, _, _)| s.as_raw_fd()))
             .map(|fd| libc::pollfd {
                 fd,
                 events: libc::POLLIN,
@@ -376,23 +392,18 @@ fn serve_event(
         }
         if fds[0].revents != 0 {
             loop {
-                match listener.accept() {
+                // The loop accepts until the queue is empty (EAGAIN).
+                let call = on(Call::new(Op::Accept), &listener)
+                    .comment(format!("event loop, {} open", conns.len() + 1));
+                match calls.run(call, || listener.accept(), accepted) {
                     Ok((s, peer)) => {
-                        calls.say(&format!(
-                            "accept() -> fd {}, peer {peer} (event loop, {} open)",
-                            s.as_raw_fd(),
-                            conns.len() + 1
-                        ));
                         if let Ok(mut l) = log.lock() {
                             l.peers.push(peer);
                         }
-                        conns.push((s, peer));
+                        conns.push((s, peer, Vec::new()));
                     }
-                    Err(e) if e.kind() == ErrorKind::WouldBlock => break,
-                    Err(e) => {
-                        calls.say(&format!("accept() -> {e}"));
-                        break;
-                    }
+                    Err(e) if e.source.kind() == ErrorKind::WouldBlock => break,
+                    Err(_) => break,
                 }
             }
         }
@@ -401,18 +412,21 @@ fn serve_event(
             if p.revents == 0 {
                 continue;
             }
-            let (stream, peer) = &mut conns[i - 1];
-            match stream.read(&mut buf) {
-                Ok(0) | Err(_) => {
-                    calls.say(&format!(
-                        "recv({}) [{peer}] -> 0 bytes: the peer closed; close()",
-                        buf.len()
-                    ));
-                    closed.push(i - 1);
-                }
+            let (stream, _, carry) = &mut conns[i - 1];
+            let call = on(Call::new(Op::Recv), &*stream).size(buf.len());
+            match calls.run_reading(call, || {
+                let n = stream.read(&mut buf)?;
+                Ok((n, received(carry, &buf[..n])))
+            }) {
+                Ok(0) | Err(_) => closed.push(i - 1),
                 Ok(n) => {
-                    calls.say(&format!("recv({}) [{peer}] -> {n} bytes", buf.len()));
-                    if stream.write_all(&buf[..n]).is_ok() {
+                    let call = on(Call::new(Op::Send), &*stream).data(&buf[..n]);
+                    let sent = calls.run(
+                        call,
+                        || stream.write_all(&buf[..n]).map(|()| n),
+                        |&n| moved(n),
+                    );
+                    if sent.is_ok() {
                         if let Ok(mut l) = log.lock() {
                             l.received(&buf[..n]);
                         }
@@ -421,7 +435,8 @@ fn serve_event(
             }
         }
         for i in closed.into_iter().rev() {
-            conns.swap_remove(i);
+            let (stream, _, _) = conns.swap_remove(i);
+            let _ = super::close(calls, stream);
         }
     }
     Ok(())
@@ -443,12 +458,18 @@ fn serve_udp(
         // Peek first to learn the datagram's real size: recvfrom() with a
         // smaller buffer silently discards the rest.
         let whole = socket.peek_from(&mut big).map(|(n, _)| n).unwrap_or(0);
-        let Ok((n, peer)) = calls.run(format!("recvfrom({})", buf.len()), || socket.recv_from(&mut buf), |(n, p)| {
-            if *n < whole {
-                format!("{n} bytes from {p} (the datagram had {whole}: {} bytes silently discarded)", whole - n)
-            } else {
-                format!("{n} bytes from {p}")
-            }
+        let call = on(Call::new(Op::Recvfrom), &socket).size(buf.len());
+        let Ok((n, peer)) = calls.run_reading(call, || {
+            let (n, p) = socket.recv_from(&mut buf)?;
+            Ok((
+                (n, p),
+                Returned {
+                    peer: Some(p),
+                    data: Some(Bytes::plain(&buf[..n], n as u64)),
+                    datagram_len: Some(whole as u64),
+                    ..moved(n)
+                },
+            ))
         }) else {
             continue;
         };
@@ -460,9 +481,11 @@ fn serve_udp(
             thread::sleep(opts.delay);
         }
         let _ = calls.run(
-            format!("sendto({n}, {peer})"),
+            on(Call::new(Op::Sendto), &socket)
+                .data(&buf[..n])
+                .addr(peer),
             || socket.send_to(&buf[..n], peer),
-            |n| format!("{n} bytes"),
+            |&n| moved(n),
         );
     }
     Ok(())
@@ -476,15 +499,14 @@ pub fn resolve(host: &str, port: u16, calls: &Calls) -> Result<Vec<SocketAddr>, 
     {
         return Ok(vec![SocketAddr::new(ip, port)]);
     }
+    let mut call = Call::new(Op::Getaddrinfo);
+    call.args.host = Some((host.to_string(), port));
     calls.run(
-        format!("getaddrinfo({host}, {port})"),
+        call,
         || std::net::ToSocketAddrs::to_socket_addrs(&(host, port)).map(|a| a.collect::<Vec<_>>()),
-        |addrs| {
-            addrs
-                .iter()
-                .map(ToString::to_string)
-                .collect::<Vec<_>>()
-                .join(", ")
+        |addrs| Returned {
+            addrs: addrs.clone(),
+            ..Returned::default()
         },
     )
 }

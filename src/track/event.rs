@@ -145,6 +145,15 @@ pub enum Event {
     Rst {
         kind: RstKind,
     },
+    /// Inferred, with a socket call as the evidence: the sender's program
+    /// made `cause` on this connection's socket `before_ns` before this
+    /// FIN or RST (the calls are known: demo, serve/client --capture,
+    /// trace).
+    CausedBy {
+        cause: Cause,
+        pid: Option<u32>,
+        before_ns: i64,
+    },
     /// Nothing else to say about the segment.
     Segment,
 
@@ -214,6 +223,21 @@ pub enum RstKind {
     Abort { before_any_reply: bool },
 }
 
+/// The call that sent a FIN or RST.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Cause {
+    /// close(): FIN, or RST when received data was still unread.
+    Close,
+    /// close() after SO_LINGER {1, 0}: RST.
+    CloseLinger0,
+    /// close() of the listening socket: RST to connections still waiting
+    /// in its accept queue.
+    CloseListener,
+    /// shutdown(SHUT_WR or SHUT_RDWR): FIN.
+    Shutdown,
+}
+
 /// Whether an event is what the packet shows or a conclusion drawn from it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -230,6 +254,7 @@ impl Event {
             | Event::ZeroWindowProbe { .. }
             | Event::ProbeAnswer { .. }
             | Event::DelayedAck { .. }
+            | Event::CausedBy { .. }
             | Event::SimultaneousClose => Basis::Inferred,
             _ => Basis::Observed,
         }
@@ -266,6 +291,7 @@ impl Event {
             Event::SimultaneousClose => "simultaneous_close",
             Event::FinRetransmitted => "fin_retransmitted",
             Event::Rst { .. } => "rst",
+            Event::CausedBy { .. } => "caused_by",
             Event::Segment => "segment",
             Event::Datagram { .. } => "datagram",
             Event::NoHandshake => "no_handshake",
@@ -369,6 +395,15 @@ impl Serialize for EventJson<'_> {
             Event::FinAcked { state } => m.serialize_entry("state", &state)?,
             Event::AnsweringFin { after_ns } => m.serialize_entry("after_ns", &after_ns)?,
             Event::Rst { kind } => m.serialize_entry("kind", &kind)?,
+            Event::CausedBy {
+                cause,
+                pid,
+                before_ns,
+            } => {
+                m.serialize_entry("cause", &cause)?;
+                m.serialize_entry("pid", &pid)?;
+                m.serialize_entry("before_ns", &before_ns)?;
+            }
             Event::Reply { to_frame } => m.serialize_entry("to_frame", &to_frame)?,
             Event::PortUnreachable { answers } | Event::IcmpError { answers } => {
                 m.serialize_entry("answers", &answers)?

@@ -8,10 +8,12 @@
 //! conversations the least recently seen half goes. Each evicted
 //! conversation leaves a [`ConnSummary`].
 
+mod causes;
 pub mod event;
 pub mod flow;
 pub mod history;
 pub mod state;
+mod streams;
 mod summary;
 mod tcp;
 mod udp;
@@ -156,6 +158,10 @@ pub struct Tracker {
     /// Live captures: asks the machine whether a TCP socket listens on an
     /// address, to tell client from server when no SYN was captured.
     listening: Option<ListenCheck>,
+    /// Socket calls that may have sent a coming FIN or RST.
+    causes: causes::Causes,
+    /// Send and recv calls, for message boundaries.
+    streams: streams::Streams,
 }
 
 /// Whether a TCP socket listens on an address (see [`Tracker::set_listening`]).
@@ -182,6 +188,14 @@ impl Tracker {
     /// roles from the kernel instead of a guess.
     pub fn set_listening(&mut self, check: ListenCheck) {
         self.listening = Some(check);
+    }
+
+    /// A socket call made just before the packets that follow (calls are
+    /// merged in by time): the FIN or RST it sends gets it as its cause.
+    /// A recv learns how many of the peer's sends it read.
+    pub fn call(&mut self, call: &mut crate::call::Call) {
+        self.causes.call(call);
+        self.streams.call(call);
     }
 
     /// False with `--summary`: nobody reads the rows' sentences.
@@ -318,6 +332,9 @@ impl Tracker {
                     self.closing.push_back((packet.ts_ns, key, id));
                 }
                 self.listening = listening;
+                if !self.causes.is_empty() {
+                    self.causes.attach(src, dst, packet.ts_ns, &mut row.events);
+                }
             }
             Transport::Udp(dgram) => {
                 let src = SocketAddr::new(ip.src, dgram.src_port);

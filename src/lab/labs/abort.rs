@@ -1,12 +1,13 @@
 //! The `abort` lab: the program a student would write, and the checks.
 
-use std::io::{Read, Write};
 use std::time::Duration;
 
-use crate::lab::kit::{close, local, pause, tcp_pair};
+use crate::call::{Call, Op};
+use crate::lab::kit::{close, close_saying, local, pause, recv, send, tcp_pair};
 use crate::lab::sockstate::KernelState;
 use crate::lab::{packet_check, Check, LabCtx, RowRecord, ACK, FIN, RST};
 use crate::sockets::server::{self, ServeOptions};
+use crate::sockets::{ok, on, LINGER_0};
 use crate::track::state::TcpState;
 
 pub fn abort(ctx: &mut LabCtx) -> anyhow::Result<()> {
@@ -26,14 +27,13 @@ pub fn abort(ctx: &mut LabCtx) -> anyhow::Result<()> {
     ctx.step("the client sets SO_LINGER {1, 0} and closes");
     let sock = socket2::SockRef::from(&client);
     cl.run(
-        "setsockopt(SO_LINGER, {1, 0})",
+        on(Call::new(Op::Setsockopt), &client).option("SO_LINGER", LINGER_0),
         || sock.set_linger(Some(Duration::ZERO)),
-        |_| "ok".into(),
+        ok,
     )?;
-    close(&cl, "close()", client, "ok: RST instead of FIN")?;
+    close(&cl, client)?;
     pause(50);
-    let mut buf = [0u8; 16];
-    let r = srv.run("recv(16)", || conn.read(&mut buf), |n| format!("{n} bytes"));
+    let r = recv(&srv, &mut conn, 16, false);
     ctx.check(
         "the server's recv() fails with ECONNRESET",
         matches!(&r, Err(e) if e.errno == Some(libc::ECONNRESET)),
@@ -51,24 +51,11 @@ pub fn abort(ctx: &mut LabCtx) -> anyhow::Result<()> {
         "a second connection: the client sends data the server never reads, and the server closes",
     );
     let (mut client, conn) = tcp_pair(&cl, &srv, &listener, port)?;
-    cl.run(
-        "send(6)",
-        || client.write(b"unread"),
-        |n| format!("{n} bytes"),
-    )?;
+    send(&cl, &mut client, b"unread", None)?;
     pause(50);
-    close(
-        &srv,
-        "close() with 6 bytes unread",
-        conn,
-        "ok: unread data makes it an RST",
-    )?;
+    close_saying(&srv, conn, "with 6 bytes received and unread")?;
     pause(50);
-    let r = cl.run(
-        "recv(16)",
-        || client.read(&mut buf),
-        |n| format!("{n} bytes"),
-    );
+    let r = recv(&cl, &mut client, 16, false);
     ctx.check(
         "closing with unread data also resets: the client's recv() fails with ECONNRESET",
         matches!(&r, Err(e) if e.errno == Some(libc::ECONNRESET)),

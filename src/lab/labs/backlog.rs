@@ -1,11 +1,10 @@
 //! The `backlog` lab: the program a student would write, and the checks.
 
-use std::io::Write;
 use std::net::TcpStream;
 use std::thread;
 use std::time::Duration;
 
-use crate::lab::kit::{local, or_none, pause, Server};
+use crate::lab::kit::{connect, local, or_none, pause, send, Server};
 use crate::lab::sockstate::KernelState;
 use crate::lab::{packet_check, Check, LabCtx, RowRecord, ACK, SYN};
 use crate::sockets::server::ServeOptions;
@@ -32,18 +31,10 @@ pub fn backlog(ctx: &mut LabCtx) -> anyhow::Result<()> {
             let calls = ctx.calls.named(format!("client {}", i + 1));
             thread::spawn(move || {
                 pause(100 * i);
-                let r = calls.run(
-                    format!("connect(127.0.0.1:{port}) [2.5 s timeout]"),
-                    || TcpStream::connect_timeout(&local(port), Duration::from_millis(2500)),
-                    |_| "ok: in the accept queue".into(),
-                );
+                let r = connect(&calls, port, Some(Duration::from_millis(2500)));
                 if let Ok(mut s) = r.as_ref().map(|s| s.try_clone()) {
                     if let Ok(s) = s.as_mut() {
-                        let _ = calls.run(
-                            "send(2)",
-                            || s.write(b"hi"),
-                            |n| format!("{n} bytes: ACKed though nobody accepted"),
-                        );
+                        let _ = send(&calls, s, b"hi", Some("ACKed though nobody accepted"));
                     }
                 }
                 r.ok()

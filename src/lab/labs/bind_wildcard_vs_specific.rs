@@ -22,7 +22,7 @@ pub fn bind_wildcard(ctx: &mut LabCtx) -> anyhow::Result<()> {
     ctx.check(
         "Linux refuses the second listener (EADDRINUSE), even with SO_REUSEADDR on both; macOS/BSD would allow it",
         matches!(&specific, Err(e) if e.errno == Some(libc::EADDRINUSE)),
-        specific.as_ref().err().map(|e| e.call.clone()).unwrap_or_default(),
+        specific.as_ref().err().map(ToString::to_string).unwrap_or_default(),
     );
     drop(specific);
     drop(wildcard);

@@ -1,9 +1,6 @@
 //! The `empty-message` lab: the program a student would write, and the checks.
 
-use std::io::{Read, Write};
-use std::net::TcpStream;
-
-use crate::lab::kit::{local, pause, shown, Server};
+use crate::lab::kit::{close, local, pause, recv, send, shown, tcp_pair, Server};
 use crate::lab::{packet_check, Check, LabCtx, RowRecord};
 use crate::sockets::client::{self, ClientOptions};
 use crate::sockets::server::{self, ServeOptions};
@@ -22,40 +19,14 @@ pub fn empty_message(ctx: &mut LabCtx) -> anyhow::Result<()> {
     )?
     .into();
     ctx.step("TCP: the client sends an empty message, waits, then closes");
-    let mut client = cl.run(
-        format!("connect(127.0.0.1:{tcp_port})"),
-        || TcpStream::connect(local(tcp_port)),
-        |_| "ok".into(),
-    )?;
-    let (mut conn, _) = srv.run(
-        "accept()",
-        || listener.accept(),
-        |(_, p)| format!("peer {p}"),
-    )?;
-    let sent = cl.run(
-        "send(0)",
-        || client.write(b""),
-        |n| format!("{n} bytes: nothing goes on the wire"),
-    )?;
+    let (mut client, mut conn) = tcp_pair(&cl, &srv, &listener, tcp_port)?;
+    let sent = send(&cl, &mut client, b"", None)?;
     pause(100);
-    cl.run(
-        "close()",
-        || {
-            client.flush()?;
-            drop(client);
-            Ok(())
-        },
-        |()| "ok".into(),
-    )?;
-    let mut buf = [0u8; 16];
-    let n = srv.run(
-        "recv(16)",
-        || conn.read(&mut buf),
-        |n| format!("{n} bytes: on TCP an empty read means the peer closed (FIN)"),
-    )?;
+    close(&cl, client)?;
+    let got = recv(&srv, &mut conn, 16, false)?;
     ctx.check(
         "TCP send(b\"\") returns 0 and the server's recv() returns 0 only at the FIN",
-        sent == 0 && n == 0,
+        sent == 0 && got.is_empty(),
         "",
     );
     drop(conn);

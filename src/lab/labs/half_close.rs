@@ -1,12 +1,13 @@
 //! The `half-close` lab: the program a student would write, and the checks.
 
-use std::io::{Read, Write};
 use std::net::Shutdown;
 
-use crate::lab::kit::{close, local, or_none, pause, shown, tcp_pair};
+use crate::call::{Call, Op};
+use crate::lab::kit::{close, local, or_none, pause, recv, send, shown, tcp_pair};
 use crate::lab::sockstate::KernelState;
 use crate::lab::{packet_check, Check, LabCtx, RowRecord, FIN};
 use crate::sockets::server::{self, ServeOptions};
+use crate::sockets::{ok, on};
 use crate::track::state::TcpState;
 
 pub fn half_close(ctx: &mut LabCtx) -> anyhow::Result<()> {
@@ -24,16 +25,10 @@ pub fn half_close(ctx: &mut LabCtx) -> anyhow::Result<()> {
     let cl = calls.named("client".into());
     ctx.step("the client connects, sends a request and calls shutdown(SHUT_WR)");
     let (mut client, mut conn) = tcp_pair(&cl, &srv_calls, &listener, port)?;
-    cl.run(
-        "send(18)",
-        || client.write_all(b"GET / HTTP/1.0\r\n\r\n"),
-        |_| "18 bytes".into(),
-    )?;
-    cl.run(
-        "shutdown(SHUT_WR)",
-        || client.shutdown(Shutdown::Write),
-        |_| "ok: FIN sent".into(),
-    )?;
+    send(&cl, &mut client, b"GET / HTTP/1.0\r\n\r\n", None)?;
+    let mut call = on(Call::new(Op::Shutdown), &client);
+    call.args.how = Some("SHUT_WR");
+    cl.run(call, || client.shutdown(Shutdown::Write), ok)?;
     pause(100);
     let rows = ctx.states("after the client's shutdown(SHUT_WR)");
     let server_close_wait = rows
@@ -74,24 +69,15 @@ pub fn half_close(ctx: &mut LabCtx) -> anyhow::Result<()> {
         ),
     );
     ctx.step("the server reads to EOF, still sends its reply, then closes");
-    let mut req = Vec::new();
-    srv_calls.run(
-        "recv() until 0 bytes",
-        || conn.read_to_end(&mut req),
-        |n| format!("{n} bytes, then EOF"),
+    recv(&srv_calls, &mut conn, 1024, true)?;
+    send(
+        &srv_calls,
+        &mut conn,
+        b"HTTP/1.0 200",
+        Some("a half-closed peer can still receive"),
     )?;
-    srv_calls.run(
-        "send(12)",
-        || conn.write_all(b"HTTP/1.0 200"),
-        |_| "12 bytes: a half-closed peer can still receive".into(),
-    )?;
-    close(&srv_calls, "close()", conn, "ok")?;
-    let mut reply = Vec::new();
-    cl.run(
-        "recv() until 0 bytes",
-        || client.read_to_end(&mut reply),
-        |n| format!("{n} bytes, then EOF"),
-    )?;
+    close(&srv_calls, conn)?;
+    let reply = recv(&cl, &mut client, 1024, true)?;
     ctx.check(
         "the client still receives the reply after its FIN",
         reply == b"HTTP/1.0 200",

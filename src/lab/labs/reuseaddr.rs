@@ -1,9 +1,6 @@
 //! The `reuseaddr` lab: the program a student would write, and the checks.
 
-use std::io::{Read, Write};
-use std::net::TcpStream;
-
-use crate::lab::kit::{close, local, pause, tcp_pair, ChildServer};
+use crate::lab::kit::{close, connect, local, pause, recv, send, tcp_pair, ChildServer};
 use crate::lab::sockstate::KernelState;
 use crate::lab::{packet_check, Check, LabCtx, RowRecord, ACK, FIN, RST};
 use crate::sockets::server::{self, ServeOptions};
@@ -22,20 +19,10 @@ pub fn reuseaddr(ctx: &mut LabCtx) -> anyhow::Result<()> {
     ctx.step("a server with SO_REUSEADDR accepts a client, then closes the connection first");
     let listener: std::net::TcpListener = server::open(&opts(Some(true)), &srv)?.into();
     let (mut client, conn) = tcp_pair(&cl, &srv, &listener, port)?;
-    close(&srv, "close() [connection]", conn, "ok: FIN first")?;
-    let mut buf = [0u8; 8];
-    cl.run(
-        "recv(8)",
-        || client.read(&mut buf),
-        |n| format!("{n} bytes: EOF"),
-    )?;
-    close(&cl, "close()", client, "ok")?;
-    close(
-        &srv,
-        "close() [listener]",
-        listener,
-        "ok: the server program exits",
-    )?;
+    close(&srv, conn)?;
+    recv(&cl, &mut client, 8, false)?;
+    close(&cl, client)?;
+    close(&srv, listener)?;
     pause(100);
     let rows = ctx.states("after the server closed first");
     ctx.check(
@@ -64,21 +51,18 @@ pub fn reuseaddr(ctx: &mut LabCtx) -> anyhow::Result<()> {
         "a server process on {port2} is killed with SIGKILL while a client is connected"
     ));
     let mut child = ChildServer::start(&["tcp", "--port", &port2.to_string(), "--duration", "10"])?;
-    let mut c = cl.run(
-        format!("connect(127.0.0.1:{port2})"),
-        || TcpStream::connect(local(port2)),
-        |_| "ok".into(),
-    )?;
+    let mut c = connect(&cl, port2, None)?;
     pause(100);
     child.kill(libc::SIGKILL);
     pause(100);
-    cl.run(
-        "send(5)",
-        || c.write(b"hello"),
-        |n| format!("{n} bytes: accepted locally; the peer answers with RST"),
+    send(
+        &cl,
+        &mut c,
+        b"hello",
+        Some("accepted locally; the peer answers with RST"),
     )?;
     pause(100);
-    let second = cl.run("send(5)", || c.write(b"hello"), |n| format!("{n} bytes"));
+    let second = send(&cl, &mut c, b"hello", None);
     ctx.check(
         "after the kill the kernel closed the server's socket (FIN); the client's next send draws RST, the one after fails with EPIPE",
         matches!(&second, Err(e) if e.errno == Some(libc::EPIPE)),

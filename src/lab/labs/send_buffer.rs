@@ -3,36 +3,40 @@
 use std::io::{Read, Write};
 use std::time::Duration;
 
+use crate::call::{Call, Op, Returned};
 use crate::lab::kit::{local, pause};
 use crate::lab::sockstate::KernelState;
 use crate::lab::{packet_check, Check, LabCtx, RowRecord};
+use crate::sockets::{moved, ok, on, CallError, Calls};
 use crate::track::event::Event;
 use crate::track::state::TcpState;
 
 pub fn send_buffer(ctx: &mut LabCtx) -> anyhow::Result<()> {
-    use socket2::{Domain, Socket, Type};
     let port = ctx.port(0);
     let srv = ctx.calls.named("server".into());
     let cl = ctx.calls.named("client".into());
     ctx.step(&format!(
         "a receiver on 127.0.0.1:{port} with a 4 KiB receive buffer, which accepts but does not read yet"
     ));
-    let listener = srv.run(
-        "socket(AF_INET, SOCK_STREAM) + setsockopt(SO_RCVBUF, 4096)",
-        || {
-            let s = Socket::new(Domain::IPV4, Type::STREAM, None)?;
-            s.set_reuse_address(true)?;
-            s.set_recv_buffer_size(4096)?;
-            Ok::<Socket, std::io::Error>(s)
-        },
-        |_| "ok".into(),
+    let listener = stream_socket(&srv)?;
+    srv.run(
+        on(Call::new(Op::Setsockopt), &listener).option("SO_REUSEADDR", "1"),
+        || listener.set_reuse_address(true),
+        ok,
+    )?;
+    srv.run(
+        on(Call::new(Op::Setsockopt), &listener).option("SO_RCVBUF", "4096"),
+        || listener.set_recv_buffer_size(4096),
+        ok,
     )?;
     // Linux doubles the size set (the other half is for its bookkeeping,
     // socket(7)): getsockopt returns 8192 for 4096.
     let rcvbuf = srv.run(
-        "getsockopt(SO_RCVBUF)",
+        on(Call::new(Op::Getsockopt), &listener)
+            .option("SO_RCVBUF", "")
+            .comment("Linux doubles the value set, keeping half for its own bookkeeping"),
         || listener.recv_buffer_size(),
-        |n| format!("{n}: Linux doubles the value set, keeping half for its own bookkeeping"),
+        |&n| moved(n),
     )?;
     ctx.check(
         "getsockopt(SO_RCVBUF) returns twice the 4096 set (Linux doubles it)",
@@ -40,32 +44,37 @@ pub fn send_buffer(ctx: &mut LabCtx) -> anyhow::Result<()> {
         format!("{rcvbuf}"),
     );
     srv.run(
-        format!("bind(127.0.0.1:{port}) + listen(1)"),
-        || {
-            listener
-                .bind(&local(port).into())
-                .and_then(|_| listener.listen(1))
-        },
-        |_| "ok".into(),
+        on(Call::new(Op::Bind), &listener).addr(local(port)),
+        || listener.bind(&local(port).into()),
+        ok,
     )?;
+    let mut listen = on(Call::new(Op::Listen), &listener);
+    listen.args.backlog = Some(1);
+    srv.run(listen, || listener.listen(1), ok)?;
     ctx.step(
         "the sender: a 4 KiB send buffer, non-blocking, sends 1 KiB at a time until send() refuses",
     );
-    let sender = cl.run(
-        "socket(AF_INET, SOCK_STREAM) + setsockopt(SO_SNDBUF, 4096) + connect()",
-        || {
-            let s = Socket::new(Domain::IPV4, Type::STREAM, None)?;
-            s.set_send_buffer_size(4096)?;
-            s.connect(&local(port).into())?;
-            s.set_nonblocking(true)?;
-            Ok::<Socket, std::io::Error>(s)
-        },
-        |_| "ok".into(),
+    let sender = stream_socket(&cl)?;
+    cl.run(
+        on(Call::new(Op::Setsockopt), &sender).option("SO_SNDBUF", "4096"),
+        || sender.set_send_buffer_size(4096),
+        ok,
     )?;
+    cl.run(
+        on(Call::new(Op::Connect), &sender).addr(local(port)),
+        || sender.connect(&local(port).into()),
+        ok,
+    )?;
+    // fcntl(O_NONBLOCK): not a socket call the timeline shows.
+    sender.set_nonblocking(true)?;
     let (conn, _) = srv.run(
-        "accept()",
+        on(Call::new(Op::Accept), &listener).comment("and no recv() yet"),
         || listener.accept(),
-        |_| "ok (and no recv() yet)".into(),
+        |(s, p)| Returned {
+            fd: Some(std::os::fd::AsRawFd::as_raw_fd(s)),
+            peer: p.as_socket(),
+            ..Returned::default()
+        },
     )?;
     let chunk = [b'x'; 1024];
     let mut copied = 0usize;
@@ -126,6 +135,22 @@ pub fn send_buffer(ctx: &mut LabCtx) -> anyhow::Result<()> {
     drop(sender);
     drop(conn);
     Ok(())
+}
+
+/// socket(AF_INET, SOCK_STREAM), reported.
+fn stream_socket(calls: &Calls) -> Result<socket2::Socket, CallError> {
+    use socket2::{Domain, Socket, Type};
+    let mut call = Call::new(Op::Socket);
+    call.args.family = Some("AF_INET");
+    call.args.kind = Some("SOCK_STREAM");
+    calls.run(
+        call,
+        || Socket::new(Domain::IPV4, Type::STREAM, None),
+        |s| Returned {
+            fd: Some(std::os::fd::AsRawFd::as_raw_fd(s)),
+            ..Returned::default()
+        },
+    )
 }
 
 pub fn send_buffer_packets(ctx: &LabCtx, rows: &[RowRecord]) -> Vec<Check> {

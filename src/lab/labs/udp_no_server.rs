@@ -2,7 +2,8 @@
 
 use std::net::UdpSocket;
 
-use crate::lab::kit::{connected_send_refused, local, recv_times_out};
+use crate::call::{Call, Op, Returned};
+use crate::lab::kit::{connected_send_refused, local, recv_times_out, sendto};
 use crate::lab::{packet_check, Check, LabCtx, RowRecord};
 use crate::track::event::Event;
 
@@ -14,9 +15,12 @@ pub fn udp_no_server(ctx: &mut LabCtx) -> anyhow::Result<()> {
         "unconnected UDP socket: sendto(127.0.0.1:{port}), where nothing is bound, then recvfrom()"
     ));
     // No bind(): the socket has no port until the first sendto().
+    let mut call = Call::new(Op::Socket).comment("no bind()");
+    call.args.family = Some("AF_INET");
+    call.args.kind = Some("SOCK_DGRAM");
     let s: UdpSocket = calls
         .run(
-            "socket(AF_INET, SOCK_DGRAM)",
+            call,
             || {
                 socket2::Socket::new(
                     socket2::Domain::IPV4,
@@ -24,7 +28,10 @@ pub fn udp_no_server(ctx: &mut LabCtx) -> anyhow::Result<()> {
                     Some(socket2::Protocol::UDP),
                 )
             },
-            |_| "ok, no bind()".into(),
+            |s| Returned {
+                fd: Some(std::os::fd::AsRawFd::as_raw_fd(s)),
+                ..Returned::default()
+            },
         )?
         .into();
     let port_now = |s: &UdpSocket| s.local_addr().map(|a| a.port()).unwrap_or(0);
@@ -32,11 +39,7 @@ pub fn udp_no_server(ctx: &mut LabCtx) -> anyhow::Result<()> {
     calls.say(&format!(
         "getsockname() -> 0.0.0.0:{before}: no port yet, and no row in the socket table"
     ));
-    calls.run(
-        format!("sendto(5, {target})"),
-        || s.send_to(b"hello", target),
-        |n| format!("{n} bytes"),
-    )?;
+    sendto(&calls, &s, b"hello", target, None)?;
     let after = port_now(&s);
     calls.say(&format!(
         "getsockname() -> 0.0.0.0:{after}: the kernel picked a port at sendto() (an implicit bind)"

@@ -1,9 +1,11 @@
 //! The `udp-wrong-address` lab: the program a student would write, and the checks.
 
-use std::net::TcpStream;
 use std::time::Duration;
 
-use crate::lab::kit::{connected_send_refused, local, on, recv_times_out, udp_client, Server};
+use crate::lab::kit::{
+    connect, connected_send_refused, local, on, recv_times_out, recvfrom, sendto, udp_client,
+    Server,
+};
 use crate::lab::{packet_check, Check, LabCtx, RowRecord, RST};
 use crate::sockets::server::ServeOptions;
 
@@ -25,10 +27,12 @@ pub fn udp_wrong_address(ctx: &mut LabCtx) -> anyhow::Result<()> {
         "an unconnected client sends to {wrong}: the right port, the wrong address"
     ));
     let s = udp_client(&calls)?;
-    calls.run(
-        format!("sendto(5, {wrong})"),
-        || s.send_to(b"hello", wrong),
-        |n| format!("{n} bytes: sendto() succeeds, the datagram left"),
+    sendto(
+        &calls,
+        &s,
+        b"hello",
+        wrong,
+        Some("sendto() succeeds: the datagram left"),
     )?;
     let waits = recv_times_out(&calls, &s)?;
     ctx.check(
@@ -50,20 +54,11 @@ pub fn udp_wrong_address(ctx: &mut LabCtx) -> anyhow::Result<()> {
     ));
     let ok = udp_client(&calls)?;
     ok.set_read_timeout(Some(Duration::from_millis(1000)))?;
-    let mut buf = [0u8; 64];
-    calls.run(
-        format!("sendto(5, {right})"),
-        || ok.send_to(b"hello", right),
-        |n| format!("{n} bytes"),
-    )?;
-    let echo = calls.run(
-        "recvfrom(64)",
-        || ok.recv_from(&mut buf),
-        |(n, from)| format!("{n} bytes from {from}"),
-    );
+    sendto(&calls, &ok, b"hello", right, None)?;
+    let echo = recvfrom(&calls, &ok, 64);
     ctx.check(
         "127.0.0.1 and 127.0.0.2 talk: the kernel routes between its local addresses",
-        matches!(&echo, Ok((5, from)) if *from == right),
+        matches!(&echo, Ok((data, from)) if data.len() == 5 && *from == right),
         "",
     );
     ctx.step(&format!(
@@ -76,11 +71,7 @@ pub fn udp_wrong_address(ctx: &mut LabCtx) -> anyhow::Result<()> {
         },
         &ctx.calls,
     )?;
-    let refused = calls.run(
-        format!("connect(127.0.0.1:{tcp_port})"),
-        || TcpStream::connect(local(tcp_port)),
-        |_| "ok".into(),
-    );
+    let refused = connect(&calls, tcp_port, None);
     ctx.check(
         "connect() to the wrong address fails with ECONNREFUSED",
         matches!(&refused, Err(e) if e.errno == Some(libc::ECONNREFUSED)),
