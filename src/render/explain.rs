@@ -58,10 +58,11 @@ fn clause(row: &PacketRow<'_, '_>, event: &Event, me: &str, peer: &str, out: &mu
     let server = row.conn.map(|c| c.server);
     // A call is known to have sent this FIN or RST: the possible causes
     // are not listed.
-    let caused = row
-        .events
-        .iter()
-        .any(|e| matches!(e, Event::CausedBy { .. }));
+    let caused = || {
+        row.events
+            .iter()
+            .any(|e| matches!(e, Event::CausedBy { .. }))
+    };
     let _ = match *event {
         Event::Syn {
             isn,
@@ -245,7 +246,7 @@ fn clause(row: &PacketRow<'_, '_>, event: &Event, me: &str, peer: &str, out: &mu
             ),
             _ => write!(out, "acknowledges the {peer}'s FIN"),
         },
-        Event::Fin if caused => write!(
+        Event::Fin if caused() => write!(
             out,
             "FIN: the {me} will send no more data; the {peer} reads EOF (recv() returns 0) and is in \
              CLOSE-WAIT until it closes too; if it does, the {me}, having closed first, will hold TIME-WAIT"
@@ -262,7 +263,7 @@ fn clause(row: &PacketRow<'_, '_>, event: &Event, me: &str, peer: &str, out: &mu
                 "FIN from the {me} too, {} after the {peer}'s",
                 secs(after_ns)
             );
-            if !caused {
+            if !caused() {
                 out.push_str(": its program closed the socket (or its process ended)");
             }
             if after_ns >= CLOSE_WAIT_LINGER_NS {
@@ -283,7 +284,7 @@ fn clause(row: &PacketRow<'_, '_>, event: &Event, me: &str, peer: &str, out: &mu
             out,
             "FIN sent again: the {me}'s FIN was not acknowledged yet"
         ),
-        Event::Rst { kind } => rst(kind, me, peer, server, caused, out),
+        Event::Rst { kind } => rst(kind, me, peer, server, caused(), out),
         Event::CausedBy {
             cause,
             pid,
