@@ -86,11 +86,6 @@ fn demo_udp_no_server() {
         &out,
         "a UDP socket gets its port at its first sendto(), not before",
     );
-    assert!(
-        out.contains("getsockname() -> 0.0.0.0:0: no port yet"),
-        "{out}"
-    );
-    assert!(out.contains("ss: after sendto(): udp UNCONN"), "{out}");
 }
 
 #[test]

@@ -5,6 +5,7 @@ use std::net::UdpSocket;
 use crate::call::{Call, Op, Returned};
 use crate::lab::kit::{connected_send_refused, local, recv_times_out, sendto};
 use crate::lab::{packet_check, Check, LabCtx, RowRecord};
+use crate::sockets::on;
 use crate::track::event::Event;
 
 pub fn udp_no_server(ctx: &mut LabCtx) -> anyhow::Result<()> {
@@ -34,16 +35,23 @@ pub fn udp_no_server(ctx: &mut LabCtx) -> anyhow::Result<()> {
             },
         )?
         .into();
-    let port_now = |s: &UdpSocket| s.local_addr().map(|a| a.port()).unwrap_or(0);
-    let before = port_now(&s);
-    calls.say(&format!(
-        "getsockname() -> 0.0.0.0:{before}: no port yet, and no row in the socket table"
-    ));
+    let port_now = |comment: &str| {
+        let call = on(Call::new(Op::Getsockname), &s).comment(comment);
+        calls
+            .run(
+                call,
+                || s.local_addr(),
+                |&a| Returned {
+                    value: Some(0),
+                    local: Some(a),
+                    ..Returned::default()
+                },
+            )
+            .map_or(0, |a| a.port())
+    };
+    let before = port_now("no port yet, and no row in the socket table");
     sendto(&calls, &s, b"hello", target, None)?;
-    let after = port_now(&s);
-    calls.say(&format!(
-        "getsockname() -> 0.0.0.0:{after}: the kernel picked a port at sendto() (an implicit bind)"
-    ));
+    let after = port_now("the kernel picked a port at sendto() (an implicit bind)");
     let ss = ctx.calls.named("ss".into());
     let rows = crate::lab::sockstate::by_local_port(after);
     for r in &rows {

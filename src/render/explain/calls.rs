@@ -121,6 +121,10 @@ fn returned(call: &Call, r: &Returned, out: &mut String) {
                 _ => Ok(()),
             }
         }
+        Op::Getsockname => match r.local {
+            Some(l) => write!(out, "{l}"),
+            None => out.write_str("ok"),
+        },
         Op::Connect => match r.local {
             Some(l) => write!(out, "ok, local port {}", l.port()),
             None => out.write_str("ok"),
