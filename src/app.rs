@@ -13,8 +13,8 @@ use crate::capture::file::FileSource;
 use crate::capture::live::{LiveOptions, LiveSource};
 use crate::capture::FrameSource;
 use crate::cli::{
-    ClientArgs, Command, DemoArgs, Format, OnOff, OutputArgs, ProxyArgs, ReplayArgs, ServeArgs,
-    TraceArgs, Transport, WatchArgs,
+    ClientArgs, Command, DemoArgs, Format, KernelArgs, OnOff, OutputArgs, ProxyArgs, ReplayArgs,
+    ServeArgs, TraceArgs, Transport, WatchArgs,
 };
 use crate::decode::decode;
 use crate::export::json::JsonRender;
@@ -65,6 +65,11 @@ fn demo(args: &DemoArgs) -> anyhow::Result<()> {
         }
         return Ok(());
     };
+    if !args.no_capture {
+        // Nothing else handles these in a demo: the kernel's trace
+        // instance is removed, then wirelab ends as the signal says.
+        crate::kernel::tracefs::exit_cleanly_on(&[libc::SIGINT, libc::SIGTERM, libc::SIGHUP]);
+    }
     let labs: Vec<&crate::lab::Lab> = if name == "all" {
         LABS.iter().collect()
     } else {
@@ -118,6 +123,7 @@ fn run_lab(lab: &crate::lab::Lab, args: &DemoArgs) -> anyhow::Result<usize> {
         let mut source = LiveSource::open(&options, Arc::clone(&stop))
             .context("the demo captures its own traffic (or run it with --no-capture)")?;
         let queue = CallQueue::default();
+        let _kernel = kernel_record(args.kernel, &ports, &queue);
         ctx = LabCtx::new(Calls::queued("lab", Arc::clone(&queue)), ports, args.step);
         let rows: Arc<std::sync::Mutex<Vec<RowRecord>>> = Arc::default();
         let recorded = Arc::clone(&rows);
@@ -239,6 +245,39 @@ fn run_lab(lab: &crate::lab::Lab, args: &DemoArgs) -> anyhow::Result<usize> {
     Ok(failed)
 }
 
+/// How long a live packet waits before it is shown when the kernel's
+/// events are read: they come through their own buffer, a little later
+/// than the packets, and each must sit before the packet it precedes.
+const KERNEL_HOLD_NS: i64 = 20_000_000;
+
+/// The kernel's record for a live run on `ports` (all when empty), its
+/// events flowing into `queue`; or `None`, said once on stderr with why
+/// (not root, no tracefs, --no-kernel asked for it).
+fn kernel_record(
+    args: KernelArgs,
+    ports: &[u16],
+    queue: &CallQueue,
+) -> Option<crate::kernel::tracefs::KernelTrace> {
+    static SAID: std::sync::Once = std::sync::Once::new();
+    if args.no_kernel {
+        return None;
+    }
+    match crate::kernel::tracefs::KernelTrace::start(ports, Arc::clone(queue)) {
+        Ok(trace) => {
+            if let Ok(mut q) = queue.lock() {
+                q.hold_ns = KERNEL_HOLD_NS;
+            }
+            Some(trace)
+        }
+        Err(why) => {
+            SAID.call_once(|| {
+                eprintln!("wirelab: TCP states are inferred from the packets alone: {why}");
+            });
+            None
+        }
+    }
+}
+
 /// A stop flag set by Ctrl-C, or after `duration` seconds.
 fn stop_flag(duration: Option<f64>) -> anyhow::Result<Arc<AtomicBool>> {
     let stop = Arc::new(AtomicBool::new(false));
@@ -260,11 +299,18 @@ fn stop_flag(duration: Option<f64>) -> anyhow::Result<Arc<AtomicBool>> {
 fn proxy(args: &ProxyArgs) -> anyhow::Result<()> {
     let stop = stop_flag(args.duration)?;
     let ports = [args.listen.port(), args.upstream.port()];
-    with_capture(args.capture, "proxy", &ports, &args.output, |calls| {
-        crate::sockets::proxy::run(args.listen, args.upstream, calls, &stop)?;
-        calls.say("stopped; sockets closed");
-        Ok(())
-    })
+    with_capture(
+        args.capture,
+        "proxy",
+        &ports,
+        &args.output,
+        args.kernel,
+        |calls| {
+            crate::sockets::proxy::run(args.listen, args.upstream, calls, &stop)?;
+            calls.say("stopped; sockets closed");
+            Ok(())
+        },
+    )
 }
 
 /// Run `body` (a server or a client) while capturing its port live: the
@@ -275,6 +321,7 @@ fn with_capture(
     who: &str,
     ports: &[u16],
     output: &OutputArgs,
+    kernel: KernelArgs,
     body: impl FnOnce(&Calls) -> anyhow::Result<()>,
 ) -> anyhow::Result<()> {
     if !capture {
@@ -282,6 +329,8 @@ fn with_capture(
     }
     let queue = CallQueue::default();
     let calls = Calls::queued(who, Arc::clone(&queue));
+    crate::kernel::tracefs::exit_cleanly_on(&[libc::SIGTERM, libc::SIGHUP]);
+    let _kernel = kernel_record(kernel, ports, &queue);
     let stop = Arc::new(AtomicBool::new(false));
     let options = LiveOptions {
         filter: capture_filter(None, ports),
@@ -339,6 +388,7 @@ fn serve(args: &ServeArgs) -> anyhow::Result<()> {
         "server",
         &[addr.port()],
         &args.output,
+        args.kernel,
         |calls| {
             let socket = server::open(&opts, calls)?;
             let log = server::SharedLog::default();
@@ -379,6 +429,7 @@ fn client(args: &ClientArgs) -> anyhow::Result<()> {
         "client",
         &[server.port()],
         &args.output,
+        args.kernel,
         |calls| {
             let interactive = args.stdin || (args.messages.is_empty() && io::stdin().is_terminal());
             let exchanges = if interactive {
@@ -597,6 +648,16 @@ fn drain_calls(
             std::thread::sleep(Duration::from_micros(200));
         }
     }
+    // With the kernel's events, a live packet waits until events up to its
+    // time have had time to arrive (at the end: the last ones).
+    let hold = queue.lock().map_or(0, |q| q.hold_ns);
+    if hold > 0 {
+        let until = until_ns.unwrap_or_else(crate::sockets::now_ns);
+        let wait = until.saturating_add(hold) - crate::sockets::now_ns();
+        if wait > 0 {
+            std::thread::sleep(Duration::from_nanos(wait.unsigned_abs()));
+        }
+    }
     loop {
         let next = {
             let Ok(mut q) = queue.lock() else {
@@ -609,10 +670,10 @@ fn drain_calls(
         };
         match next {
             Some(mut line) => {
-                if let (Some(tracker), crate::call::Line::Call(call)) =
-                    (tracker.as_deref_mut(), &mut line)
-                {
-                    tracker.call(call);
+                match (tracker.as_deref_mut(), &mut line) {
+                    (Some(tracker), crate::call::Line::Call(call)) => tracker.call(call),
+                    (Some(tracker), crate::call::Line::Kernel(k)) => tracker.kernel(k),
+                    _ => {}
                 }
                 render.call(&line)?
             }
@@ -794,6 +855,10 @@ fn watch(args: &WatchArgs) -> anyhow::Result<()> {
     ctrlc::set_handler(move || handler_stop.store(true, Ordering::Relaxed))
         .context("cannot install the Ctrl-C handler")?;
     let mut source = LiveSource::open(&options, stop)?;
+    // Started before "capturing on" is said, so that it sees what follows.
+    let queue = CallQueue::default();
+    crate::kernel::tracefs::exit_cleanly_on(&[libc::SIGTERM, libc::SIGHUP]);
+    let _kernel = kernel_record(args.kernel, &args.ports, &queue);
     eprintln!(
         "wirelab: capturing on {} ({}){}; Ctrl-C to stop",
         source.interface(),
@@ -807,11 +872,11 @@ fn watch(args: &WatchArgs) -> anyhow::Result<()> {
     let sink = Sink::open(args.output.output.as_deref(), None, args.output.force)?;
     if args.output.format() == Format::Pcapng {
         let what = format!("wirelab watch on {}", source.interface());
-        let result = write_pcapng(&sink, &what, &mut source, None);
+        let result = write_pcapng(&sink, &what, &mut source, Some(&queue));
         return finish_sink(sink, result);
     }
     let result = run_to(&sink, &args.output, true, |render| {
-        pump(&mut source, render)
+        pump_with_calls(&mut source, render, Some(&queue), None)
     });
     finish_sink(sink, result)
 }
@@ -914,6 +979,11 @@ fn trace(args: &TraceArgs) -> anyhow::Result<()> {
         .context("wirelab trace captures the program's traffic")?;
         let file = File::create(&capture_path)
             .with_context(|| format!("cannot create {}", capture_path.display()))?;
+        // The kernel's events are gathered while the program runs and
+        // merged with its calls afterwards.
+        let kernel_queue = CallQueue::default();
+        crate::kernel::tracefs::exit_cleanly_on(&[libc::SIGHUP]);
+        let kernel = kernel_record(args.kernel, &args.ports, &kernel_queue);
         let capture = std::thread::spawn(move || -> anyhow::Result<()> {
             let mut writer =
                 crate::export::pcapng::PcapngWriter::new(BufWriter::new(file), "wirelab trace")?;
@@ -983,6 +1053,7 @@ fn trace(args: &TraceArgs) -> anyhow::Result<()> {
         let captured = capture
             .join()
             .map_err(|_| anyhow::anyhow!("the capture thread failed"))?;
+        drop(kernel);
         let status = status.context("cannot run strace")?;
         captured?;
         let text = fs::read_to_string(&strace_path).unwrap_or_default();
@@ -1026,7 +1097,27 @@ fn trace(args: &TraceArgs) -> anyhow::Result<()> {
             })
             .collect();
         calls.sort_by_key(crate::call::Line::ts_ns);
-        let queue: CallQueue = Arc::new(std::sync::Mutex::new(crate::sockets::Pending::of(calls)));
+        let mut pending = crate::sockets::Pending::of(calls);
+        // The kernel's events about the program's sockets (all of them when
+        // ports were given: the capture has only those).
+        let kernel_lines = kernel_queue
+            .lock()
+            .map(|mut q| std::mem::take(&mut q.lines))
+            .unwrap_or_default();
+        for line in kernel_lines {
+            let ours = match (&line, &keep) {
+                (crate::call::Line::Kernel(k), Some((_, ports))) => {
+                    let (local, remote) = k.event.ends();
+                    ports.contains(&local.port())
+                        || remote.is_some_and(|r| ports.contains(&r.port()))
+                }
+                _ => true,
+            };
+            if ours {
+                pending.push(line);
+            }
+        }
+        let queue: CallQueue = Arc::new(std::sync::Mutex::new(pending));
         let replay_path = keep.map_or(capture_path, |(path, _)| path);
         let mut source = FileSource::open(&replay_path)?;
         let sink = Sink::open(args.output.output.as_deref(), None, args.output.force)?;

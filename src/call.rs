@@ -413,11 +413,25 @@ impl Call {
     }
 }
 
-/// Anything a program reports beside the packets: its calls, a lab's
-/// steps, other lines (a socket-table snapshot, a server's note).
+/// An event from the kernel's own record, placed among the packets.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KernelLine {
+    pub ts_ns: i64,
+    pub event: crate::kernel::KernelEvent,
+    /// The packet it is about, when the tracker found it (the RST a
+    /// `sent_reset` explains).
+    pub frame: Option<u64>,
+    /// The conversation, and whether the socket is its client's.
+    pub conn: Option<u64>,
+    pub client_side: Option<bool>,
+}
+
+/// Anything beside the packets: a program's calls, a lab's steps, other
+/// lines (a socket-table snapshot, a server's note), the kernel's events.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Line {
     Call(Box<Call>),
+    Kernel(Box<KernelLine>),
     /// A lab's step, as the lab words it.
     Step {
         ts_ns: i64,
@@ -435,6 +449,7 @@ impl Line {
     pub fn ts_ns(&self) -> i64 {
         match self {
             Line::Call(c) => c.ts_ns,
+            Line::Kernel(k) => k.ts_ns,
             Line::Step { ts_ns, .. } | Line::Note { ts_ns, .. } => *ts_ns,
         }
     }

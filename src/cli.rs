@@ -44,6 +44,8 @@ pub struct TraceArgs {
     #[arg(long)]
     pub as_root: bool,
     #[command(flatten)]
+    pub kernel: KernelArgs,
+    #[command(flatten)]
     pub output: OutputArgs,
     /// The program and its arguments, after `--`
     #[arg(
@@ -72,6 +74,8 @@ pub struct DemoArgs {
     #[arg(long, value_name = "DIR")]
     pub save: Option<PathBuf>,
     #[command(flatten)]
+    pub kernel: KernelArgs,
+    #[command(flatten)]
     pub output: OutputArgs,
 }
 
@@ -89,6 +93,8 @@ pub struct ProxyArgs {
     /// Capture both ports live and explain each packet, interleaved with the socket calls
     #[arg(long)]
     pub capture: bool,
+    #[command(flatten)]
+    pub kernel: KernelArgs,
     #[command(flatten)]
     pub output: OutputArgs,
 }
@@ -157,6 +163,8 @@ pub struct ServeArgs {
     #[arg(long)]
     pub capture: bool,
     #[command(flatten)]
+    pub kernel: KernelArgs,
+    #[command(flatten)]
     pub output: OutputArgs,
 }
 
@@ -203,6 +211,8 @@ pub struct ClientArgs {
     #[arg(long)]
     pub capture: bool,
     #[command(flatten)]
+    pub kernel: KernelArgs,
+    #[command(flatten)]
     pub output: OutputArgs,
 }
 
@@ -232,7 +242,18 @@ pub struct WatchArgs {
     #[arg(short, long, value_name = "SECONDS")]
     pub duration: Option<f64>,
     #[command(flatten)]
+    pub kernel: KernelArgs,
+    #[command(flatten)]
     pub output: OutputArgs,
+}
+
+/// The kernel's own TCP record beside the packets (Linux, root).
+#[derive(Debug, Clone, Copy, Args, Default)]
+pub struct KernelArgs {
+    /// Leave out the kernel's record (its state changes and RST reasons,
+    /// read from tracepoints); states are then inferred from packets alone
+    #[arg(long)]
+    pub no_kernel: bool,
 }
 
 #[derive(Debug, Clone, Args)]

@@ -20,6 +20,8 @@
 //! - [`sockets`]: the labs' echo programs (server, client, proxy), each
 //!   socket call reported with its result or errno.
 //! - [`lab`]: `wirelab demo`: lab steps run on loopback, captured, checked.
+//! - [`kernel`]: the kernel's own TCP record (tracepoints): state changes,
+//!   RST reasons, retransmissions, socket errors, beside the packets.
 //! - [`trace`]: `wirelab trace`: a program's socket calls (from strace)
 //!   tied to the packets they caused or consumed.
 //! - [`synth`]: deterministic synthetic captures for benchmarks.
@@ -33,6 +35,7 @@ pub mod cli;
 pub mod decode;
 pub mod export;
 pub mod fuzzing;
+pub mod kernel;
 pub mod lab;
 pub mod render;
 pub mod sockets;

@@ -18,6 +18,8 @@ mod memory;
 mod robustness;
 // Snapshots of the timeline and JSON of every capture under captures/.
 mod replay;
+// The kernel's record (tracepoints) in live timelines; its trace instance cleaned up.
+mod kernel;
 // Live capture on loopback with real traffic (needs root or CAP_NET_RAW).
 mod live;
 // The echo programs (serve, client) and their knobs on loopback.

@@ -7,6 +7,7 @@
 //! as one. Checks never read these sentences: they read the events.
 
 mod calls;
+mod kernel;
 
 use std::fmt::Write as _;
 
@@ -17,6 +18,7 @@ use crate::track::event::{Cause, Event, RstKind};
 use crate::track::state::TcpState;
 
 pub use calls::{call_text, line_text, write_call};
+pub use kernel::{kernel_text, reason_text};
 
 /// A FIN that answers the peer's FIN this long after it means the program
 /// sat in CLOSE-WAIT: it did not close when recv() returned 0.

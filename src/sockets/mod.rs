@@ -93,6 +93,9 @@ pub struct Pending {
     /// send, shutdown): their packet can reach the capture before the
     /// call returns and is reported.
     running: Vec<i64>,
+    /// How long (ns) after its time a live packet waits for lines that
+    /// arrive late (the kernel's events); 0 without them.
+    pub hold_ns: i64,
 }
 
 impl Pending {
@@ -101,7 +104,20 @@ impl Pending {
         Pending {
             lines: lines.into(),
             running: Vec::new(),
+            hold_ns: 0,
         }
+    }
+
+    /// Add a line at its place in time: a call stamped when it started
+    /// can be reported after one that returned later, and kernel events
+    /// come from their own reader.
+    pub fn push(&mut self, line: Line) {
+        let at = self
+            .lines
+            .iter()
+            .rposition(|l| l.ts_ns() <= line.ts_ns())
+            .map_or(0, |i| i + 1);
+        self.lines.insert(at, line);
     }
 
     /// Whether a packet at `ts_ns` should wait: a call that started before
@@ -177,14 +193,7 @@ impl Calls {
             }
             Sink::Queue(queue) => {
                 if let Ok(mut q) = queue.lock() {
-                    // In time order: a call stamped when it started can be
-                    // reported after one that returned later.
-                    let at = q
-                        .lines
-                        .iter()
-                        .rposition(|l| l.ts_ns() <= line.ts_ns())
-                        .map_or(0, |i| i + 1);
-                    q.lines.insert(at, line);
+                    q.push(line);
                 }
             }
         }

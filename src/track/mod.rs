@@ -162,6 +162,9 @@ pub struct Tracker {
     causes: causes::Causes,
     /// Send and recv calls, for message boundaries.
     streams: streams::Streams,
+    /// The last RSTs seen (sender, receiver, frame, time), for the
+    /// kernel's reason that follows them.
+    recent_rsts: VecDeque<(SocketAddr, SocketAddr, u64, i64)>,
 }
 
 /// Whether a TCP socket listens on an address (see [`Tracker::set_listening`]).
@@ -196,6 +199,27 @@ impl Tracker {
     pub fn call(&mut self, call: &mut crate::call::Call) {
         self.causes.call(call);
         self.streams.call(call);
+    }
+
+    /// An event of the kernel's record: tied to its conversation (and the
+    /// side whose socket it is) and, for a RST the kernel sent, to the
+    /// packet that carried it.
+    pub fn kernel(&mut self, k: &mut crate::call::KernelLine) {
+        let (local, remote) = k.event.ends();
+        if let Some(remote) = remote {
+            if let Some(conv) = self.live.get(&FlowKey::new(Proto::Tcp, local, remote)) {
+                k.conn = Some(conv.id);
+                k.client_side = Some(conv.client == local);
+            }
+            if matches!(k.event, crate::kernel::KernelEvent::SentReset { .. }) {
+                k.frame = self
+                    .recent_rsts
+                    .iter()
+                    .rev()
+                    .find(|r| r.0 == local && r.1 == remote && (k.ts_ns - r.3).abs() < 100_000_000)
+                    .map(|r| r.2);
+            }
+        }
     }
 
     /// False with `--summary`: nobody reads the rows' sentences.
@@ -332,6 +356,13 @@ impl Tracker {
                     self.closing.push_back((packet.ts_ns, key, id));
                 }
                 self.listening = listening;
+                if seg.flags.rst() {
+                    if self.recent_rsts.len() >= 32 {
+                        self.recent_rsts.pop_front();
+                    }
+                    self.recent_rsts
+                        .push_back((src, dst, packet.frame, packet.ts_ns));
+                }
                 if !self.causes.is_empty() {
                     self.causes.attach(src, dst, packet.ts_ns, &mut row.events);
                 }

@@ -7,9 +7,11 @@ use std::net::SocketAddr;
 
 use serde::Serialize;
 
-use crate::call::{Bytes, Call, ChildKind, Line, Op, Outcome, SocketKind};
+use crate::call::{Bytes, Call, ChildKind, KernelLine, Line, Op, Outcome, SocketKind};
+use crate::kernel::{KernelEvent, ResetReason};
 use crate::render::escape::{escape_text, preview};
 use crate::render::explain::call_text;
+use crate::track::state::TcpState;
 
 /// How many characters of a call's bytes JSON shows.
 const SHOWN_CHARS: usize = 200;
@@ -18,6 +20,7 @@ const SHOWN_CHARS: usize = 200;
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum LineJson<'l> {
     Call(Box<CallJson<'l>>),
+    Kernel(Box<KernelJson<'l>>),
     Step {
         ts_ns: i64,
         text: Cow<'l, str>,
@@ -33,6 +36,7 @@ impl<'l> LineJson<'l> {
     pub fn new(line: &'l Line) -> LineJson<'l> {
         match line {
             Line::Call(call) => LineJson::Call(Box::new(CallJson::new(call))),
+            Line::Kernel(k) => LineJson::Kernel(Box::new(KernelJson::new(k))),
             Line::Step { ts_ns, text } => LineJson::Step {
                 ts_ns: *ts_ns,
                 text: escape_text(text),
@@ -43,6 +47,76 @@ impl<'l> LineJson<'l> {
                 text: escape_text(text),
             },
         }
+    }
+}
+
+/// `kind:"kernel"`: an event of the kernel's own record.
+#[derive(Serialize)]
+pub struct KernelJson<'k> {
+    ts_ns: i64,
+    event: &'static str,
+    local: SocketAddr,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    remote: Option<SocketAddr>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    old_state: Option<TcpState>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    new_state: Option<TcpState>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    state: Option<TcpState>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reason: Option<&'k str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    errno: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    socket: Option<SocketKind>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    frame: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    conn: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    side: Option<&'static str>,
+    text: String,
+}
+
+impl<'k> KernelJson<'k> {
+    fn new(k: &'k KernelLine) -> KernelJson<'k> {
+        let (local, remote) = k.event.ends();
+        let mut j = KernelJson {
+            ts_ns: k.ts_ns,
+            event: k.event.code(),
+            local,
+            remote,
+            old_state: None,
+            new_state: None,
+            state: None,
+            reason: None,
+            errno: None,
+            socket: Some(SocketKind::Tcp),
+            frame: k.frame,
+            conn: k.conn,
+            side: k.client_side.map(|c| if c { "client" } else { "server" }),
+            text: crate::render::explain::kernel_text(k),
+        };
+        match &k.event {
+            KernelEvent::State { old, new, .. } => {
+                j.old_state = Some(*old);
+                j.new_state = Some(*new);
+            }
+            KernelEvent::SentReset { state, reason, .. } => {
+                j.state = *state;
+                j.reason = reason.as_ref().map(ResetReason::code);
+            }
+            KernelEvent::Retransmit { state, .. } => j.state = *state,
+            KernelEvent::SocketError { errno, udp, .. } => {
+                j.errno = Some(crate::sockets::errno_name(*errno));
+                if *udp {
+                    j.socket = Some(SocketKind::Udp);
+                }
+            }
+            KernelEvent::ReceivedReset { .. } | KernelEvent::SynAckRetransmit { .. } => {}
+        }
+        j
     }
 }
 

@@ -15,6 +15,7 @@ const SHOWN_CHARS: usize = 200;
 pub fn line_text(line: &Line) -> String {
     match line {
         Line::Call(call) => call_text(call),
+        Line::Kernel(k) => super::kernel_text(k),
         Line::Step { text, .. } => format!("step: {text}"),
         Line::Note { actor, text, .. } => format!("{actor}: {text}"),
     }
