@@ -15,7 +15,6 @@ use serde::Serialize;
 use crate::decode::Transport;
 use crate::render::{payload_text, Render, RunEnd};
 use crate::timeline::{ConnSummary, PacketRow};
-use crate::track::event::{Event, EventJson};
 
 #[derive(Serialize)]
 struct PacketJson<'r> {
@@ -67,20 +66,10 @@ struct PacketJson<'r> {
     payload: Option<&'r str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     issue: Option<String>,
-    /// What tracking found (schema version 2): see track::event.
-    events: Events<'r>,
-    note: &'r str,
+    // `events` and `note` follow, written by `JsonRender::packet`.
 }
 
 /// A row's events as a JSON array of `{"code":..., fields, "basis":...}`.
-struct Events<'r>(&'r [Event]);
-
-impl Serialize for Events<'_> {
-    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.collect_seq(self.0.iter().map(EventJson::from))
-    }
-}
-
 /// TCP flags as a JSON array of names, e.g. `["SYN","ACK"]`.
 struct FlagNames(crate::decode::tcp::TcpFlags);
 
@@ -200,8 +189,6 @@ impl<W: Write> Render for JsonRender<W> {
             truncated: p.truncated,
             payload: None,
             issue: p.issue.as_ref().map(|i| i.to_string()),
-            events: Events(&row.events),
-            note: &row.note,
         };
         match &p.transport {
             Transport::Tcp(t) => {
@@ -232,6 +219,19 @@ impl<W: Write> Render for JsonRender<W> {
             j.payload = Some(&payload);
         }
         serde_json::to_writer(&mut self.line, &j).map_err(to_io)?;
+        // What tracking found (schema version 2, see track::event), written
+        // by hand (see Event::write_json), then the sentence.
+        self.line.pop(); // the object's `}`
+        self.line.extend_from_slice(b",\"events\":[");
+        for (i, event) in row.events.iter().enumerate() {
+            if i > 0 {
+                self.line.push(b',');
+            }
+            event.write_json(&mut self.line);
+        }
+        self.line.extend_from_slice(b"],\"note\":");
+        serde_json::to_writer(&mut self.line, row.note.as_str()).map_err(to_io)?;
+        self.line.push(b'}');
         self.line_done()
     }
 
