@@ -69,7 +69,9 @@ impl<W: Write> Render for TextRender<W> {
         // The row is built in one reused buffer and written at once.
         let line = &mut self.line;
         line.clear();
-        let _ = write!(line, "{:>6} ", row.packet.frame);
+        super::push_int(line, row.packet.frame);
+        pad_left(line, 0, 6);
+        line.push(' ');
         let start = line.len();
         push_relative_time(line, row.packet.ts_ns, first, verbose);
         pad_left(line, start, 10);
@@ -77,7 +79,8 @@ impl<W: Write> Render for TextRender<W> {
         let start = line.len();
         match row.conn {
             Some(c) => {
-                let _ = write!(line, "#{}", c.id);
+                line.push('#');
+                super::push_int(line, c.id);
             }
             None => line.push('-'),
         }
