@@ -14,6 +14,8 @@ mod exports;
 mod malformed;
 // Peak memory on a million packets (a regression check, not a timing).
 mod memory;
+// The kernel as the referee: inferred states against its record, 20+ programs.
+mod oracle;
 // Past fuzz crashes, property tests of decoding, cuts at every length.
 mod robustness;
 // Snapshots of the timeline and JSON of every capture under captures/.

@@ -20,7 +20,7 @@ use std::net::{IpAddr, SocketAddr};
 use crate::track::state::TcpState;
 
 /// Why the kernel sent a RST (`enum sk_rst_reason`, include/net/rstreason.h).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ResetReason {
     NotSpecified,
     /// No socket for the segment: nothing listens, or the connection is gone.
@@ -31,9 +31,10 @@ pub enum ResetReason {
     /// FIN-WAIT-2 for the peer's FIN (LINUX_MIB_TCPABORTONLINGER).
     AbortOnLinger,
     /// "Abort on TCP state": the connection was torn down at once
-    /// (tcp_disconnect: close() with SO_LINGER {1, 0}, connect(AF_UNSPEC),
-    /// `ss -K`) in a state where the peer has to be told. Measured here:
-    /// close() after SO_LINGER {1, 0} gives this reason.
+    /// (tcp_disconnect: close() with SO_LINGER {1, 0}, a listener closed
+    /// with connections in its accept queue, connect(AF_UNSPEC)) in a state
+    /// where the peer has to be told. Measured here: both the SO_LINGER 0
+    /// close (abort lab) and the closed listener (backlog lab) give it.
     AbortOnState,
     /// Data arrived for a socket its program had closed.
     AbortOnData,
@@ -47,8 +48,8 @@ pub enum ResetReason {
     BadAck,
     /// The segment's flags were invalid, or a SYN came inside the window.
     BadSegment,
-    /// Another reason, by the kernel's name.
-    Other(String),
+    /// Another reason (PAWS, MPTCP's, ERROR).
+    Other,
 }
 
 impl ResetReason {
@@ -68,12 +69,12 @@ impl ResetReason {
             | "TCP_ACK_UNSENT_DATA"
             | "TCP_OLD_ACK" => ResetReason::BadAck,
             "TCP_FLAGS" | "INVALID_SYN" => ResetReason::BadSegment,
-            other => ResetReason::Other(other.to_string()),
+            _ => ResetReason::Other,
         }
     }
 
-    /// The kernel's name for it, as JSON carries it.
-    pub fn code(&self) -> &str {
+    /// Its name in JSON.
+    pub fn code(self) -> &'static str {
         match self {
             ResetReason::NotSpecified => "not_specified",
             ResetReason::NoSocket => "no_socket",
@@ -86,7 +87,7 @@ impl ResetReason {
             ResetReason::TimewaitSocket => "timewait_socket",
             ResetReason::BadAck => "bad_ack",
             ResetReason::BadSegment => "bad_segment",
-            ResetReason::Other(name) => name,
+            ResetReason::Other => "other",
         }
     }
 }

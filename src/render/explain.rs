@@ -63,7 +63,7 @@ fn clause(row: &PacketRow<'_, '_>, event: &Event, me: &str, peer: &str, out: &mu
     let caused = || {
         row.events
             .iter()
-            .any(|e| matches!(e, Event::CausedBy { .. }))
+            .any(|e| matches!(e, Event::CausedBy { .. } | Event::KernelReset { .. }))
     };
     let _ = match *event {
         Event::Syn {
@@ -287,6 +287,10 @@ fn clause(row: &PacketRow<'_, '_>, event: &Event, me: &str, peer: &str, out: &mu
             "FIN sent again: the {me}'s FIN was not acknowledged yet"
         ),
         Event::Rst { kind } => rst(kind, me, peer, server, caused(), out),
+        Event::KernelReset { reason } => match reason {
+            Some(r) => write!(out, "the kernel's reason: {}", reason_text(r)),
+            None => out.write_str("the kernel sent it (this kernel does not say why)"),
+        },
         Event::CausedBy {
             cause,
             pid,

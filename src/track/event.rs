@@ -152,6 +152,11 @@ pub enum Event {
         pid: Option<u32>,
         before_ns: i64,
     },
+    /// The kernel's own record says it sent this RST, and why (`None`: a
+    /// kernel before 6.10, which gives no reason). Live captures only.
+    KernelReset {
+        reason: Option<crate::kernel::ResetReason>,
+    },
     /// Nothing else to say about the segment.
     Segment,
 
@@ -287,6 +292,7 @@ impl Event {
             Event::FinRetransmitted => "fin_retransmitted",
             Event::Rst { .. } => "rst",
             Event::CausedBy { .. } => "caused_by",
+            Event::KernelReset { .. } => "kernel_reset",
             Event::Segment => "segment",
             Event::Datagram { .. } => "datagram",
             Event::NoHandshake => "no_handshake",
@@ -454,6 +460,13 @@ impl Event {
                 o.opt("pid", pid);
                 o.num("before_ns", before_ns);
             }
+            Event::KernelReset { reason } => match reason {
+                Some(r) => o.name("reason", r.code()),
+                None => {
+                    o.key("reason");
+                    o.0.extend_from_slice(b"null");
+                }
+            },
             Event::Reply { to_frame } => o.num("to_frame", to_frame),
             Event::PortUnreachable { answers } | Event::IcmpError { answers } => {
                 o.opt("answers", answers)

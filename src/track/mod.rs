@@ -165,6 +165,15 @@ pub struct Tracker {
     /// The last RSTs seen (sender, receiver, frame, time), for the
     /// kernel's reason that follows them.
     recent_rsts: VecDeque<(SocketAddr, SocketAddr, u64, i64)>,
+    /// RSTs the kernel reported before their packet was seen (a reset
+    /// without a socket is traced before it is sent): (sender, receiver,
+    /// time, reason).
+    coming_rsts: VecDeque<(
+        SocketAddr,
+        SocketAddr,
+        i64,
+        Option<crate::kernel::ResetReason>,
+    )>,
 }
 
 /// Whether a TCP socket listens on an address (see [`Tracker::set_listening`]).
@@ -211,13 +220,19 @@ impl Tracker {
                 k.conn = Some(conv.id);
                 k.client_side = Some(conv.client == local);
             }
-            if matches!(k.event, crate::kernel::KernelEvent::SentReset { .. }) {
+            if let crate::kernel::KernelEvent::SentReset { reason, .. } = k.event {
                 k.frame = self
                     .recent_rsts
                     .iter()
                     .rev()
                     .find(|r| r.0 == local && r.1 == remote && (k.ts_ns - r.3).abs() < 100_000_000)
                     .map(|r| r.2);
+                if k.frame.is_none() {
+                    if self.coming_rsts.len() >= 32 {
+                        self.coming_rsts.pop_front();
+                    }
+                    self.coming_rsts.push_back((local, remote, k.ts_ns, reason));
+                }
             }
         }
     }
@@ -357,6 +372,14 @@ impl Tracker {
                 }
                 self.listening = listening;
                 if seg.flags.rst() {
+                    // The kernel said it would send this one: its reason.
+                    if let Some(i) = self.coming_rsts.iter().position(|c| {
+                        c.0 == src && c.1 == dst && (packet.ts_ns - c.2).abs() < 100_000_000
+                    }) {
+                        if let Some((_, _, _, reason)) = self.coming_rsts.remove(i) {
+                            row.events.push(Event::KernelReset { reason });
+                        }
+                    }
                     if self.recent_rsts.len() >= 32 {
                         self.recent_rsts.pop_front();
                     }

@@ -20,7 +20,7 @@ const SHOWN_CHARS: usize = 200;
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum LineJson<'l> {
     Call(Box<CallJson<'l>>),
-    Kernel(Box<KernelJson<'l>>),
+    Kernel(Box<KernelJson>),
     Step {
         ts_ns: i64,
         text: Cow<'l, str>,
@@ -52,7 +52,7 @@ impl<'l> LineJson<'l> {
 
 /// `kind:"kernel"`: an event of the kernel's own record.
 #[derive(Serialize)]
-pub struct KernelJson<'k> {
+pub struct KernelJson {
     ts_ns: i64,
     event: &'static str,
     local: SocketAddr,
@@ -65,7 +65,7 @@ pub struct KernelJson<'k> {
     #[serde(skip_serializing_if = "Option::is_none")]
     state: Option<TcpState>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    reason: Option<&'k str>,
+    reason: Option<&'static str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     errno: Option<&'static str>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -79,8 +79,8 @@ pub struct KernelJson<'k> {
     text: String,
 }
 
-impl<'k> KernelJson<'k> {
-    fn new(k: &'k KernelLine) -> KernelJson<'k> {
+impl KernelJson {
+    fn new(k: &KernelLine) -> KernelJson {
         let (local, remote) = k.event.ends();
         let mut j = KernelJson {
             ts_ns: k.ts_ns,
@@ -105,7 +105,7 @@ impl<'k> KernelJson<'k> {
             }
             KernelEvent::SentReset { state, reason, .. } => {
                 j.state = *state;
-                j.reason = reason.as_ref().map(ResetReason::code);
+                j.reason = reason.map(ResetReason::code);
             }
             KernelEvent::Retransmit { state, .. } => j.state = *state,
             KernelEvent::SocketError { errno, udp, .. } => {

@@ -18,7 +18,7 @@ fn whose(k: &KernelLine, local: std::net::SocketAddr) -> String {
 }
 
 /// What a reset reason means, for a student.
-pub fn reason_text(reason: &ResetReason) -> &str {
+pub fn reason_text(reason: ResetReason) -> &'static str {
     match reason {
         ResetReason::NotSpecified => "the kernel gave no reason",
         ResetReason::NoSocket => "no socket for this segment: nothing listens there, or the connection is gone",
@@ -27,8 +27,9 @@ pub fn reason_text(reason: &ResetReason) -> &str {
             "closed with TCP_LINGER2 below 0: the kernel would not wait in FIN-WAIT-2 for the peer's FIN"
         }
         ResetReason::AbortOnState => {
-            "the connection was torn down at once (close() after SO_LINGER {1, 0}, or another abort), \
-             and the peer must be told"
+            "the kernel tore the connection down at once (close() after SO_LINGER {1, 0}, the \
+             listening socket closed while the connection waited for accept(), or \
+             connect(AF_UNSPEC)), and the peer must be told"
         }
         ResetReason::AbortOnData => "data arrived for a socket its program had already closed",
         ResetReason::AbortOnMemory => "out of memory for closed (orphaned) sockets",
@@ -36,7 +37,7 @@ pub fn reason_text(reason: &ResetReason) -> &str {
         ResetReason::TimewaitSocket => "a TIME-WAIT socket answered a segment that did not fit",
         ResetReason::BadAck => "the segment acknowledged data never sent (or too old)",
         ResetReason::BadSegment => "the segment's flags were invalid, or a SYN came inside the window",
-        ResetReason::Other(name) => name,
+        ResetReason::Other => "a reason this program does not know",
     }
 }
 
@@ -59,9 +60,14 @@ pub fn kernel_text(k: &KernelLine) -> String {
                 (TcpState::Closed, TcpState::SynSent, _) => {
                     out.push_str(" (connect(): its port is chosen next)")
                 }
-                (TcpState::FinWait2 | TcpState::Closing, TcpState::Closed, _) => out.push_str(
+                (TcpState::Closing, TcpState::Closed, _) => out.push_str(
                     ": Linux replaces the socket with a small TIME-WAIT socket here; TIME-WAIT is \
                      never reported as a state (ss lists it)",
+                ),
+                (TcpState::FinWait2, TcpState::Closed, _) => out.push_str(
+                    ": Linux replaces the socket with a small time-wait socket here, never reported \
+                     as a state (ss lists it): in TIME-WAIT if the peer's FIN came, otherwise still \
+                     FIN-WAIT-2, waiting for that FIN (up to net.ipv4.tcp_fin_timeout, 60 s)",
                 ),
                 (TcpState::Listen, TcpState::SynReceived, _) => {
                     out.push_str(" (a new socket for the connection, not yet accepted)")
@@ -84,7 +90,7 @@ pub fn kernel_text(k: &KernelLine) -> String {
                 let _ = write!(out, " in {state}");
             }
             match reason {
-                Some(r) => write!(out, ": {}", reason_text(r)),
+                Some(r) => write!(out, ": {}", reason_text(*r)),
                 None => out.write_str(": this kernel does not say why"),
             }
         }

@@ -1,0 +1,9 @@
+"""connect() to a port where nothing listens."""
+import socket
+
+from common import HOST, PORT
+
+try:
+    socket.create_connection((HOST, PORT))
+except ConnectionRefusedError:
+    pass
