@@ -266,6 +266,7 @@ fn kernel_record(
         Ok(trace) => {
             if let Ok(mut q) = queue.lock() {
                 q.hold_ns = KERNEL_HOLD_NS;
+                q.kernel_unfiltered = ports.is_empty();
             }
             Some(trace)
         }
@@ -664,7 +665,28 @@ fn drain_calls(
                 return Ok(());
             };
             match q.lines.front() {
-                Some(line) if until_ns.is_none_or(|u| line.ts_ns() <= u) => q.lines.pop_front(),
+                Some(line) if until_ns.is_none_or(|u| line.ts_ns() <= u) => {
+                    let mut line = q.lines.pop_front();
+                    // A state the kernel left again before the next packet
+                    // (LISTEN -> SYN-RECEIVED -> ESTABLISHED on one ACK) is
+                    // not held against the packets: only where it settles.
+                    if let Some(crate::call::Line::Kernel(k)) = line.as_mut() {
+                        let ends = k.event.ends();
+                        // The queue is in time order: only lines up to the
+                        // next packet are looked at.
+                        k.settled = !q
+                            .lines
+                            .iter()
+                            .take_while(|l| until_ns.is_none_or(|u| l.ts_ns() <= u))
+                            .take(64)
+                            .any(|l| {
+                                matches!(l, crate::call::Line::Kernel(n)
+                                    if matches!(n.event, crate::kernel::KernelEvent::State { .. })
+                                        && n.event.ends() == ends)
+                            });
+                    }
+                    line
+                }
                 _ => None,
             }
         };
@@ -672,7 +694,15 @@ fn drain_calls(
             Some(mut line) => {
                 match (tracker.as_deref_mut(), &mut line) {
                     (Some(tracker), crate::call::Line::Call(call)) => tracker.call(call),
-                    (Some(tracker), crate::call::Line::Kernel(k)) => tracker.kernel(k),
+                    (Some(tracker), crate::call::Line::Kernel(k)) => {
+                        tracker.kernel(k);
+                        // Traced without a port filter, the kernel reports
+                        // every TCP socket on the machine: only those of
+                        // the captured conversations are shown.
+                        if k.conn.is_none() && queue.lock().is_ok_and(|q| q.kernel_unfiltered) {
+                            continue;
+                        }
+                    }
                     _ => {}
                 }
                 render.call(&line)?

@@ -424,6 +424,15 @@ pub struct KernelLine {
     /// The conversation, and whether the socket is its client's.
     pub conn: Option<u64>,
     pub client_side: Option<bool>,
+    /// For a state change: the state the tracker inferred for this socket
+    /// from the packets so far, and the kernel's, put in the same terms
+    /// (Linux reports a socket entering TIME-WAIT, or an orphan left in
+    /// FIN-WAIT-2, as CLOSED).
+    pub inferred: Option<crate::track::state::TcpState>,
+    pub kernel_view: Option<crate::track::state::TcpState>,
+    /// False for a state the kernel left again before the next packet:
+    /// it is not compared with the packets.
+    pub settled: bool,
 }
 
 /// Anything beside the packets: a program's calls, a lab's steps, other

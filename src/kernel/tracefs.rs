@@ -187,7 +187,7 @@ impl KernelTrace {
             reader: None,
         };
         trace.configure(ports)?;
-        trace.read_into(queue)
+        trace.read_into(queue, ports.to_vec())
     }
 
     fn configure(&self, ports: &[u16]) -> Result<(), String> {
@@ -219,7 +219,7 @@ impl KernelTrace {
         Ok(())
     }
 
-    fn read_into(mut self, queue: CallQueue) -> Result<KernelTrace, String> {
+    fn read_into(mut self, queue: CallQueue, ports: Vec<u16>) -> Result<KernelTrace, String> {
         let pipe = fs::OpenOptions::new()
             .read(true)
             .custom_flags(libc::O_NONBLOCK)
@@ -230,16 +230,17 @@ impl KernelTrace {
         let closed = Arc::clone(&self.closed);
         closed.store(false, Ordering::Relaxed);
         self.reader = Some(std::thread::spawn(move || {
-            read_pipe(pipe, offset, &stop, &queue);
+            read_pipe(pipe, offset, &stop, &queue, &ports);
             closed.store(true, Ordering::Relaxed);
         }));
         Ok(self)
     }
 }
 
-/// Read lines until `stop`, then what is left; each event goes into the
-/// queue at its time.
-fn read_pipe(mut pipe: fs::File, offset: i64, stop: &AtomicBool, queue: &CallQueue) {
+/// Read lines until `stop`, then what is left; each event on one of
+/// `ports` (any, when empty) goes into the queue at its time. The kernel's
+/// filter cannot do this for `tcp_send_reset`, which has no port fields.
+fn read_pipe(mut pipe: fs::File, offset: i64, stop: &AtomicBool, queue: &CallQueue, ports: &[u16]) {
     let mut buf = vec![0u8; 64 * 1024];
     let mut partial: Vec<u8> = Vec::new();
     // Once asked to stop, what the kernel has buffered is still read, for
@@ -287,6 +288,13 @@ fn read_pipe(mut pipe: fs::File, offset: i64, stop: &AtomicBool, queue: &CallQue
         partial.drain(..=end);
         for line in text.lines() {
             if let Some((ts_ns, event)) = parse_line(line, offset) {
+                let (local, remote) = event.ends();
+                let ours = ports.is_empty()
+                    || ports.contains(&local.port())
+                    || remote.is_some_and(|r| ports.contains(&r.port()));
+                if !ours {
+                    continue;
+                }
                 if let Ok(mut q) = queue.lock() {
                     q.push(Line::Kernel(Box::new(crate::call::KernelLine {
                         ts_ns,
@@ -294,6 +302,9 @@ fn read_pipe(mut pipe: fs::File, offset: i64, stop: &AtomicBool, queue: &CallQue
                         frame: None,
                         conn: None,
                         client_side: None,
+                        inferred: None,
+                        kernel_view: None,
+                        settled: true,
                     })));
                 }
             }

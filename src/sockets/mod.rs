@@ -96,6 +96,9 @@ pub struct Pending {
     /// How long (ns) after its time a live packet waits for lines that
     /// arrive late (the kernel's events); 0 without them.
     pub hold_ns: i64,
+    /// The kernel's events come for every port: show only those of
+    /// captured conversations.
+    pub kernel_unfiltered: bool,
 }
 
 impl Pending {
@@ -105,6 +108,7 @@ impl Pending {
             lines: lines.into(),
             running: Vec::new(),
             hold_ns: 0,
+            kernel_unfiltered: false,
         }
     }
 

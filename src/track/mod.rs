@@ -25,6 +25,7 @@ use std::net::SocketAddr;
 use self::event::Event;
 use self::flow::{Direction, FlowKey, Proto};
 use self::history::History;
+use self::state::TcpState;
 use self::tcp::TcpConversation;
 use self::udp::UdpConversation;
 use crate::decode::{IcmpMessage, Packet, Transport};
@@ -218,7 +219,26 @@ impl Tracker {
         if let Some(remote) = remote {
             if let Some(conv) = self.live.get(&FlowKey::new(Proto::Tcp, local, remote)) {
                 k.conn = Some(conv.id);
-                k.client_side = Some(conv.client == local);
+                let side = usize::from(conv.client != local);
+                k.client_side = Some(side == 0);
+                if let (Kind::Tcp(tcp), crate::kernel::KernelEvent::State { old, new, .. }, true) =
+                    (&conv.kind, &k.event, k.settled)
+                {
+                    k.inferred = Some(tcp.ends[side].state);
+                    k.kernel_view = Some(match (old, new) {
+                        (TcpState::Closing, TcpState::Closed) => TcpState::TimeWait,
+                        // An orphan in FIN-WAIT-2 lives on as a time-wait
+                        // socket: TIME-WAIT once the peer's FIN came.
+                        (TcpState::FinWait2, TcpState::Closed) => {
+                            if tcp.sent_fin(1 - side) {
+                                TcpState::TimeWait
+                            } else {
+                                TcpState::FinWait2
+                            }
+                        }
+                        (_, new) => *new,
+                    });
+                }
             }
             if let crate::kernel::KernelEvent::SentReset { reason, .. } = k.event {
                 k.frame = self

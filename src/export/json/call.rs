@@ -76,6 +76,12 @@ pub struct KernelJson {
     conn: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     side: Option<&'static str>,
+    /// `state`: what the packets so far say of this socket, and whether
+    /// the kernel agrees (after normalising its TIME-WAIT report).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    inferred_state: Option<TcpState>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    agrees: Option<bool>,
     text: String,
 }
 
@@ -96,6 +102,8 @@ impl KernelJson {
             frame: k.frame,
             conn: k.conn,
             side: k.client_side.map(|c| if c { "client" } else { "server" }),
+            inferred_state: k.inferred,
+            agrees: k.inferred.zip(k.kernel_view).map(|(i, v)| i == v),
             text: crate::render::explain::kernel_text(k),
         };
         match &k.event {

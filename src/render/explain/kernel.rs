@@ -41,6 +41,36 @@ pub fn reason_text(reason: ResetReason) -> &'static str {
     }
 }
 
+/// Where the kernel's state and the packets' differ, say so and why when
+/// it is known. (Agreement says nothing: JSON's `agrees` has it.)
+fn against_inference(k: &KernelLine, out: &mut String) {
+    let (Some(inferred), Some(kernel)) = (k.inferred, k.kernel_view) else {
+        return;
+    };
+    if inferred == kernel || inferred == TcpState::Unknown {
+        return;
+    }
+    let _ = match kernel {
+        TcpState::FinWait1 | TcpState::LastAck => write!(
+            out,
+            "; the packets still say {inferred}: they show the close with this socket's FIN, which \
+             leaves after any data still queued"
+        ),
+        TcpState::Closed
+            if !matches!(
+                inferred,
+                TcpState::SynSent | TcpState::SynReceived | TcpState::Listen
+            ) =>
+        {
+            write!(
+                out,
+                "; the packets still say {inferred}: they show the abort with this socket's RST"
+            )
+        }
+        _ => write!(out, "; the packets alone say {inferred}"),
+    };
+}
+
 /// One line for a kernel event.
 pub fn kernel_text(k: &KernelLine) -> String {
     let mut out = String::from("kernel: ");
@@ -64,16 +94,28 @@ pub fn kernel_text(k: &KernelLine) -> String {
                     ": Linux replaces the socket with a small TIME-WAIT socket here; TIME-WAIT is \
                      never reported as a state (ss lists it)",
                 ),
-                (TcpState::FinWait2, TcpState::Closed, _) => out.push_str(
-                    ": Linux replaces the socket with a small time-wait socket here, never reported \
-                     as a state (ss lists it): in TIME-WAIT if the peer's FIN came, otherwise still \
-                     FIN-WAIT-2, waiting for that FIN (up to net.ipv4.tcp_fin_timeout, 60 s)",
-                ),
+                (TcpState::FinWait2, TcpState::Closed, _) => out.push_str(match k.kernel_view {
+                    Some(TcpState::TimeWait) => {
+                        ": this is the socket entering TIME-WAIT: Linux replaces it with a small \
+                         time-wait socket and reports CLOSED, never TIME-WAIT (ss lists it)"
+                    }
+                    Some(TcpState::FinWait2) => {
+                        ": closed by its program before the peer's FIN came, the socket lives on as \
+                         a small time-wait socket still in FIN-WAIT-2, waiting for that FIN (up to \
+                         net.ipv4.tcp_fin_timeout, 60 s); Linux reports CLOSED (ss lists it)"
+                    }
+                    _ => {
+                        ": Linux replaces the socket with a small time-wait socket here, never \
+                         reported as a state (ss lists it): in TIME-WAIT if the peer's FIN came, \
+                         otherwise still FIN-WAIT-2, waiting for it"
+                    }
+                }),
                 (TcpState::Listen, TcpState::SynReceived, _) => {
                     out.push_str(" (a new socket for the connection, not yet accepted)")
                 }
                 _ => {}
             }
+            against_inference(k, &mut out);
             Ok(())
         }
         KernelEvent::SentReset {
