@@ -1043,7 +1043,9 @@ fn trace(args: &TraceArgs) -> anyhow::Result<()> {
                 "-xx",
                 "-s",
                 "65536",
-                "-qq",
+                // One -q: strace still says when each process ends
+                // ("+++ exited with 0 +++"), which closes its sockets.
+                "-q",
                 "-e",
                 "signal=none",
             ])
@@ -1102,12 +1104,23 @@ fn trace(args: &TraceArgs) -> anyhow::Result<()> {
                 |n| n.to_string_lossy().into_owned(),
             );
         let mut describer = crate::trace::Describer::new(&actor);
-        let described: Vec<_> = std::io::BufReader::new(text.as_bytes())
+        let mut described: Vec<(crate::call::Call, crate::trace::Anchor)> = Vec::new();
+        for line in std::io::BufReader::new(text.as_bytes())
             .lines()
             .map_while(Result::ok)
-            .filter_map(|line| parser.line(&line))
-            .filter_map(|call| describer.describe(&call))
-            .collect();
+        {
+            match parser.event(&line) {
+                Some(crate::trace::strace::Traced::Call(call)) => {
+                    described.extend(describer.describe(&call));
+                }
+                Some(crate::trace::strace::Traced::Ended { pid, ts_ns, how }) => {
+                    described.extend(describer.ended(pid, ts_ns, &how));
+                }
+                None => {}
+            }
+        }
+        let (described, processes, threads) = describer.finish(described);
+        let first_ns = described.first().map(|(c, _)| c.ts_ns);
         // Unless the ports were given, keep only the traffic of the traced
         // program's own sockets: other loopback traffic (a local DNS cache,
         // other services) would only be noise.
@@ -1127,6 +1140,16 @@ fn trace(args: &TraceArgs) -> anyhow::Result<()> {
             })
             .collect();
         calls.sort_by_key(crate::call::Line::ts_ns);
+        if let (Some(ts_ns), true) = (first_ns, processes + threads > 0) {
+            calls.insert(
+                0,
+                crate::call::Line::Note {
+                    ts_ns,
+                    actor: actor.clone(),
+                    text: crate::render::explain::left_out_text(processes, threads),
+                },
+            );
+        }
         let mut pending = crate::sockets::Pending::of(calls);
         // The kernel's events about the program's sockets (all of them when
         // ports were given: the capture has only those).

@@ -50,6 +50,11 @@ pub enum Op {
     Vfork,
     /// Name resolution (a library call, not a system call).
     Getaddrinfo,
+    /// The process runs a new program (trace).
+    Execve,
+    /// Not a call: the process ended with this socket open, and the
+    /// kernel closes it (trace).
+    ProcessExit,
 }
 
 impl Op {
@@ -89,6 +94,8 @@ impl Op {
             Op::Fork => "fork",
             Op::Vfork => "vfork",
             Op::Getaddrinfo => "getaddrinfo",
+            Op::Execve => "execve",
+            Op::ProcessExit => "exit",
         }
     }
 
@@ -128,6 +135,7 @@ impl Op {
             "clone3" => Op::Clone3,
             "fork" => Op::Fork,
             "vfork" => Op::Vfork,
+            "execve" => Op::Execve,
             _ => return None,
         })
     }
@@ -237,6 +245,12 @@ pub struct Args {
     pub option: Option<(String, String)>,
     /// getaddrinfo: the name and port looked up.
     pub host: Option<(String, u16)>,
+    /// execve: the program and its arguments.
+    pub command: Option<String>,
+    /// The process's end (for `ProcessExit`): its exit status, or the
+    /// signal that killed it.
+    pub exit_status: Option<i32>,
+    pub signal: Option<String>,
 }
 
 /// What a call returned.
@@ -327,6 +341,9 @@ pub struct Call {
     /// What a lab adds about this call, in its own words, shown after the
     /// result ("ACKed though nobody accepted").
     pub comment: Option<String>,
+    /// close (or the process's end) of a TCP socket whose recv() had
+    /// returned 0 this long before: it sat in CLOSE-WAIT meanwhile (trace).
+    pub eof_since_ns: Option<i64>,
 }
 
 impl Call {
@@ -344,6 +361,7 @@ impl Call {
             args: Args::default(),
             outcome: Outcome::Ok(Returned::default()),
             comment: None,
+            eof_since_ns: None,
         }
     }
 

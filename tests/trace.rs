@@ -477,3 +477,129 @@ fn without_ports_only_the_programs_own_traffic_is_shown() {
         "other loopback traffic is left out"
     );
 }
+
+/// `wirelab trace` of `argv` on `port` and `port + 1`; its events.
+fn trace_command(port: u16, argv: &[&str]) -> Vec<Value> {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_wirelab"))
+        .args(["trace", "--format", "json", "-p", &port.to_string()])
+        .args(["-p", &(port + 1).to_string(), "--"])
+        .args(argv)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("JSON Lines"))
+        .collect()
+}
+
+// See: issue 16. A process that ends with sockets open: the kernel closes
+// them, and each FIN names the process's end as its cause.
+#[test]
+fn a_process_ending_with_sockets_open_has_the_kernel_close_them() {
+    let port = free_port();
+    let program = repo().join("tests/programs/oracle/os_exit.py");
+    let events = trace_command(
+        port,
+        &["python3", program.to_str().unwrap(), &port.to_string()],
+    );
+    let exits: Vec<&Value> = events
+        .iter()
+        .filter(|e| e["kind"] == "call" && e["op"] == "process_exit")
+        .collect();
+    assert_eq!(exits.len(), 2, "client and server socket: {exits:#?}");
+    let child = exits[0]["pid"].as_u64().unwrap();
+    assert!(exits
+        .iter()
+        .all(|e| e["pid"] == child && e["args"]["exit_status"] == 0));
+    let fins: Vec<&Value> = events
+        .iter()
+        .filter(|e| is_packet(e) && flags(e).contains(&"FIN"))
+        .collect();
+    assert_eq!(fins.len(), 2);
+    for fin in fins {
+        let cause = fin["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|ev| ev["code"] == "caused_by")
+            .unwrap_or_else(|| panic!("no cause: {fin}"));
+        assert_eq!(cause["cause"], "process_exit");
+        assert_eq!(cause["pid"], child);
+    }
+}
+
+// See: issue 16. A socket left in CLOSE-WAIT for more than a second after
+// its recv() returned 0 is flagged at its close.
+#[test]
+fn a_close_long_after_eof_says_how_long_the_socket_sat_in_close_wait() {
+    let port = free_port();
+    let program = repo().join("tests/programs/oracle/close_wait_leak.py");
+    let events = trace_command(
+        port,
+        &["python3", program.to_str().unwrap(), &port.to_string()],
+    );
+    let server = format!("127.0.0.1:{port}");
+    let close = events
+        .iter()
+        .find(|e| {
+            e["kind"] == "call"
+                && (e["op"] == "close" || e["op"] == "process_exit")
+                && e["local"] == server.as_str()
+                && e["remote"].is_string()
+        })
+        .expect("the server's close");
+    let since = close["eof_since_ns"]
+        .as_i64()
+        .expect("recv() returned 0 before");
+    assert!(since >= 1_400_000_000, "{close}");
+}
+
+// See: issue 16. A shell script that starts a server and a client: each
+// call names its process and the program it runs; process creation is shown
+// only on the way to processes that use sockets.
+#[test]
+fn a_script_starting_two_programs_names_each_process() {
+    let port = free_port();
+    let dir = repo().join("tests/programs");
+    let script = format!(
+        "python3 {server} {port} & sleep 0.3; python3 {client} {port}; wait",
+        server = dir.join("tiny_server.py").display(),
+        client = dir.join("tiny_client.py").display(),
+    );
+    let events = trace_command(port, &["sh", "-c", &script]);
+    let actor_of = |op: &str| -> (String, u64) {
+        let e = events
+            .iter()
+            .find(|e| e["kind"] == "call" && e["op"] == op)
+            .unwrap_or_else(|| panic!("no {op}"));
+        (
+            e["actor"].as_str().unwrap().to_string(),
+            e["pid"].as_u64().unwrap(),
+        )
+    };
+    let (server, server_pid) = actor_of("listen");
+    let (client, client_pid) = actor_of("connect");
+    assert!(server.contains("tiny_server.py"), "{server}");
+    assert!(client.contains("tiny_client.py"), "{client}");
+    assert_ne!(server_pid, client_pid);
+    // Every process creation shown leads to a process that made calls.
+    let callers: std::collections::HashSet<u64> = events
+        .iter()
+        .filter(|e| e["kind"] == "call")
+        .filter_map(|e| e["pid"].as_u64())
+        .collect();
+    for spawn in events
+        .iter()
+        .filter(|e| e["kind"] == "call" && e["result"]["child_pid"].is_u64())
+    {
+        assert!(
+            callers.contains(&spawn["result"]["child_pid"].as_u64().unwrap()),
+            "a process creation that leads nowhere is shown: {spawn}"
+        );
+    }
+}

@@ -17,7 +17,7 @@ use crate::timeline::{ConnSummary, End, PacketRow};
 use crate::track::event::{Cause, Event, RstKind};
 use crate::track::state::TcpState;
 
-pub use calls::{call_text, line_text, write_call};
+pub use calls::{call_text, left_out_text, line_text, write_call};
 pub use kernel::{kernel_text, reason_text};
 
 /// A FIN that answers the peer's FIN this long after it means the program
@@ -301,6 +301,7 @@ fn clause(row: &PacketRow<'_, '_>, event: &Event, me: &str, peer: &str, out: &mu
                 Cause::CloseLinger0 => "close() after SO_LINGER {1, 0}",
                 Cause::CloseListener => "close() of the listening socket",
                 Cause::Shutdown => "shutdown()",
+                Cause::ProcessExit => "process ending with the socket open (the kernel closed it)",
             };
             let _ = write!(out, "sent because of the {me}'s {call}");
             if let Some(pid) = pid {

@@ -15,6 +15,7 @@
 //! the network (recv, accept, connect, poll) at its return (after the
 //! packet that woke it).
 
+mod processes;
 pub mod strace;
 
 use std::collections::HashMap;
@@ -26,7 +27,7 @@ use crate::call::{Bytes, Call, Child, ChildKind, Op, Outcome, Returned, SocketKi
 /// The system calls traced: all socket calls, plus the generic ones that
 /// programs use on sockets too, waits, and new processes and threads.
 pub const TRACED: &str = "%network,read,write,readv,writev,close,poll,ppoll,select,pselect6,\
-epoll_wait,epoll_pwait,clone,clone3,fork,vfork";
+epoll_wait,epoll_pwait,clone,clone3,fork,vfork,execve";
 
 /// Where a call belongs relative to the packets of its socket. strace's
 /// clock and the capture's agree only to a few hundred microseconds on a
@@ -136,6 +137,7 @@ pub struct Describer {
     actor: String,
     carries: HashMap<String, Vec<u8>>,
     ports: std::collections::HashSet<u16>,
+    processes: processes::Processes,
 }
 
 /// The call's first argument is a UDP socket.
@@ -205,7 +207,11 @@ impl Describer {
     /// for calls that are not about an internet socket. Its `ts_ns` is
     /// strace's time for it, before [`place`].
     pub fn describe(&mut self, call: &Syscall) -> Option<(Call, Anchor)> {
-        let described = self.call(call)?;
+        let mut described = self.call(call)?;
+        self.processes.saw(&mut described);
+        if let Some(name) = self.processes.name(call.pid) {
+            described.actor = name.to_string();
+        }
         let ends = pair(call.fd().and_then(|(_, d)| d));
         for (a, b) in ends.into_iter().chain(match &call.ret {
             Ret::Value(_, Some(d)) => pair(Some(d)),
@@ -270,6 +276,71 @@ impl Describer {
             _ => Anchor::Time,
         };
         Some((described, anchor))
+    }
+
+    /// Process `pid` ended: the sockets it left open, which the kernel
+    /// closes, each placed before the FIN or RST that follows.
+    pub fn ended(&mut self, pid: u32, ts_ns: i64, how: &strace::Ending) -> Vec<(Call, Anchor)> {
+        let (status, signal) = match how {
+            strace::Ending::Exited(code) => (Some(*code), None),
+            strace::Ending::Killed(signal) => (None, Some(signal.as_str())),
+        };
+        let actor = self
+            .processes
+            .name(pid)
+            .map_or_else(|| self.actor.clone(), str::to_string);
+        self.processes
+            .ended(pid, ts_ns, status, signal)
+            .into_iter()
+            .map(|mut call| {
+                call.actor.clone_from(&actor);
+                let anchor = match (call.local, call.remote) {
+                    (Some(from), Some(to)) if call.socket == Some(SocketKind::Tcp) => {
+                        Anchor::BeforeFin { from, to }
+                    }
+                    _ => Anchor::Time,
+                };
+                (call, anchor)
+            })
+            .collect()
+    }
+
+    /// The calls to show: process and thread creation only on the way to
+    /// the processes that use sockets, and a program start (execve) only
+    /// for those; how many processes and threads were left out.
+    pub fn finish(&self, calls: Vec<(Call, Anchor)>) -> (Vec<(Call, Anchor)>, u64, u64) {
+        let plain: Vec<Call> = calls.iter().map(|(c, _)| c.clone()).collect();
+        let keep = self.processes.with_sockets(&plain);
+        let (mut processes, mut threads) = (0, 0);
+        let mut last_execve: HashMap<u32, i64> = HashMap::new();
+        for (c, _) in &calls {
+            if let (Op::Execve, Some(pid)) = (c.op, c.pid) {
+                last_execve.insert(pid, c.ts_ns);
+            }
+        }
+        let shown = calls
+            .into_iter()
+            .filter(|(c, _)| {
+                let child = c.returned().and_then(|r| r.child);
+                match (c.op, child) {
+                    (op, Some(child)) if op.spawns() => {
+                        let shown = keep.contains(&child.pid);
+                        if !shown {
+                            match child.kind {
+                                ChildKind::Process => processes += 1,
+                                ChildKind::Thread => threads += 1,
+                            }
+                        }
+                        shown
+                    }
+                    (Op::Execve, _) => c.pid.is_some_and(|pid| {
+                        keep.contains(&pid) && last_execve.get(&pid) == Some(&c.ts_ns)
+                    }),
+                    _ => true,
+                }
+            })
+            .collect();
+        (shown, processes, threads)
     }
 
     /// One strace line as a [`Call`]: its socket, arguments and result as
@@ -340,6 +411,25 @@ impl Describer {
                 if let Outcome::Ok(r) = &mut out.outcome {
                     r.child = u32::try_from(child).ok().map(|pid| Child { pid, kind });
                 }
+            }
+            Op::Execve => {
+                // A label, not a shell line: paths shortened to their last
+                // part ("python3 server.py 8080").
+                let argv: Vec<String> = call
+                    .argv()
+                    .into_iter()
+                    .map(|a| match a.rsplit_once('/') {
+                        Some((_, last)) if !a.starts_with('-') && !last.is_empty() => {
+                            last.to_string()
+                        }
+                        _ => a,
+                    })
+                    .collect();
+                let mut command = argv.join(" ");
+                if command.chars().count() > 80 {
+                    command = command.chars().take(79).collect::<String>() + "…";
+                }
+                out.args.command = Some(command);
             }
             _ if !on_socket => return None,
             Op::Bind | Op::Connect => out.args.addr = sockaddr(),

@@ -114,6 +114,25 @@ impl Syscall {
         }
     }
 
+    /// execve's argument vector, decoded (`["python3", "server.py"]`).
+    pub fn argv(&self) -> Vec<String> {
+        let Some(open) = self.args.find('[') else {
+            return Vec::new();
+        };
+        let Some(close) = self.args[open..].find(']') else {
+            return Vec::new();
+        };
+        let mut out = Vec::new();
+        let mut rest = &self.args[open + 1..open + close];
+        while let Some(start) = rest.find('"') {
+            let after = &rest[start + 1..];
+            let Some(end) = after.find('"') else { break };
+            out.push(String::from_utf8_lossy(&unhex(&after[..end])).into_owned());
+            rest = &after[end + 1..];
+        }
+        out
+    }
+
     /// The socket address argument of bind/connect/sendto, as `ip:port`.
     pub fn sockaddr(&self) -> Option<String> {
         let port_at = self.args.find("_port=htons(")?;
@@ -173,6 +192,21 @@ fn unhex(text: &str) -> Vec<u8> {
     out
 }
 
+/// A line of strace's output: a finished call, or a process ending
+/// (`+++ exited with 0 +++`, `+++ killed by SIGKILL +++`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Traced {
+    Call(Syscall),
+    Ended { pid: u32, ts_ns: i64, how: Ending },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Ending {
+    Exited(i32),
+    /// The signal's name: `SIGKILL`.
+    Killed(String),
+}
+
 /// Joins `<unfinished ...>` and `<... resumed>` halves, per process.
 #[derive(Debug, Default)]
 pub struct Parser {
@@ -180,6 +214,28 @@ pub struct Parser {
 }
 
 impl Parser {
+    /// Feed one line; a finished call or a process's end comes out when
+    /// the line completes one.
+    pub fn event(&mut self, line: &str) -> Option<Traced> {
+        if let Some(call) = self.line(line) {
+            return Some(Traced::Call(call));
+        }
+        let (pid, rest) = line.trim_end().split_once(char::is_whitespace)?;
+        let (ts, body) = rest.trim_start().split_once(' ')?;
+        let body = body.strip_prefix("+++ ")?.strip_suffix(" +++")?;
+        let how = if let Some(code) = body.strip_prefix("exited with ") {
+            Ending::Exited(code.parse().ok()?)
+        } else {
+            let signal = body.strip_prefix("killed by ")?;
+            Ending::Killed(signal.split_whitespace().next()?.to_string())
+        };
+        Some(Traced::Ended {
+            pid: pid.parse().ok()?,
+            ts_ns: parse_seconds(ts)?,
+            how,
+        })
+    }
+
     /// Feed one line; a finished call comes out when the line completes one.
     pub fn line(&mut self, line: &str) -> Option<Syscall> {
         let line = line.trim_end();
@@ -282,7 +338,7 @@ fn parse_seconds(text: &str) -> Option<i64> {
 
 #[cfg(test)]
 mod tests {
-    use super::{Parser, Ret};
+    use super::{Ending, Parser, Ret, Traced};
 
     #[test]
     fn a_whole_call_with_fd_data_and_duration() {
@@ -342,6 +398,20 @@ mod tests {
             .line("4165  1795388353.6 --- SIGCHLD {si_signo=SIGCHLD} ---")
             .is_none());
         assert!(p.line("garbage").is_none());
+        assert_eq!(
+            p.event("4165  1795388353.6 +++ exited with 3 +++"),
+            Some(Traced::Ended {
+                pid: 4165,
+                ts_ns: 1_795_388_353_600_000_000,
+                how: Ending::Exited(3)
+            })
+        );
+        assert!(matches!(
+            p.event("4165  1795388353.6 +++ killed by SIGKILL +++"),
+            Some(Traced::Ended { how: Ending::Killed(s), .. }) if s == "SIGKILL"
+        ));
+        let c = p.line(r#"9 1.0 execve("/usr/bin/py", ["py", "s.py"], 0x7ffd /* 3 vars */) = 0 <0.000200>"#).unwrap();
+        assert_eq!(c.argv(), ["py", "s.py"]);
         // A payload with quotes and parentheses cannot break the syntax.
         let c = p.line(r#"7 1.5 sendto(3<UDP:[127.0.0.1:1->127.0.0.1:2]>, "\x29\x20\x3d\x20\x22", 5, 0, NULL, 0) = 5 <0.000001>"#).unwrap();
         assert_eq!(c.data().unwrap(), b") = \"");

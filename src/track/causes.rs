@@ -59,6 +59,7 @@ impl Causes {
             Op::Shutdown if matches!(call.args.how, Some("SHUT_WR" | "SHUT_RDWR")) => {
                 Cause::Shutdown
             }
+            Op::ProcessExit if call.remote.is_some() => Cause::ProcessExit,
             Op::Close if call.remote.is_none() => Cause::CloseListener,
             Op::Close => match self.linger0.iter().position(|&e| e == ends) {
                 Some(i) => {

@@ -237,6 +237,8 @@ pub enum Cause {
     CloseListener,
     /// shutdown(SHUT_WR or SHUT_RDWR): FIN.
     Shutdown,
+    /// The process ended with the socket open; the kernel closed it.
+    ProcessExit,
 }
 
 /// Whether an event is what the packet shows or a conclusion drawn from it.
@@ -376,6 +378,7 @@ impl Cause {
             Cause::CloseLinger0 => "close_linger0",
             Cause::CloseListener => "close_listener",
             Cause::Shutdown => "shutdown",
+            Cause::ProcessExit => "process_exit",
         }
     }
 }

@@ -159,6 +159,8 @@ pub struct CallJson<'c> {
     process_ended: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     comment: Option<Cow<'c, str>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    eof_since_ns: Option<i64>,
     /// The call as the timeline shows it.
     text: String,
 }
@@ -189,6 +191,12 @@ struct ArgsJson<'c> {
     host: Option<Cow<'c, str>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     port: Option<u16>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    command: Option<Cow<'c, str>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    exit_status: Option<i32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    signal: Option<&'c str>,
 }
 
 #[derive(Serialize)]
@@ -274,6 +282,9 @@ impl<'c> CallJson<'c> {
                 value: a.option.as_ref().map(|(_, v)| escape_text(v)),
                 host: a.host.as_ref().map(|(h, _)| escape_text(h)),
                 port: a.host.as_ref().map(|&(_, p)| p),
+                command: a.command.as_deref().map(escape_text),
+                exit_status: a.exit_status,
+                signal: a.signal.as_deref(),
             },
             result: None,
             errno: None,
@@ -281,6 +292,7 @@ impl<'c> CallJson<'c> {
             interrupted: None,
             process_ended: false,
             comment: call.comment.as_deref().map(escape_text),
+            eof_since_ns: call.eof_since_ns,
             text: escape_text(&call_text(call)).into_owned(),
         };
         match &call.outcome {

@@ -25,8 +25,19 @@ pub fn line_text(line: &Line) -> String {
 pub fn call_text(call: &Call) -> String {
     let mut out = String::new();
     match call.pid {
+        // The process and what it runs: `[pid 4121 python3]`.
         Some(pid) => {
-            let _ = write!(out, "[pid {pid}] ");
+            let program = call
+                .actor
+                .split_whitespace()
+                .next()
+                .map(|p| p.rsplit('/').next().unwrap_or(p))
+                .unwrap_or("");
+            let _ = if program.is_empty() {
+                write!(out, "[pid {pid}] ")
+            } else {
+                write!(out, "[pid {pid} {program}] ")
+            };
         }
         None if !call.actor.is_empty() => {
             let _ = write!(out, "{}: ", call.actor);
@@ -37,8 +48,45 @@ pub fn call_text(call: &Call) -> String {
     out
 }
 
+/// How long after recv() returned 0 a close says the socket sat in
+/// CLOSE-WAIT: its program did not close it when it read the end.
+const CLOSE_WAIT_FLAG_NS: i64 = 1_000_000_000;
+
+/// The summary of the processes and threads trace leaves out.
+pub fn left_out_text(processes: u64, threads: u64) -> String {
+    format!(
+        "{processes} {} and {threads} {} that made no socket call are not shown",
+        plural(processes, "process", "processes"),
+        plural(threads, "thread", "threads")
+    )
+}
+
+/// A process that ended with a socket open: the kernel closes it.
+fn process_exit(call: &Call, out: &mut String) {
+    out.push_str("the process ended");
+    match (call.args.exit_status, &call.args.signal) {
+        (_, Some(signal)) => {
+            let _ = write!(out, " (killed by {signal})");
+        }
+        (Some(code), None) => {
+            let _ = write!(out, " (exit status {code})");
+        }
+        (None, None) => {}
+    }
+    let _ = write!(
+        out,
+        " with {} open: the kernel closes it (FIN, or RST if received data was left unread)",
+        socket_label(call.fd.unwrap_or(-1), call.local, call.remote)
+    );
+}
+
 /// The call without who made it: `bind(127.0.0.1:12333) -> EADDRINUSE (Address already in use)`.
 pub fn write_call(call: &Call, out: &mut String) {
+    if call.op == Op::ProcessExit {
+        process_exit(call, out);
+        close_wait(call, out);
+        return;
+    }
     let name = match call.op {
         // The program's own word: sendto() and recvfrom() on a connected
         // socket are send() and recv() to a reader.
@@ -65,6 +113,9 @@ pub fn write_call(call: &Call, out: &mut String) {
     }
     if let Some((host, port)) = &a.host {
         args.push(format!("{host}, {port}"));
+    }
+    if let Some(command) = &a.command {
+        args.push(command.clone());
     }
     if let Some(data) = &a.data {
         let mut text = format!("{} {} ", data.total, plural(data.total, "byte", "bytes"));
@@ -100,6 +151,19 @@ pub fn write_call(call: &Call, out: &mut String) {
     if let Some(comment) = &call.comment {
         out.push_str(": ");
         out.push_str(comment);
+    }
+    close_wait(call, out);
+}
+
+/// A close long after recv() returned 0: the socket sat in CLOSE-WAIT.
+fn close_wait(call: &Call, out: &mut String) {
+    if let Some(ns) = call.eof_since_ns.filter(|&ns| ns >= CLOSE_WAIT_FLAG_NS) {
+        let _ = write!(
+            out,
+            " [{:.1} s after recv() returned 0: the socket sat in CLOSE-WAIT that long; its program \
+             did not close it when it read the end]",
+            ns as f64 / 1e9
+        );
     }
 }
 
