@@ -965,13 +965,10 @@ fn trace(args: &TraceArgs) -> anyhow::Result<()> {
     use std::io::BufRead;
     use std::process::Stdio;
 
-    if std::process::Command::new("strace")
-        .arg("-V")
-        .output()
-        .is_err()
-    {
+    let Ok(version) = std::process::Command::new("strace").arg("-V").output() else {
         bail!("wirelab trace runs the program under strace, which is not installed (Debian/Ubuntu: sudo apt-get install strace)");
-    }
+    };
+    let seccomp = crate::trace::seccomp_bpf(&String::from_utf8_lossy(&version.stdout));
     // As a shell does: a command that is not there is exit status 127,
     // said before anything is started.
     if !program_exists(&args.command[0]) {
@@ -983,11 +980,11 @@ fn trace(args: &TraceArgs) -> anyhow::Result<()> {
     }
     let dir = std::env::temp_dir().join(format!("wirelab-trace-{}", std::process::id()));
     fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    let result = trace_in(args, &dir);
+    let result = trace_in(args, &dir, seccomp);
     let _ = fs::remove_dir_all(&dir);
     return result;
 
-    fn trace_in(args: &TraceArgs, dir: &Path) -> anyhow::Result<()> {
+    fn trace_in(args: &TraceArgs, dir: &Path, seccomp: bool) -> anyhow::Result<()> {
         let capture_path = dir.join("capture.pcapng");
         let strace_path = dir.join("strace.txt");
         let filter = if args.ports.is_empty() {
@@ -1049,6 +1046,9 @@ fn trace(args: &TraceArgs) -> anyhow::Result<()> {
                 "-e",
                 "signal=none",
             ])
+            // Stops only at the traced calls instead of at every one
+            // (strace 5.3 and later): scripts/bench-trace has the figures.
+            .args(seccomp.then_some("--seccomp-bpf"))
             .arg("-e")
             .arg(format!("trace={}", crate::trace::TRACED))
             .arg("-o")

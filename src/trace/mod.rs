@@ -29,6 +29,22 @@ use crate::call::{Bytes, Call, Child, ChildKind, Op, Outcome, Returned, SocketKi
 pub const TRACED: &str = "%network,read,write,readv,writev,close,poll,ppoll,select,pselect6,\
 epoll_wait,epoll_pwait,clone,clone3,fork,vfork,execve";
 
+/// Whether this strace (from `strace -V`'s first line, `strace -- version
+/// 6.1`) has `--seccomp-bpf`, which stops the program only at the traced
+/// calls: strace 5.3 and later.
+pub fn seccomp_bpf(version: &str) -> bool {
+    let Some(number) = version
+        .lines()
+        .next()
+        .and_then(|l| l.split_whitespace().last())
+    else {
+        return false;
+    };
+    let mut parts = number.split('.').map(|p| p.parse::<u32>().unwrap_or(0));
+    let (major, minor) = (parts.next().unwrap_or(0), parts.next().unwrap_or(0));
+    (major, minor) >= (5, 3)
+}
+
 /// Where a call belongs relative to the packets of its socket. strace's
 /// clock and the capture's agree only to a few hundred microseconds on a
 /// busy machine (ptrace stops, softirq delays), so a call is tied to the
@@ -584,6 +600,14 @@ mod tests {
                 errno: "ERESTARTSYS".into()
             }
         );
+    }
+
+    #[test]
+    fn seccomp_bpf_from_strace_5_3() {
+        assert!(super::seccomp_bpf("strace -- version 6.1\nCopyright"));
+        assert!(super::seccomp_bpf("strace -- version 5.3"));
+        assert!(!super::seccomp_bpf("strace -- version 4.26"));
+        assert!(!super::seccomp_bpf(""));
     }
 
     #[test]
