@@ -185,14 +185,20 @@ fn an_instance_left_by_a_killed_run_is_removed_by_the_next() {
         1,
         "SIGKILL leaves it (nothing can run)"
     );
-    let out = crate::common::wirelab()
+    let mut next = crate::common::wirelab()
         .args(["watch", "-d", "0.3", "-p", &free_port().to_string()])
-        .output()
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
         .unwrap();
-    assert!(out.status.success());
+    assert!(next.wait().unwrap().success());
     assert!(
         instances_of(killed.id()).is_empty(),
         "the next run removes the dead run's instance"
+    );
+    assert!(
+        instances_of(next.id()).is_empty(),
+        "a run that ends normally removes its own"
     );
     assert!(Path::new(INSTANCES).is_dir());
 }

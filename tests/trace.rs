@@ -606,3 +606,48 @@ fn a_script_starting_two_programs_names_each_process() {
         );
     }
 }
+
+// See: issue 16. A real UDP program: sendto/recvfrom carry the data and the
+// address apart, an empty datagram is a datagram (no FIN), and a 100 kB
+// send is counted by the call, not by what strace showed.
+#[test]
+fn udp_sendto_recvfrom_an_empty_datagram_and_a_100_kb_send() {
+    let port = free_port();
+    let events = trace("udp_and_big_send.py", port, &[]);
+    let calls = |op: &str| -> Vec<&Value> {
+        events
+            .iter()
+            .filter(|e| e["kind"] == "call" && e["op"] == op)
+            .collect()
+    };
+    let server = format!("127.0.0.1:{port}");
+    let sendtos = calls("sendto");
+    let first = sendtos
+        .iter()
+        .find(|e| e["args"]["addr"] == server.as_str())
+        .expect("the client's sendto");
+    assert_eq!(
+        first["args"]["data"]["shown"], "hi",
+        "the address is not data"
+    );
+    assert_eq!(first["socket"], "udp");
+    let recvs: Vec<&Value> = calls("recvfrom")
+        .into_iter()
+        .filter(|e| e["socket"] == "udp")
+        .collect();
+    assert!(recvs
+        .iter()
+        .any(|e| e["result"]["data"]["shown"] == "hi" && e["result"]["peer"].is_string()));
+    // The empty datagram: a recvfrom of 0 on a UDP socket (no FIN: it is
+    // placed by time, not tied to one), and a datagram of length 0.
+    assert!(recvs.iter().any(|e| e["result"]["value"] == 0));
+    assert!(events
+        .iter()
+        .any(|e| is_packet(e) && e["proto"] == "udp" && e["len"] == 0));
+    // 100,000 bytes in one send: the count is the call's.
+    let big = events
+        .iter()
+        .find(|e| is_op(e, SENDS) && e["args"]["data"]["len"] == 100_000)
+        .expect("the 100 kB send");
+    assert_eq!(big["result"]["value"], 100_000);
+}
