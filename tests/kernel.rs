@@ -185,7 +185,7 @@ fn an_instance_left_by_a_killed_run_is_removed_by_the_next() {
         1,
         "SIGKILL leaves it (nothing can run)"
     );
-    let mut next = crate::common::wirelab()
+    let mut next = Command::new(env!("CARGO_BIN_EXE_wirelab"))
         .args(["watch", "-d", "0.3", "-p", &free_port().to_string()])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
