@@ -123,7 +123,7 @@ fn run_lab(lab: &crate::lab::Lab, args: &DemoArgs) -> anyhow::Result<usize> {
         let mut source = LiveSource::open(&options, Arc::clone(&stop))
             .context("the demo captures its own traffic (or run it with --no-capture)")?;
         let queue = CallQueue::default();
-        let _kernel = kernel_record(args.kernel, &ports, &queue);
+        let _kernel = kernel_record(args.kernel, &ports, &queue, args.output.verbose);
         ctx = LabCtx::new(Calls::queued("lab", Arc::clone(&queue)), ports, args.step);
         let rows: Arc<std::sync::Mutex<Vec<RowRecord>>> = Arc::default();
         let recorded = Arc::clone(&rows);
@@ -257,12 +257,13 @@ fn kernel_record(
     args: KernelArgs,
     ports: &[u16],
     queue: &CallQueue,
+    verbose: bool,
 ) -> Option<crate::kernel::tracefs::KernelTrace> {
     static SAID: std::sync::Once = std::sync::Once::new();
     if args.no_kernel {
         return None;
     }
-    match crate::kernel::tracefs::KernelTrace::start(ports, Arc::clone(queue)) {
+    match crate::kernel::tracefs::KernelTrace::start(ports, Arc::clone(queue), verbose) {
         Ok(trace) => {
             if let Ok(mut q) = queue.lock() {
                 q.hold_ns = KERNEL_HOLD_NS;
@@ -331,7 +332,7 @@ fn with_capture(
     let queue = CallQueue::default();
     let calls = Calls::queued(who, Arc::clone(&queue));
     crate::kernel::tracefs::exit_cleanly_on(&[libc::SIGTERM, libc::SIGHUP]);
-    let _kernel = kernel_record(kernel, ports, &queue);
+    let _kernel = kernel_record(kernel, ports, &queue, output.verbose);
     let stop = Arc::new(AtomicBool::new(false));
     let options = LiveOptions {
         filter: capture_filter(None, ports),
@@ -888,7 +889,7 @@ fn watch(args: &WatchArgs) -> anyhow::Result<()> {
     // Started before "capturing on" is said, so that it sees what follows.
     let queue = CallQueue::default();
     crate::kernel::tracefs::exit_cleanly_on(&[libc::SIGTERM, libc::SIGHUP]);
-    let _kernel = kernel_record(args.kernel, &args.ports, &queue);
+    let _kernel = kernel_record(args.kernel, &args.ports, &queue, args.output.verbose);
     eprintln!(
         "wirelab: capturing on {} ({}){}; Ctrl-C to stop",
         source.interface(),
@@ -1010,7 +1011,7 @@ fn trace(args: &TraceArgs) -> anyhow::Result<()> {
         // merged with its calls afterwards.
         let kernel_queue = CallQueue::default();
         crate::kernel::tracefs::exit_cleanly_on(&[libc::SIGHUP]);
-        let kernel = kernel_record(args.kernel, &args.ports, &kernel_queue);
+        let kernel = kernel_record(args.kernel, &args.ports, &kernel_queue, args.output.verbose);
         let capture = std::thread::spawn(move || -> anyhow::Result<()> {
             let mut writer =
                 crate::export::pcapng::PcapngWriter::new(BufWriter::new(file), "wirelab trace")?;

@@ -99,6 +99,29 @@ fn demo_abort_shows_the_kernels_reason_for_each_reset() {
 }
 
 #[test]
+fn verbose_adds_each_segments_window_and_congestion_figures() {
+    let probes = |extra: &[&str]| -> Vec<Value> {
+        let out = crate::common::wirelab()
+            .args(["demo", "tcp-echo", "--format", "json"])
+            .args(extra)
+            .output()
+            .unwrap();
+        assert!(out.status.success());
+        json_lines(&out.stdout)
+            .into_iter()
+            .filter(|l| l["kind"] == "kernel" && l["event"] == "probe")
+            .collect()
+    };
+    let verbose = probes(&["-v"]);
+    assert!(!verbose.is_empty(), "tcp_probe rows with -v");
+    for p in &verbose {
+        assert!(p["probe"]["cwnd"].as_u64().unwrap() > 0, "{p}");
+        assert!(p["probe"]["rcv_wnd"].as_u64().unwrap() > 0, "{p}");
+    }
+    assert!(probes(&[]).is_empty(), "none without -v");
+}
+
+#[test]
 fn no_kernel_leaves_the_record_out() {
     let out = crate::common::wirelab()
         .args(["demo", "tcp-echo", "--no-kernel", "--format", "json"])

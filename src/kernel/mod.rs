@@ -129,6 +129,24 @@ pub enum KernelEvent {
         local: SocketAddr,
         remote: SocketAddr,
     },
+    /// `tcp_probe` (with `-v`): the socket's window and congestion figures
+    /// as a segment arrived.
+    Probe {
+        local: SocketAddr,
+        remote: SocketAddr,
+        /// Payload bytes of the segment that arrived.
+        data_len: u32,
+        /// Congestion window, in segments.
+        cwnd: u32,
+        /// Slow-start threshold, in segments (`None`: not set yet).
+        ssthresh: Option<u32>,
+        /// The peer's advertised window, bytes.
+        snd_wnd: u32,
+        /// Smoothed round-trip time, µs.
+        srtt_us: u32,
+        /// The window this socket advertises, bytes.
+        rcv_wnd: u32,
+    },
     /// `inet_sk_error_report`: an error handed to a socket; its next call
     /// returns it (ECONNREFUSED after ICMP port unreachable, ECONNRESET).
     SocketError {
@@ -149,6 +167,7 @@ impl KernelEvent {
             KernelEvent::Retransmit { .. } => "retransmit",
             KernelEvent::SynAckRetransmit { .. } => "synack_retransmit",
             KernelEvent::SocketError { .. } => "socket_error",
+            KernelEvent::Probe { .. } => "probe",
         }
     }
 
@@ -160,7 +179,8 @@ impl KernelEvent {
             KernelEvent::SentReset { local, remote, .. }
             | KernelEvent::ReceivedReset { local, remote }
             | KernelEvent::Retransmit { local, remote, .. }
-            | KernelEvent::SynAckRetransmit { local, remote } => (local, Some(remote)),
+            | KernelEvent::SynAckRetransmit { local, remote }
+            | KernelEvent::Probe { local, remote, .. } => (local, Some(remote)),
         }
     }
 }
@@ -183,14 +203,16 @@ fn state(name: &str) -> Option<TcpState> {
     })
 }
 
-/// The events read, by their tracepoint names.
-pub const EVENTS: [(&str, &str); 6] = [
+/// The events read, by their tracepoint names (`tcp_probe`, the last, only
+/// with `-v`: it fires on every segment).
+pub const EVENTS: [(&str, &str); 7] = [
     ("sock", "inet_sock_set_state"),
     ("tcp", "tcp_send_reset"),
     ("tcp", "tcp_receive_reset"),
     ("tcp", "tcp_retransmit_skb"),
     ("tcp", "tcp_retransmit_synack"),
     ("sock", "inet_sk_error_report"),
+    ("tcp", "tcp_probe"),
 ];
 
 /// The `key=value` fields of a trace line's event text.
@@ -285,6 +307,21 @@ pub fn parse_line(line: &str, offset_ns: i64) -> Option<(i64, KernelEvent)> {
                 remote: f.addr('d').filter(|a| a.port() != 0),
                 udp: f.get("protocol") == Some("IPPROTO_UDP"),
                 errno,
+            }
+        }
+        "tcp_probe" => {
+            let num = |key: &str| f.get(key).and_then(|v| v.parse::<u32>().ok());
+            // Linux's "infinite" ssthresh (not set yet) is 0x7fffffff.
+            let ssthresh = num("ssthresh").filter(|&s| s < 0x7fff_ffff);
+            KernelEvent::Probe {
+                local: f.get("src")?.parse().ok()?,
+                remote: f.get("dest")?.parse().ok()?,
+                data_len: num("data_len")?,
+                cwnd: num("snd_cwnd")?,
+                ssthresh,
+                snd_wnd: num("snd_wnd")?,
+                srtt_us: num("srtt")?,
+                rcv_wnd: num("rcv_wnd")?,
             }
         }
         _ => return None,

@@ -161,7 +161,8 @@ fn mono_offset_ns() -> i64 {
 impl KernelTrace {
     /// Start reading the kernel's TCP events for `ports` (all ports when
     /// empty) into `queue`. The error says why the record is not available.
-    pub fn start(ports: &[u16], queue: CallQueue) -> Result<KernelTrace, String> {
+    /// `probes`: also each segment's window and congestion figures (`-v`).
+    pub fn start(ports: &[u16], queue: CallQueue, probes: bool) -> Result<KernelTrace, String> {
         // SAFETY: geteuid has no preconditions.
         if unsafe { libc::geteuid() } != 0 {
             return Err("the kernel's record (tracefs) needs root".into());
@@ -186,11 +187,11 @@ impl KernelTrace {
             closed,
             reader: None,
         };
-        trace.configure(ports)?;
+        trace.configure(ports, probes)?;
         trace.read_into(queue, ports.to_vec())
     }
 
-    fn configure(&self, ports: &[u16]) -> Result<(), String> {
+    fn configure(&self, ports: &[u16], probes: bool) -> Result<(), String> {
         let i = &self.instance;
         write(&i.join("trace_clock"), "mono").map_err(|e| format!("trace_clock: {e}"))?;
         let filter = ports
@@ -200,6 +201,9 @@ impl KernelTrace {
             .join(" || ");
         let mut enabled = 0;
         for (system, name) in EVENTS {
+            if name == "tcp_probe" && !probes {
+                continue;
+            }
             let dir = i.join("events").join(system).join(name);
             // An event this kernel lacks is left out; its fields are read
             // from its format file.

@@ -163,6 +163,30 @@ pub fn kernel_text(k: &KernelLine) -> String {
             "{} sends its SYN-ACK to {remote} again: the handshake's last ACK did not come",
             whose(k, *local)
         ),
+        KernelEvent::Probe {
+            local,
+            data_len,
+            cwnd,
+            ssthresh,
+            snd_wnd,
+            srtt_us,
+            rcv_wnd,
+            ..
+        } => {
+            let _ = write!(
+                out,
+                "{} after a segment of {data_len} bytes: congestion window {cwnd} segments, ",
+                whose(k, *local)
+            );
+            let _ = match ssthresh {
+                Some(s) => write!(out, "slow-start threshold {s}, "),
+                None => out.write_str("in slow start (no threshold yet), "),
+            };
+            write!(
+                out,
+                "smoothed RTT {srtt_us} µs, peer's window {snd_wnd} bytes, its own {rcv_wnd} bytes"
+            )
+        }
         KernelEvent::SocketError {
             local, errno, udp, ..
         } => {
