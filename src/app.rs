@@ -78,7 +78,11 @@ fn demo(args: &DemoArgs) -> anyhow::Result<()> {
     };
     let mut failed = 0;
     for lab in labs {
-        failed += run_lab(lab, args)?;
+        let (f, quit) = run_lab(lab, args)?;
+        failed += f;
+        if quit {
+            break; // q at a --step prompt ends the demo, not only this lab
+        }
     }
     if failed > 0 {
         bail!("{failed} check(s) failed");
@@ -94,7 +98,8 @@ fn free_port() -> anyhow::Result<u16> {
 
 /// Run one lab: capture its ports, run its program, then check what was seen.
 /// Returns the number of failed checks.
-fn run_lab(lab: &crate::lab::Lab, args: &DemoArgs) -> anyhow::Result<usize> {
+/// Returns the number of failed checks, and whether the student quit (`q`).
+fn run_lab(lab: &crate::lab::Lab, args: &DemoArgs) -> anyhow::Result<(usize, bool)> {
     use crate::lab::{Check, LabCtx, Recorder, RowRecord};
     let json = args.output.format() == Format::Json;
     if json {
@@ -113,7 +118,7 @@ fn run_lab(lab: &crate::lab::Lab, args: &DemoArgs) -> anyhow::Result<usize> {
     let mut ctx;
     if args.no_capture {
         ctx = LabCtx::new(Calls::stdout("lab"), ports, args.step);
-        (lab.run)(&mut ctx)?;
+        unless_quit((lab.run)(&mut ctx))?;
     } else {
         let stop = Arc::new(AtomicBool::new(false));
         let options = LiveOptions {
@@ -199,9 +204,13 @@ fn run_lab(lab: &crate::lab::Lab, args: &DemoArgs) -> anyhow::Result<usize> {
         capture
             .join()
             .map_err(|_| anyhow::anyhow!("the capture thread failed"))??;
-        result?;
-        let rows = rows.lock().map(|r| r.clone()).unwrap_or_default();
-        packet_checks = (lab.packets)(&ctx, &rows);
+        unless_quit(result)?;
+        // After a quit the lab did not finish: its packet checks would
+        // judge steps that never ran.
+        if !ctx.quit {
+            let rows = rows.lock().map(|r| r.clone()).unwrap_or_default();
+            packet_checks = (lab.packets)(&ctx, &rows);
+        }
     }
     let checks: Vec<&Check> = ctx.checks.iter().chain(packet_checks.iter()).collect();
     let failed = checks.iter().filter(|c| c.passed == Some(false)).count();
@@ -214,7 +223,7 @@ fn run_lab(lab: &crate::lab::Lab, args: &DemoArgs) -> anyhow::Result<usize> {
                 serde_json::json!({"kind": "check", "lab": lab.name, "what": c.what, "passed": c.passed, "detail": c.detail})
             )?;
         }
-        return Ok(failed);
+        return Ok((failed, ctx.quit));
     }
     writeln!(io::stdout(), "what you should have seen:")?;
     for c in &checks {
@@ -240,9 +249,14 @@ fn run_lab(lab: &crate::lab::Lab, args: &DemoArgs) -> anyhow::Result<usize> {
             io::stdout(),
             "  [not checked] packet checks (run as root without --no-capture to capture)"
         )?;
+    } else if ctx.quit {
+        writeln!(
+            io::stdout(),
+            "  [not checked] packet checks (the lab stopped at q, before its last steps)"
+        )?;
     }
     writeln!(io::stdout())?;
-    Ok(failed)
+    Ok((failed, ctx.quit))
 }
 
 /// How long a live packet waits before it is shown when the kernel's
@@ -277,6 +291,14 @@ fn kernel_record(
             });
             None
         }
+    }
+}
+
+/// A lab's result, with `q` at a `--step` prompt not an error.
+fn unless_quit(result: anyhow::Result<()>) -> anyhow::Result<()> {
+    match result {
+        Err(e) if e.is::<crate::lab::Quit>() => Ok(()),
+        other => other,
     }
 }
 

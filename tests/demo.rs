@@ -456,3 +456,40 @@ fn demo_output_into_a_closed_pipe_is_not_a_panic() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+// See: issue 17. `q` at a --step prompt ends the lab there: the step does
+// not run, no packet is sent, and the demo ends with status 0.
+#[test]
+fn step_q_ends_the_lab_before_the_step_runs() {
+    use std::io::Write as _;
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_wirelab"))
+        .args(["demo", "tcp-echo", "--step", "--format", "json"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Enter at the first prompt, q at the second.
+    child.stdin.take().unwrap().write_all(b"\nq\n").unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let lines: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let steps = lines.iter().filter(|l| l["kind"] == "step").count();
+    assert_eq!(steps, 1, "only the first step ran");
+    assert!(
+        !lines
+            .iter()
+            .any(|l| l["kind"] == "packet" && l["proto"] == "tcp"),
+        "the client never connected"
+    );
+    assert!(!lines
+        .iter()
+        .any(|l| l["kind"] == "check" && l["passed"] == false));
+}

@@ -120,6 +120,11 @@ impl Render for Recorder<'_> {
     }
 }
 
+/// The student pressed `q` at a `--step` prompt: the lab ends there.
+#[derive(Debug, thiserror::Error)]
+#[error("stopped at the student's request (q)")]
+pub struct Quit;
+
 /// One "what you should have seen" line.
 #[derive(Debug, Clone)]
 pub struct Check {
@@ -154,17 +159,21 @@ impl LabCtx {
         self.ports[i]
     }
 
-    /// Announce a step; with --step, wait for Enter (q quits).
-    pub fn step(&mut self, text: &str) {
-        self.calls.named("step".into()).say(text);
-        if self.step_mode && !self.quit {
+    /// Announce a step; with --step, wait for Enter. `q` ends the lab
+    /// here: the step does not run (the error stops the lab's program,
+    /// and the checks that can still be judged are printed).
+    pub fn step(&mut self, text: &str) -> Result<(), Quit> {
+        if self.step_mode {
             eprint!("[{text}] Enter continues, q quits: ");
             let mut line = String::new();
             let _ = std::io::stdin().read_line(&mut line);
             if line.trim() == "q" {
                 self.quit = true;
+                return Err(Quit);
             }
         }
+        self.calls.step(text);
+        Ok(())
     }
 
     /// Snapshot the kernel's sockets on the lab's ports, like `ss -tan`.

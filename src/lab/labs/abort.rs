@@ -24,7 +24,7 @@ pub fn abort(ctx: &mut LabCtx) -> anyhow::Result<()> {
     .into();
     let cl = calls.named("client".into());
     let (client, mut conn) = tcp_pair(&cl, &srv, &listener, port)?;
-    ctx.step("the client sets SO_LINGER {1, 0} and closes");
+    ctx.step("the client sets SO_LINGER {1, 0} and closes")?;
     let sock = socket2::SockRef::from(&client);
     cl.run(
         on(Call::new(Op::Setsockopt), &client).option("SO_LINGER", LINGER_0),
@@ -49,7 +49,7 @@ pub fn abort(ctx: &mut LabCtx) -> anyhow::Result<()> {
     );
     ctx.step(
         "a second connection: the client sends data the server never reads, and the server closes",
-    );
+    )?;
     let (mut client, conn) = tcp_pair(&cl, &srv, &listener, port)?;
     send(&cl, &mut client, b"unread", None)?;
     pause(50);

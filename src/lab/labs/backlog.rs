@@ -15,7 +15,7 @@ pub fn backlog(ctx: &mut LabCtx) -> anyhow::Result<()> {
     let port = ctx.port(0);
     ctx.step(&format!(
         "a server listens on {port} with backlog 1 and never calls accept()"
-    ));
+    ))?;
     let _server = Server::start(
         ServeOptions {
             addr: local(port),
@@ -25,7 +25,7 @@ pub fn backlog(ctx: &mut LabCtx) -> anyhow::Result<()> {
         },
         &ctx.calls,
     )?;
-    ctx.step("four clients connect, 100 ms apart, each waiting at most 2.5 s");
+    ctx.step("four clients connect, 100 ms apart, each waiting at most 2.5 s")?;
     let clients: Vec<_> = (0..4u64)
         .map(|i| {
             let calls = ctx.calls.named(format!("client {}", i + 1));

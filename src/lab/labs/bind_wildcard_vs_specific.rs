@@ -16,7 +16,7 @@ pub fn bind_wildcard(ctx: &mut LabCtx) -> anyhow::Result<()> {
     };
     ctx.step(&format!(
         "listen on 0.0.0.0:{port}, then on 127.0.0.2:{port}, both with SO_REUSEADDR"
-    ));
+    ))?;
     let wildcard = server::open(&at([0, 0, 0, 0], Some(true), false), &srv)?;
     let specific = server::open(&at([127, 0, 0, 2], Some(true), false), &srv);
     ctx.check(
@@ -26,7 +26,7 @@ pub fn bind_wildcard(ctx: &mut LabCtx) -> anyhow::Result<()> {
     );
     drop(specific);
     drop(wildcard);
-    ctx.step("the same two listeners with SO_REUSEPORT on both");
+    ctx.step("the same two listeners with SO_REUSEPORT on both")?;
     let a = server::open(&at([0, 0, 0, 0], None, true), &srv);
     let b = server::open(&at([127, 0, 0, 2], None, true), &srv);
     ctx.check(

@@ -15,11 +15,11 @@ pub fn client_fixed_port(ctx: &mut LabCtx) -> anyhow::Result<()> {
     };
     ctx.step(&format!(
         "the client binds 127.0.0.1:{fixed} (SO_REUSEADDR on), talks, and closes first"
-    ));
+    ))?;
     client::run(&base, &ctx.calls.named("client".into()))?;
     pause(100);
     ctx.states("after the close");
-    ctx.step("it reconnects from the same port without SO_REUSEADDR");
+    ctx.step("it reconnects from the same port without SO_REUSEADDR")?;
     let plain = ClientOptions {
         reuseaddr: None,
         ..base.clone()
@@ -30,7 +30,7 @@ pub fn client_fixed_port(ctx: &mut LabCtx) -> anyhow::Result<()> {
         matches!(&r, Err(client::ClientError::Call(e)) if e.errno == Some(libc::EADDRINUSE)),
         "",
     );
-    ctx.step("it reconnects with SO_REUSEADDR on");
+    ctx.step("it reconnects with SO_REUSEADDR on")?;
     let r = client::run(&base, &ctx.calls.named("client".into()));
     ctx.check(
         "with SO_REUSEADDR on both sockets Linux takes over the TIME-WAIT",

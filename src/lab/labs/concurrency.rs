@@ -18,7 +18,7 @@ pub fn concurrency(ctx: &mut LabCtx) -> anyhow::Result<()> {
         .enumerate()
     {
         let port = ctx.port(i);
-        ctx.step(&format!("a {mode} server on {port}; three clients at once"));
+        ctx.step(&format!("a {mode} server on {port}; three clients at once"))?;
         let server = Server::start(
             ServeOptions {
                 addr: local(port),
@@ -42,7 +42,7 @@ pub fn concurrency(ctx: &mut LabCtx) -> anyhow::Result<()> {
     let port = ctx.port(2);
     ctx.step(&format!(
         "a server that forks a process per connection on {port}; three clients at once"
-    ));
+    ))?;
     let _child = ChildServer::start(&[
         "tcp",
         "--port",

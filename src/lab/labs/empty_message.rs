@@ -18,7 +18,7 @@ pub fn empty_message(ctx: &mut LabCtx) -> anyhow::Result<()> {
         &srv,
     )?
     .into();
-    ctx.step("TCP: the client sends an empty message, waits, then closes");
+    ctx.step("TCP: the client sends an empty message, waits, then closes")?;
     let (mut client, mut conn) = tcp_pair(&cl, &srv, &listener, tcp_port)?;
     let sent = send(&cl, &mut client, b"", None)?;
     pause(100);
@@ -30,7 +30,7 @@ pub fn empty_message(ctx: &mut LabCtx) -> anyhow::Result<()> {
         "",
     );
     drop(conn);
-    ctx.step("UDP: the client sends an empty datagram");
+    ctx.step("UDP: the client sends an empty datagram")?;
     let server = Server::start(
         ServeOptions {
             addr: local(udp_port),

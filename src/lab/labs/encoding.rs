@@ -9,7 +9,7 @@ pub fn encoding(ctx: &mut LabCtx) -> anyhow::Result<()> {
     let port = ctx.port(0);
     let _server = echo_server(ctx, port)?;
     let text = "γειά σου";
-    ctx.step("the client encodes 'γειά σου' as ASCII");
+    ctx.step("the client encodes 'γειά σου' as ASCII")?;
     let ascii = ClientOptions {
         server: local(port),
         messages: vec![text.into()],
@@ -25,7 +25,7 @@ pub fn encoding(ctx: &mut LabCtx) -> anyhow::Result<()> {
         refused,
         "",
     );
-    ctx.step("the client sends it as UTF-8");
+    ctx.step("the client sends it as UTF-8")?;
     let utf8 = ClientOptions {
         server: local(port),
         messages: vec![text.into()],

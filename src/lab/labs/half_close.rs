@@ -23,7 +23,7 @@ pub fn half_close(ctx: &mut LabCtx) -> anyhow::Result<()> {
     )?;
     let listener: std::net::TcpListener = listener.into();
     let cl = calls.named("client".into());
-    ctx.step("the client connects, sends a request and calls shutdown(SHUT_WR)");
+    ctx.step("the client connects, sends a request and calls shutdown(SHUT_WR)")?;
     let (mut client, mut conn) = tcp_pair(&cl, &srv_calls, &listener, port)?;
     send(&cl, &mut client, b"GET / HTTP/1.0\r\n\r\n", None)?;
     let mut call = on(Call::new(Op::Shutdown), &client);
@@ -68,7 +68,7 @@ pub fn half_close(ctx: &mut LabCtx) -> anyhow::Result<()> {
             accepted.map_or("?".into(), |f| f.to_string())
         ),
     );
-    ctx.step("the server reads to EOF, still sends its reply, then closes");
+    ctx.step("the server reads to EOF, still sends its reply, then closes")?;
     recv(&srv_calls, &mut conn, 1024, true)?;
     send(
         &srv_calls,

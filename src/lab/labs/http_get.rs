@@ -9,7 +9,7 @@ pub fn http_get(ctx: &mut LabCtx) -> anyhow::Result<()> {
     let _server = echo_server(ctx, port)?;
     ctx.step(
         "the client sends 'GET / HTTP/1.0' to the echo server and half-closes, as client.py does",
-    );
+    )?;
     let opts = ClientOptions {
         server: local(port),
         messages: vec!["GET / HTTP/1.0\r\n\r\n".into()],

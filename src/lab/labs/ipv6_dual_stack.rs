@@ -12,7 +12,7 @@ pub fn ipv6_dual_stack(ctx: &mut LabCtx) -> anyhow::Result<()> {
     let any6 = |p| SocketAddr::from((std::net::Ipv6Addr::UNSPECIFIED, p));
     ctx.step(&format!(
         "a server on [::]:{dual} with IPV6_V6ONLY off; an IPv4 client connects"
-    ));
+    ))?;
     let server = Server::start(
         ServeOptions {
             addr: any6(dual),
@@ -41,7 +41,7 @@ pub fn ipv6_dual_stack(ctx: &mut LabCtx) -> anyhow::Result<()> {
     );
     ctx.step(&format!(
         "a server on [::]:{v6only} with IPV6_V6ONLY on: IPv4 client, then IPv6 client"
-    ));
+    ))?;
     let _v6 = Server::start(
         ServeOptions {
             addr: any6(v6only),

@@ -14,14 +14,14 @@ pub fn proxy(ctx: &mut LabCtx) -> anyhow::Result<()> {
     let server = echo_server(ctx, server_port)?;
     ctx.step(&format!(
         "a proxy on 127.0.0.1:{proxy_port} relays to the server on {server_port}"
-    ));
+    ))?;
     let stop = Arc::new(AtomicBool::new(false));
     let (s, pc) = (Arc::clone(&stop), ctx.calls.named("proxy".into()));
     let relay = thread::spawn(move || {
         crate::sockets::proxy::run(local(proxy_port), local(server_port), &pc, &s)
     });
     pause(150);
-    ctx.step("the client connects to the proxy and sends \"hello\"");
+    ctx.step("the client connects to the proxy and sends \"hello\"")?;
     let ex = client::run(
         &ClientOptions {
             server: local(proxy_port),

@@ -8,7 +8,7 @@ use crate::sockets::server::ServeOptions;
 pub fn recv_buffer(ctx: &mut LabCtx) -> anyhow::Result<()> {
     let port = ctx.port(0);
     let calls = ctx.calls.clone();
-    ctx.step("a server reading with recv(3) gets 'καλημέρα' (16 bytes)");
+    ctx.step("a server reading with recv(3) gets 'καλημέρα' (16 bytes)")?;
     let server = Server::start(
         ServeOptions {
             addr: local(port),

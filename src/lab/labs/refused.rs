@@ -8,7 +8,7 @@ pub fn refused(ctx: &mut LabCtx) -> anyhow::Result<()> {
     let port = ctx.port(0);
     ctx.step(&format!(
         "connect to 127.0.0.1:{port}, where nothing listens"
-    ));
+    ))?;
     let opts = ClientOptions {
         server: local(port),
         ..ClientOptions::default()

@@ -16,7 +16,7 @@ pub fn reuseaddr(ctx: &mut LabCtx) -> anyhow::Result<()> {
         reuseaddr: reuse,
         ..ServeOptions::default()
     };
-    ctx.step("a server with SO_REUSEADDR accepts a client, then closes the connection first");
+    ctx.step("a server with SO_REUSEADDR accepts a client, then closes the connection first")?;
     let listener: std::net::TcpListener = server::open(&opts(Some(true)), &srv)?.into();
     let (mut client, conn) = tcp_pair(&cl, &srv, &listener, port)?;
     close(&srv, conn)?;
@@ -31,14 +31,14 @@ pub fn reuseaddr(ctx: &mut LabCtx) -> anyhow::Result<()> {
             .any(|r| r.state == KernelState::Tcp(TcpState::TimeWait) && r.local.port() == port),
         "",
     );
-    ctx.step("restart the server without SO_REUSEADDR");
+    ctx.step("restart the server without SO_REUSEADDR")?;
     let plain = server::open(&opts(None), &srv);
     ctx.check(
         "bind() fails with EADDRINUSE while the TIME-WAIT lasts",
         matches!(&plain, Err(e) if e.errno == Some(libc::EADDRINUSE)),
         "",
     );
-    ctx.step("restart the server with SO_REUSEADDR (the old socket had it too)");
+    ctx.step("restart the server with SO_REUSEADDR (the old socket had it too)")?;
     let reuse = server::open(&opts(Some(true)), &srv);
     ctx.check(
         "with SO_REUSEADDR on the old and the new socket, bind() succeeds (Linux rule)",
@@ -49,7 +49,7 @@ pub fn reuseaddr(ctx: &mut LabCtx) -> anyhow::Result<()> {
     let port2 = ctx.port(1);
     ctx.step(&format!(
         "a server process on {port2} is killed with SIGKILL while a client is connected"
-    ));
+    ))?;
     let mut child = ChildServer::start(&["tcp", "--port", &port2.to_string(), "--duration", "10"])?;
     let mut c = connect(&cl, port2, None)?;
     pause(100);

@@ -17,7 +17,7 @@ pub fn send_buffer(ctx: &mut LabCtx) -> anyhow::Result<()> {
     let cl = ctx.calls.named("client".into());
     ctx.step(&format!(
         "a receiver on 127.0.0.1:{port} with a 4 KiB receive buffer, which accepts but does not read yet"
-    ));
+    ))?;
     let listener = stream_socket(&srv)?;
     srv.run(
         on(Call::new(Op::Setsockopt), &listener).option("SO_REUSEADDR", "1"),
@@ -53,7 +53,7 @@ pub fn send_buffer(ctx: &mut LabCtx) -> anyhow::Result<()> {
     srv.run(listen, || listener.listen(1), ok)?;
     ctx.step(
         "the sender: a 4 KiB send buffer, non-blocking, sends 1 KiB at a time until send() refuses",
-    );
+    )?;
     let sender = stream_socket(&cl)?;
     cl.run(
         on(Call::new(Op::Setsockopt), &sender).option("SO_SNDBUF", "4096"),
@@ -115,7 +115,7 @@ pub fn send_buffer(ctx: &mut LabCtx) -> anyhow::Result<()> {
         recv_q > 0 && send_q > 0,
         format!("Recv-Q {recv_q}, Send-Q {send_q}"),
     );
-    ctx.step("the receiver reads everything: the window opens, the rest flows");
+    ctx.step("the receiver reads everything: the window opens, the rest flows")?;
     conn.set_read_timeout(Some(Duration::from_secs(2)))?;
     let mut got = 0usize;
     let mut buf = [0u8; 8192];

@@ -9,14 +9,14 @@ use crate::track::state::TcpState;
 
 pub fn tcp_echo(ctx: &mut LabCtx) -> anyhow::Result<()> {
     let port = ctx.port(0);
-    ctx.step(&format!("start an echo server on 127.0.0.1:{port}"));
+    ctx.step(&format!("start an echo server on 127.0.0.1:{port}"))?;
     let _server = echo_server(ctx, port)?;
     ctx.states("after listen()");
     let mut client_ports = Vec::new();
     for i in 1..=2 {
         ctx.step(&format!(
             "client {i} connects, sends \"hello\", reads the echo and closes first"
-        ));
+        ))?;
         let opts = ClientOptions {
             server: local(port),
             ..ClientOptions::default()

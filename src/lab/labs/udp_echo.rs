@@ -10,7 +10,7 @@ pub fn udp_echo(ctx: &mut LabCtx) -> anyhow::Result<()> {
     let port = ctx.port(0);
     ctx.step(&format!(
         "UDP echo server on 127.0.0.1:{port} reading with recvfrom(4)"
-    ));
+    ))?;
     let server = Server::start(
         ServeOptions {
             addr: local(port),
@@ -28,7 +28,7 @@ pub fn udp_echo(ctx: &mut LabCtx) -> anyhow::Result<()> {
             .any(|r| r.proto == "udp" && r.local.port() == port && r.state == KernelState::Unconn),
         "",
     );
-    ctx.step("the client sends one 10-byte datagram");
+    ctx.step("the client sends one 10-byte datagram")?;
     let opts = ClientOptions {
         server: local(port),
         udp: true,

@@ -14,7 +14,7 @@ pub fn udp_no_server(ctx: &mut LabCtx) -> anyhow::Result<()> {
     let calls = ctx.calls.named("client".into());
     ctx.step(&format!(
         "unconnected UDP socket: sendto(127.0.0.1:{port}), where nothing is bound, then recvfrom()"
-    ));
+    ))?;
     // No bind(): the socket has no port until the first sendto().
     let mut call = Call::new(Op::Socket).comment("no bind()");
     call.args.family = Some("AF_INET");
@@ -68,7 +68,7 @@ pub fn udp_no_server(ctx: &mut LabCtx) -> anyhow::Result<()> {
         timed_out,
         "",
     );
-    ctx.step("connected UDP socket: connect(), send(), then send() again");
+    ctx.step("connected UDP socket: connect(), send(), then send() again")?;
     let refused = connected_send_refused(&calls, target)?;
     ctx.check(
         "the connected socket's next call fails with ECONNREFUSED",

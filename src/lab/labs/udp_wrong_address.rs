@@ -13,7 +13,7 @@ pub fn udp_wrong_address(ctx: &mut LabCtx) -> anyhow::Result<()> {
     let (port, tcp_port) = (ctx.port(0), ctx.port(1));
     let right = on([127, 0, 0, 2], port);
     let wrong = local(port);
-    ctx.step(&format!("a UDP echo server bound to {right} only"));
+    ctx.step(&format!("a UDP echo server bound to {right} only"))?;
     let _server = Server::start(
         ServeOptions {
             addr: right,
@@ -25,7 +25,7 @@ pub fn udp_wrong_address(ctx: &mut LabCtx) -> anyhow::Result<()> {
     let calls = ctx.calls.named("client".into());
     ctx.step(&format!(
         "an unconnected client sends to {wrong}: the right port, the wrong address"
-    ));
+    ))?;
     let s = udp_client(&calls)?;
     sendto(
         &calls,
@@ -42,7 +42,7 @@ pub fn udp_wrong_address(ctx: &mut LabCtx) -> anyhow::Result<()> {
     );
     ctx.step(&format!(
         "a connected client: connect({wrong}), send(), send() again"
-    ));
+    ))?;
     let refused = connected_send_refused(&calls, wrong)?;
     ctx.check(
         "the connected client's next call fails with ECONNREFUSED (the ICMP error, reported)",
@@ -51,7 +51,7 @@ pub fn udp_wrong_address(ctx: &mut LabCtx) -> anyhow::Result<()> {
     );
     ctx.step(&format!(
         "a client bound to 127.0.0.1 sends to the right address, {right}"
-    ));
+    ))?;
     let ok = udp_client(&calls)?;
     ok.set_read_timeout(Some(Duration::from_millis(1000)))?;
     sendto(&calls, &ok, b"hello", right, None)?;
@@ -63,7 +63,7 @@ pub fn udp_wrong_address(ctx: &mut LabCtx) -> anyhow::Result<()> {
     );
     ctx.step(&format!(
         "the same with TCP: a server listening on 127.0.0.2:{tcp_port}, a client connecting to 127.0.0.1:{tcp_port}"
-    ));
+    ))?;
     let _tcp = Server::start(
         ServeOptions {
             addr: on([127, 0, 0, 2], tcp_port),
