@@ -548,3 +548,36 @@ fn output_to_devices_fifos_symlinks_and_dash() {
     );
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+// See: issue 17. A gzipped capture is read as tshark reads it; a broken
+// one is one clear line.
+#[test]
+fn a_gzipped_capture_replays_like_the_plain_one() {
+    let dir = std::env::temp_dir().join(format!("wirelab-gz-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let plain = crate::common::repo().join("captures/lab/tcp_echo.pcap");
+    let gz = dir.join("tcp_echo.pcap.gz");
+    let out = std::process::Command::new("gzip")
+        .arg("-c")
+        .arg(&plain)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    std::fs::write(&gz, &out.stdout).unwrap();
+    let replay = |path: &std::path::Path| {
+        wirelab()
+            .args(["replay", "--format", "json"])
+            .arg(path)
+            .output()
+            .unwrap()
+    };
+    let (a, b) = (replay(&plain), replay(&gz));
+    assert!(b.status.success(), "{}", String::from_utf8_lossy(&b.stderr));
+    assert_eq!(a.stdout, b.stdout);
+    let bad = dir.join("bad.pcap.gz");
+    std::fs::write(&bad, b"\x1f\x8bnot gzip at all").unwrap();
+    let out = replay(&bad);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(one_line_error(&out).contains("gzip"));
+    std::fs::remove_dir_all(dir).unwrap();
+}

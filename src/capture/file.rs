@@ -64,7 +64,22 @@ impl FileSource {
         }
         // 0 for a pipe or FIFO: no progress to show.
         let size = file.metadata().map(|m| m.len()).unwrap_or(0);
-        FileSource::from_reader(path, file, size)
+        let mut reader = std::io::BufReader::new(file);
+        // A gzipped capture (`capture.pcap.gz`) is read through a
+        // decompressor, as tshark reads it; its progress is not known.
+        let gzip = std::io::BufRead::fill_buf(&mut reader)
+            .map(|head| head.starts_with(&[0x1f, 0x8b]))
+            .unwrap_or(false);
+        if gzip {
+            let inner = flate2::bufread::MultiGzDecoder::new(reader);
+            return FileSource::from_reader(path, inner, 0).map_err(|_| {
+                anyhow!(
+                    "{} is gzip-compressed, but what it holds is not a pcap or pcapng capture (or the gzip data is damaged)",
+                    path.display()
+                )
+            });
+        }
+        FileSource::from_reader(path, reader, size)
     }
 
     /// Read a capture from any reader; `path` names it in messages, `size`
