@@ -76,14 +76,26 @@ fn demo(args: &DemoArgs) -> anyhow::Result<()> {
         vec![find(name)
             .with_context(|| format!("no lab named {name} (wirelab demo --list shows them)"))?]
     };
+    // One output for every lab (`demo all -o FILE`): each lab writes
+    // through to it, and it is kept only when all were written.
+    let sink = Sink::open(args.output.output.as_deref(), None, args.output.force)?;
     let mut failed = 0;
+    let mut result = Ok(());
     for lab in labs {
-        let (f, quit) = run_lab(lab, args)?;
-        failed += f;
-        if quit {
-            break; // q at a --step prompt ends the demo, not only this lab
+        match sink.share().and_then(|shared| run_lab(lab, args, shared)) {
+            Ok((f, quit)) => {
+                failed += f;
+                if quit {
+                    break; // q at a --step prompt ends the demo, not only this lab
+                }
+            }
+            Err(e) => {
+                result = Err(e);
+                break;
+            }
         }
     }
+    finish_sink(sink, result)?;
     if failed > 0 {
         bail!("{failed} check(s) failed");
     }
@@ -99,18 +111,29 @@ fn free_port() -> anyhow::Result<u16> {
 /// Run one lab: capture its ports, run its program, then check what was seen.
 /// Returns the number of failed checks.
 /// Returns the number of failed checks, and whether the student quit (`q`).
-fn run_lab(lab: &crate::lab::Lab, args: &DemoArgs) -> anyhow::Result<(usize, bool)> {
+fn run_lab(lab: &crate::lab::Lab, args: &DemoArgs, sink: Sink) -> anyhow::Result<(usize, bool)> {
     use crate::lab::{Check, LabCtx, Recorder, RowRecord};
     let json = args.output.format() == Format::Json;
+    // The lab's title and checks go where its timeline goes when that is
+    // text or JSON Lines; the other formats keep them on standard output.
+    let mut out: Box<dyn Write + Send> = if matches!(
+        args.output.format(),
+        Format::Json | Format::Text | Format::Table
+    ) {
+        sink.share()?.writer(false)?
+    } else {
+        Box::new(io::stdout())
+    };
     if json {
         writeln!(
-            io::stdout(),
+            out,
             "{}",
             serde_json::json!({"kind": "lab", "name": lab.name, "question": lab.question})
         )?;
     } else {
-        writeln!(io::stdout(), "== {}: {}", lab.name, lab.question)?;
+        writeln!(out, "== {}: {}", lab.name, lab.question)?;
     }
+    out.flush()?;
     let ports = (0..lab.ports)
         .map(|_| free_port())
         .collect::<anyhow::Result<Vec<u16>>>()?;
@@ -132,7 +155,6 @@ fn run_lab(lab: &crate::lab::Lab, args: &DemoArgs) -> anyhow::Result<(usize, boo
         ctx = LabCtx::new(Calls::queued("lab", Arc::clone(&queue)), ports, args.step);
         let rows: Arc<std::sync::Mutex<Vec<RowRecord>>> = Arc::default();
         let recorded = Arc::clone(&rows);
-        let sink = Sink::open(args.output.output.as_deref(), None, args.output.force)?;
         let out = args.output.clone();
         let save = match &args.save {
             Some(dir) => {
@@ -218,14 +240,15 @@ fn run_lab(lab: &crate::lab::Lab, args: &DemoArgs) -> anyhow::Result<(usize, boo
         // Checks as JSON Lines too, so the output stays one JSON object per line.
         for c in &checks {
             writeln!(
-                io::stdout(),
+                out,
                 "{}",
                 serde_json::json!({"kind": "check", "lab": lab.name, "what": c.what, "passed": c.passed, "detail": c.detail})
             )?;
         }
+        out.flush()?;
         return Ok((failed, ctx.quit));
     }
-    writeln!(io::stdout(), "what you should have seen:")?;
+    writeln!(out, "what you should have seen:")?;
     for c in &checks {
         let mark = match c.passed {
             Some(true) => "passed",
@@ -238,7 +261,7 @@ fn run_lab(lab: &crate::lab::Lab, args: &DemoArgs) -> anyhow::Result<(usize, boo
             format!(" ({})", c.detail)
         };
         writeln!(
-            io::stdout(),
+            out,
             "  [{mark}] {}{}",
             escape_text(&c.what),
             escape_text(&detail)
@@ -246,16 +269,17 @@ fn run_lab(lab: &crate::lab::Lab, args: &DemoArgs) -> anyhow::Result<(usize, boo
     }
     if args.no_capture {
         writeln!(
-            io::stdout(),
+            out,
             "  [not checked] packet checks (run as root without --no-capture to capture)"
         )?;
     } else if ctx.quit {
         writeln!(
-            io::stdout(),
+            out,
             "  [not checked] packet checks (the lab stopped at q, before its last steps)"
         )?;
     }
-    writeln!(io::stdout())?;
+    writeln!(out)?;
+    out.flush()?;
     Ok((failed, ctx.quit))
 }
 
@@ -603,6 +627,18 @@ impl Sink {
                 .with_context(|| format!("cannot write {}", target.display()))?;
         }
         Ok(())
+    }
+
+    /// Another handle on the same output, written through (never renamed
+    /// or removed: the original keeps that job). Several labs, one file.
+    fn share(&self) -> anyhow::Result<Sink> {
+        Ok(match self {
+            Sink::Stdout => Sink::Stdout,
+            Sink::File { target, file, .. } | Sink::Through { target, file } => Sink::Through {
+                target: target.clone(),
+                file: file.try_clone()?,
+            },
+        })
     }
 
     /// Drop a partial output.

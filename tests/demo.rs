@@ -348,11 +348,18 @@ fn demo_save_writes_pcapng_and_json_that_replay_reproduces() {
 
 #[test]
 fn demo_all_passes_every_check() {
+    // One output file for every lab, titles and checks included (issue 17:
+    // the second lab used to fail with "already exists").
+    let dir = std::env::temp_dir().join(format!("wirelab-demo-all-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("all.jsonl");
     let out = wirelab()
-        .args(["demo", "all", "--format", "json"])
+        .args(["demo", "all", "-o"])
+        .arg(&file)
         .output()
         .unwrap();
-    let stdout = String::from_utf8(out.stdout).unwrap();
+    let stdout = std::fs::read_to_string(&file).unwrap_or_default();
+    std::fs::remove_dir_all(&dir).unwrap();
     let failed: Vec<&str> = stdout
         .lines()
         .filter(|l| l.contains("\"kind\":\"check\"") && l.contains("\"passed\":false"))
