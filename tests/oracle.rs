@@ -20,8 +20,8 @@ use serde_json::Value;
 use crate::common::repo;
 
 /// Run `program` in its own network namespace under `wirelab watch`; the
-/// JSON timeline.
-fn run(program: &Path, port: u16) -> Vec<Value> {
+/// JSON timeline, and what wirelab said on stderr.
+fn run(program: &Path, port: u16) -> (Vec<Value>, String) {
     let late = std::fs::read_to_string(program)
         .unwrap()
         .contains("oracle: capture-late");
@@ -38,10 +38,14 @@ fn run(program: &Path, port: u16) -> Vec<Value> {
             for _ in $(seq 200); do grep -q "capturing on" "$err" && break; sleep 0.02; done
         }
         if [ "$LATE" = 1 ]; then
+            # The program connects, then waits until the capture runs.
+            export ORACLE_READY=$(mktemp -u)
             python3 "$PROGRAM" "$PORT" & p=$!
             sleep 0.4
             start_watch "$@"
+            touch "$ORACLE_READY"
             wait $p
+            rm -f "$ORACLE_READY"
         else
             start_watch "$@"
             python3 "$PROGRAM" "$PORT"
@@ -49,6 +53,7 @@ fn run(program: &Path, port: u16) -> Vec<Value> {
         sleep 0.3
         kill -INT $w
         wait $w || { cat "$err" >&2; exit 1; }
+        cat "$err" >&2
         cat "$out"
     "#;
     let out = Command::new("unshare")
@@ -66,10 +71,11 @@ fn run(program: &Path, port: u16) -> Vec<Value> {
         program.display(),
         String::from_utf8_lossy(&out.stderr)
     );
-    String::from_utf8_lossy(&out.stdout)
+    let lines = String::from_utf8_lossy(&out.stdout)
         .lines()
         .map(|l| serde_json::from_str(l).expect("JSON Lines"))
-        .collect()
+        .collect();
+    (lines, String::from_utf8_lossy(&out.stderr).into_owned())
 }
 
 /// `ip:port` of a packet's source or destination.
@@ -380,7 +386,7 @@ fn inferred_states_agree_with_the_kernels() {
     assert!(programs.len() >= 20, "{} programs", programs.len());
     // Ports apart per program: the kernel's tracepoints see every namespace.
     let base = 20000 + (std::process::id() % 200) as u16 * 100;
-    let runs: Vec<(String, Vec<Value>)> = std::thread::scope(|scope| {
+    let runs: Vec<(String, (Vec<Value>, String))> = std::thread::scope(|scope| {
         let handles: Vec<_> = programs
             .iter()
             .enumerate()
@@ -395,14 +401,14 @@ fn inferred_states_agree_with_the_kernels() {
         handles.into_iter().map(|h| h.join().unwrap()).collect()
     });
     let mut tally = Tally::default();
-    for (name, lines) in &runs {
+    for (name, (lines, stderr)) in &runs {
         // UDP has no connection state: only TCP programs must have events.
         let tcp = lines
             .iter()
             .any(|l| l["kind"] == "packet" && l["proto"] == "tcp");
         assert!(
             !tcp || lines.iter().any(|l| l["kind"] == "kernel"),
-            "{name}: no kernel events"
+            "{name}: no kernel events; wirelab said: {stderr}"
         );
         compare(name, lines, &mut tally);
     }
