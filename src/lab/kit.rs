@@ -14,7 +14,7 @@ use crate::lab::LabCtx;
 pub use crate::sockets::close;
 use crate::sockets::server::accepted;
 use crate::sockets::server::{self, ServeOptions, SharedLog};
-use crate::sockets::{moved, ok, on as on_socket, CallError, Calls};
+use crate::sockets::{moved, ok, on as on_socket, received_from, CallError, Calls};
 
 /// The client's connect() to 127.0.0.1:`port` and the server's accept() on
 /// `listener`, each reported by its own recorder: the connected pair.
@@ -209,14 +209,7 @@ pub fn recvfrom(
     let call = on_socket(Call::new(Op::Recvfrom), socket).size(size);
     let (n, from) = calls.run_reading(call, || {
         let (n, p) = socket.recv_from(&mut buf)?;
-        Ok((
-            (n, p),
-            Returned {
-                peer: Some(p),
-                data: Some(Bytes::plain(&buf[..n], n as u64)),
-                ..moved(n)
-            },
-        ))
+        Ok(((n, p), received_from(&buf[..n], p)))
     })?;
     buf.truncate(n);
     Ok((buf, from))
@@ -249,14 +242,7 @@ pub fn recv_times_out(calls: &Calls, s: &UdpSocket) -> anyhow::Result<bool> {
         .comment("with a 300 ms timeout; without one it waits forever");
     let r = calls.run_reading(call, || {
         let (n, p) = s.recv_from(&mut buf)?;
-        Ok((
-            (n, p),
-            Returned {
-                peer: Some(p),
-                data: Some(Bytes::plain(&buf[..n], n as u64)),
-                ..moved(n)
-            },
-        ))
+        Ok(((n, p), received_from(&buf[..n], p)))
     });
     Ok(matches!(&r, Err(e) if e.errno == Some(libc::EAGAIN)))
 }

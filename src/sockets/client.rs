@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use socket2::{Domain, Protocol, SockAddr, Socket, Type};
 
-use super::{encode, moved, ok, on, CallError, Calls, Encoding};
-use crate::call::{Bytes, Call, Op, Returned};
+use super::{encode, moved, ok, on, received, received_from, CallError, Calls, Encoding};
+use crate::call::{Call, Op, Returned};
 
 #[derive(Debug, Clone)]
 pub struct ClientOptions {
@@ -81,6 +81,21 @@ impl From<CallError> for ClientError {
     fn from(e: CallError) -> Self {
         ClientError::Call(e)
     }
+}
+
+/// One recv() on the connection, reported with the bytes it read (a
+/// character cut by the previous recv completed from `carry`).
+fn recv(
+    calls: &Calls,
+    stream: &mut TcpStream,
+    buf: &mut [u8],
+    carry: &mut Vec<u8>,
+) -> Result<usize, CallError> {
+    let call = on(Call::new(Op::Recv), &*stream).size(buf.len());
+    calls.run_reading(call, || {
+        let n = stream.read(buf)?;
+        Ok((n, received(carry, &buf[..n])))
+    })
 }
 
 /// Run the client: `repeat` rounds of `clients` concurrent connections.
@@ -219,14 +234,7 @@ fn exchange(
             let (n, _) =
                 calls.run_reading(on(Call::new(Op::Recvfrom), &udp).size(buf.len()), || {
                     let (n, p) = udp.recv_from(&mut buf)?;
-                    Ok((
-                        (n, p),
-                        Returned {
-                            peer: Some(p),
-                            data: Some(Bytes::plain(&buf[..n], n as u64)),
-                            ..moved(n)
-                        },
-                    ))
+                    Ok(((n, p), received_from(&buf[..n], p)))
                 })?;
             ex.replies.push(buf[..n].to_vec());
         }
@@ -268,17 +276,7 @@ fn exchange(
         // Read until the echo is complete: TCP keeps no message boundaries.
         let mut got = Vec::new();
         while got.len() < p.len() {
-            let call = on(Call::new(Op::Recv), &stream).size(buf.len());
-            let n = calls.run_reading(call, || {
-                let n = stream.read(&mut buf)?;
-                Ok((
-                    n,
-                    Returned {
-                        data: Some(Bytes::received(&mut carry, &buf[..n], n as u64)),
-                        ..moved(n)
-                    },
-                ))
-            })?;
+            let n = recv(calls, &mut stream, &mut buf, &mut carry)?;
             if n == 0 {
                 break;
             }
@@ -292,17 +290,7 @@ fn exchange(
         calls.run(call, || stream.shutdown(Shutdown::Write), ok)?;
         let mut got = Vec::new();
         loop {
-            let call = on(Call::new(Op::Recv), &stream).size(buf.len());
-            let n = calls.run_reading(call, || {
-                let n = stream.read(&mut buf)?;
-                Ok((
-                    n,
-                    Returned {
-                        data: Some(Bytes::received(&mut carry, &buf[..n], n as u64)),
-                        ..moved(n)
-                    },
-                ))
-            })?;
+            let n = recv(calls, &mut stream, &mut buf, &mut carry)?;
             if n == 0 {
                 break;
             }

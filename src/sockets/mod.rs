@@ -366,6 +366,24 @@ pub fn ok<T>(_: &T) -> Returned {
     }
 }
 
+/// What a recv() on a stream returned, read against the character the
+/// previous recv on the socket cut (`carry`).
+pub fn received(carry: &mut Vec<u8>, data: &[u8]) -> Returned {
+    Returned {
+        data: Some(crate::call::Bytes::received(carry, data, data.len() as u64)),
+        ..moved(data.len())
+    }
+}
+
+/// What a recvfrom() returned: a datagram and who sent it.
+pub fn received_from(data: &[u8], peer: std::net::SocketAddr) -> Returned {
+    Returned {
+        peer: Some(peer),
+        data: Some(crate::call::Bytes::plain(data, data.len() as u64)),
+        ..moved(data.len())
+    }
+}
+
 /// `Returned` for a call that moved `n` bytes.
 pub fn moved(n: usize) -> Returned {
     Returned {

@@ -16,8 +16,8 @@ use std::time::Duration;
 
 use socket2::{Domain, Protocol, SockAddr, Socket, Type};
 
-use super::{moved, ok, on, CallError, Calls};
-use crate::call::{Bytes, Call, Op, Returned};
+use super::{moved, ok, on, received, received_from, CallError, Calls};
+use crate::call::{Call, Op, Returned};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Default)]
 pub enum Mode {
@@ -357,14 +357,6 @@ pub fn accepted(&(ref s, peer): &(TcpStream, SocketAddr)) -> Returned {
     }
 }
 
-/// What recv() returned, read against the character the previous recv cut.
-fn received(carry: &mut Vec<u8>, data: &[u8]) -> Returned {
-    Returned {
-        data: Some(Bytes::received(carry, data, data.len() as u64)),
-        ..moved(data.len())
-    }
-}
-
 /// One poll() loop over the listener and every connection.
 fn serve_event(
     listener: TcpListener,
@@ -464,10 +456,8 @@ fn serve_udp(
             Ok((
                 (n, p),
                 Returned {
-                    peer: Some(p),
-                    data: Some(Bytes::plain(&buf[..n], n as u64)),
                     datagram_len: Some(whole as u64),
-                    ..moved(n)
+                    ..received_from(&buf[..n], p)
                 },
             ))
         }) else {
