@@ -1,0 +1,258 @@
+//! `wirelab demo`: run a lab on loopback, captured, explained and checked.
+
+use std::io::{self, Write};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+
+use super::live::{capture_filter, kernel_record};
+use super::output::{finish_sink, give_to_invoking_user, run_to, Sink};
+use super::pipeline::pump_with_calls;
+use crate::capture::live::{LiveOptions, LiveSource};
+use crate::cli::{DemoArgs, Format};
+use crate::export::json::JsonRender;
+use crate::render::escape::escape_text;
+use crate::sockets::{CallQueue, Calls};
+
+pub(super) fn demo(args: &DemoArgs) -> anyhow::Result<()> {
+    use crate::lab::labs::{find, LABS};
+    let Some(name) = args.lab.as_deref().filter(|_| !args.list) else {
+        // Columns as wide as the longest name. Written, not println!, so a
+        // closed pipe (`demo --list | head -1`) is an error main forgives.
+        let width = LABS.iter().map(|l| l.name.len()).max().unwrap_or(0);
+        let mut out = io::stdout().lock();
+        for lab in LABS {
+            writeln!(
+                out,
+                "{:<width$}  {:>4.1} s  {}",
+                lab.name, lab.seconds, lab.question
+            )?;
+        }
+        return Ok(());
+    };
+    if !args.no_capture {
+        // Nothing else handles these in a demo: the kernel's trace
+        // instance is removed, then wirelab ends as the signal says.
+        crate::kernel::tracefs::exit_cleanly_on(&[libc::SIGINT, libc::SIGTERM, libc::SIGHUP]);
+    }
+    let labs: Vec<&crate::lab::Lab> = if name == "all" {
+        LABS.iter().collect()
+    } else {
+        vec![find(name)
+            .with_context(|| format!("no lab named {name} (wirelab demo --list shows them)"))?]
+    };
+    // One output for every lab (`demo all -o FILE`): each lab writes
+    // through to it, and it is kept only when all were written.
+    let sink = Sink::open(args.output.output.as_deref(), None, args.output.force)?;
+    let mut failed = 0;
+    let mut result = Ok(());
+    for lab in labs {
+        match sink.share().and_then(|shared| run_lab(lab, args, shared)) {
+            Ok((f, quit)) => {
+                failed += f;
+                if quit {
+                    break; // q at a --step prompt ends the demo, not only this lab
+                }
+            }
+            Err(e) => {
+                result = Err(e);
+                break;
+            }
+        }
+    }
+    finish_sink(sink, result)?;
+    if failed > 0 {
+        bail!("{failed} check(s) failed");
+    }
+    Ok(())
+}
+
+fn free_port() -> anyhow::Result<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
+}
+
+/// Run one lab: capture its ports, run its program, then check what was seen.
+/// Returns the number of failed checks, and whether the student quit (`q`).
+fn run_lab(lab: &crate::lab::Lab, args: &DemoArgs, sink: Sink) -> anyhow::Result<(usize, bool)> {
+    use crate::lab::{Check, LabCtx, Recorder, RowRecord};
+    let json = args.output.format() == Format::Json;
+    // The lab's title and checks go where its timeline goes when that is
+    // text or JSON Lines; the other formats keep them on standard output.
+    let mut out: Box<dyn Write + Send> = if matches!(
+        args.output.format(),
+        Format::Json | Format::Text | Format::Table
+    ) {
+        sink.share()?.writer(false)?
+    } else {
+        Box::new(io::stdout())
+    };
+    if json {
+        writeln!(
+            out,
+            "{}",
+            serde_json::json!({"kind": "lab", "name": lab.name, "question": lab.question})
+        )?;
+    } else {
+        writeln!(out, "== {}: {}", lab.name, lab.question)?;
+    }
+    out.flush()?;
+    let ports = (0..lab.ports)
+        .map(|_| free_port())
+        .collect::<anyhow::Result<Vec<u16>>>()?;
+    let mut packet_checks: Vec<Check> = Vec::new();
+    let mut ctx;
+    if args.no_capture {
+        ctx = LabCtx::new(Calls::stdout("lab"), ports, args.step);
+        unless_quit((lab.run)(&mut ctx))?;
+    } else {
+        let stop = Arc::new(AtomicBool::new(false));
+        let options = LiveOptions {
+            filter: capture_filter(None, &ports),
+            ..LiveOptions::default()
+        };
+        let mut source = LiveSource::open(&options, Arc::clone(&stop))
+            .context("the demo captures its own traffic (or run it with --no-capture)")?;
+        let queue = CallQueue::default();
+        let _kernel = kernel_record(args.kernel, &ports, &queue, args.output.verbose);
+        ctx = LabCtx::new(Calls::queued("lab", Arc::clone(&queue)), ports, args.step);
+        let rows: Arc<std::sync::Mutex<Vec<RowRecord>>> = Arc::default();
+        let recorded = Arc::clone(&rows);
+        let out = args.output.clone();
+        let save = match &args.save {
+            Some(dir) => {
+                if !dir.is_dir() {
+                    std::fs::create_dir_all(dir)
+                        .with_context(|| format!("cannot create {}", dir.display()))?;
+                    give_to_invoking_user(dir)?;
+                }
+                let force = args.output.force;
+                let pcapng =
+                    Sink::open(Some(&dir.join(format!("{}.pcapng", lab.name))), None, force)?;
+                let json = Sink::open(Some(&dir.join(format!("{}.jsonl", lab.name))), None, force)?;
+                Some((pcapng, json))
+            }
+            None => None,
+        };
+        let lab_name = lab.name;
+        let capture = std::thread::spawn(move || {
+            let Some((pcapng_sink, json_sink)) = save else {
+                let result = run_to(&sink, &out, true, |render| {
+                    let mut recorder = Recorder {
+                        inner: render,
+                        rows: recorded,
+                    };
+                    pump_with_calls(&mut source, &mut recorder, Some(&queue), None)
+                });
+                return finish_sink(sink, result);
+            };
+            let saved = (|| -> anyhow::Result<()> {
+                let mut writer = crate::export::pcapng::PcapngWriter::new(
+                    pcapng_sink.writer(false)?,
+                    &format!("wirelab demo {lab_name}: packet comments are wirelab's explanations"),
+                )?;
+                let mut json = JsonRender::new(json_sink.writer(false)?, true);
+                let result = run_to(&sink, &out, true, |render| {
+                    let mut recorder = Recorder {
+                        inner: render,
+                        rows: recorded,
+                    };
+                    let mut tee = crate::render::Tee {
+                        first: &mut recorder,
+                        second: &mut json,
+                    };
+                    pump_with_calls(&mut source, &mut tee, Some(&queue), Some(&mut writer))
+                });
+                writer.finish()?;
+                drop(json);
+                result
+            })();
+            match saved {
+                Ok(()) => {
+                    pcapng_sink.commit()?;
+                    json_sink.commit()?;
+                    sink.commit()
+                }
+                Err(e) => {
+                    pcapng_sink.discard();
+                    json_sink.discard();
+                    sink.discard();
+                    Err(e)
+                }
+            }
+        });
+        std::thread::sleep(Duration::from_millis(100));
+        let result = (lab.run)(&mut ctx);
+        // Let the last ACKs (a delayed ACK is ~40 ms) reach the capture.
+        std::thread::sleep(Duration::from_millis(300));
+        stop.store(true, Ordering::Relaxed);
+        capture
+            .join()
+            .map_err(|_| anyhow::anyhow!("the capture thread failed"))??;
+        unless_quit(result)?;
+        // After a quit the lab did not finish: its packet checks would
+        // judge steps that never ran.
+        if !ctx.quit {
+            let rows = rows.lock().map(|r| r.clone()).unwrap_or_default();
+            packet_checks = (lab.packets)(&ctx, &rows);
+        }
+    }
+    let checks: Vec<&Check> = ctx.checks.iter().chain(packet_checks.iter()).collect();
+    let failed = checks.iter().filter(|c| c.passed == Some(false)).count();
+    if json {
+        // Checks as JSON Lines too, so the output stays one JSON object per line.
+        for c in &checks {
+            writeln!(
+                out,
+                "{}",
+                serde_json::json!({"kind": "check", "lab": lab.name, "what": c.what, "passed": c.passed, "detail": c.detail})
+            )?;
+        }
+        out.flush()?;
+        return Ok((failed, ctx.quit));
+    }
+    writeln!(out, "what you should have seen:")?;
+    for c in &checks {
+        let mark = match c.passed {
+            Some(true) => "passed",
+            Some(false) => "FAILED",
+            None => "not checked",
+        };
+        let detail = if c.detail.is_empty() {
+            String::new()
+        } else {
+            format!(" ({})", c.detail)
+        };
+        writeln!(
+            out,
+            "  [{mark}] {}{}",
+            escape_text(&c.what),
+            escape_text(&detail)
+        )?;
+    }
+    if args.no_capture {
+        writeln!(
+            out,
+            "  [not checked] packet checks (run as root without --no-capture to capture)"
+        )?;
+    } else if ctx.quit {
+        writeln!(
+            out,
+            "  [not checked] packet checks (the lab stopped at q, before its last steps)"
+        )?;
+    }
+    writeln!(out)?;
+    out.flush()?;
+    Ok((failed, ctx.quit))
+}
+
+/// A lab's result, with `q` at a `--step` prompt not an error.
+fn unless_quit(result: anyhow::Result<()>) -> anyhow::Result<()> {
+    match result {
+        Err(e) if e.is::<crate::lab::Quit>() => Ok(()),
+        other => other,
+    }
+}

@@ -1,0 +1,322 @@
+//! Where a timeline goes: the renderer for a format, and an output file
+//! written whole or not at all (devices and pipes written through).
+
+use std::fs::{self, File};
+use std::io::{self, BufWriter, IsTerminal, Write};
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context};
+
+use super::pipeline::pump_with_calls;
+use crate::capture::FrameSource;
+use crate::cli::{Format, OutputArgs};
+use crate::export::json::JsonRender;
+use crate::render::escape::escape_text;
+use crate::render::table::TableRender;
+use crate::render::text::TextRender;
+use crate::render::{Render, RunEnd, Verbosity};
+use crate::sockets::CallQueue;
+
+/// Under sudo, hand a file or directory we created to the user who ran
+/// sudo (SUDO_UID/SUDO_GID), so a student can edit or delete what
+/// `sudo wirelab ... -o FILE` wrote. Only when running as root.
+pub(super) fn give_to_invoking_user(path: &Path) -> anyhow::Result<()> {
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    if unsafe { libc::geteuid() } != 0 {
+        return Ok(());
+    }
+    let id = |name| std::env::var(name).ok().and_then(|v| v.parse::<u32>().ok());
+    let (Some(uid), gid) = (id("SUDO_UID"), id("SUDO_GID")) else {
+        return Ok(());
+    };
+    std::os::unix::fs::chown(path, Some(uid), gid.or(Some(uid)))
+        .with_context(|| format!("cannot give {} to user {uid}", path.display()))
+}
+
+/// Where output goes: standard output, or a temporary file renamed into
+/// place only when everything was written.
+pub(super) enum Sink {
+    Stdout,
+    File {
+        tmp: PathBuf,
+        target: PathBuf,
+        file: File,
+    },
+    /// A device, FIFO or socket (`-o /dev/stdout`, `-o /dev/null`, a named
+    /// pipe): written through, never replaced by a file.
+    Through {
+        target: PathBuf,
+        file: File,
+    },
+}
+
+impl Sink {
+    pub(super) fn open(
+        output: Option<&Path>,
+        input: Option<&Path>,
+        force: bool,
+    ) -> anyhow::Result<Sink> {
+        let Some(target) = output.filter(|t| t.as_os_str() != "-") else {
+            return Ok(Sink::Stdout);
+        };
+        // A symlink is followed: the file it names is the one written (the
+        // link stays), as `>` in a shell does.
+        let resolved = fs::canonicalize(target).ok();
+        let target = resolved.as_deref().unwrap_or(target);
+        if let Ok(meta) = fs::metadata(target) {
+            if meta.is_dir() {
+                bail!("{} is a directory; name a file", target.display());
+            }
+            if !meta.is_file() {
+                let file = fs::OpenOptions::new()
+                    .write(true)
+                    .open(target)
+                    .with_context(|| format!("cannot write {}", target.display()))?;
+                return Ok(Sink::Through {
+                    target: target.to_path_buf(),
+                    file,
+                });
+            }
+        }
+        if !force && fs::symlink_metadata(target).is_ok() {
+            bail!(
+                "{} already exists (use --force to overwrite it)",
+                target.display()
+            );
+        }
+        if let (Some(input), Ok(out_canon)) = (input, fs::canonicalize(target)) {
+            if fs::canonicalize(input).is_ok_and(|i| i == out_canon) {
+                bail!(
+                    "refusing to write the output over the input file {}",
+                    input.display()
+                );
+            }
+        }
+        let dir = match target.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+            _ => PathBuf::from("."),
+        };
+        let name = target
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let tmp = dir.join(format!(".{name}.wirelab-{}.tmp", std::process::id()));
+        let file =
+            File::create(&tmp).with_context(|| format!("cannot create {}", target.display()))?;
+        Ok(Sink::File {
+            tmp,
+            target: target.to_path_buf(),
+            file,
+        })
+    }
+
+    pub(super) fn name(&self) -> String {
+        match self {
+            Sink::Stdout => "standard output".to_string(),
+            Sink::File { target, .. } | Sink::Through { target, .. } => {
+                target.display().to_string()
+            }
+        }
+    }
+
+    /// A writer for the renderer. Live output is line-buffered, so each row
+    /// shows as its packet arrives and socket-call lines printed by other
+    /// threads interleave with it (nothing holds the stdout lock between lines).
+    pub(super) fn writer(&self, live: bool) -> anyhow::Result<Box<dyn Write + Send>> {
+        Ok(match self {
+            Sink::Stdout if live => Box::new(io::LineWriter::new(io::stdout())),
+            Sink::Stdout => Box::new(BufWriter::with_capacity(1 << 16, io::stdout())),
+            Sink::File { file, .. } | Sink::Through { file, .. } => {
+                Box::new(BufWriter::with_capacity(1 << 16, file.try_clone()?))
+            }
+        })
+    }
+
+    /// Keep the output: rename the temporary file into place.
+    pub(super) fn commit(self) -> anyhow::Result<()> {
+        if let Sink::Through { target, mut file } = self {
+            return file
+                .flush()
+                .with_context(|| format!("cannot write {}", target.display()));
+        }
+        if let Sink::File { tmp, target, file } = self {
+            file.sync_all()
+                .with_context(|| format!("cannot write {}", target.display()))?;
+            give_to_invoking_user(&tmp)?;
+            fs::rename(&tmp, &target)
+                .with_context(|| format!("cannot write {}", target.display()))?;
+        }
+        Ok(())
+    }
+
+    /// Another handle on the same output, written through (never renamed
+    /// or removed: the original keeps that job). Several labs, one file.
+    pub(super) fn share(&self) -> anyhow::Result<Sink> {
+        Ok(match self {
+            Sink::Stdout => Sink::Stdout,
+            Sink::File { target, file, .. } | Sink::Through { target, file } => Sink::Through {
+                target: target.clone(),
+                file: file.try_clone()?,
+            },
+        })
+    }
+
+    /// Drop a partial output.
+    pub(super) fn discard(self) {
+        if let Sink::File { tmp, .. } = self {
+            let _ = fs::remove_file(tmp);
+        }
+    }
+}
+
+fn renderer<'w>(
+    args: &OutputArgs,
+    out: Box<dyn Write + Send + 'w>,
+    to_terminal: bool,
+    live: bool,
+) -> Box<dyn Render + 'w> {
+    let verbosity = if args.verbose {
+        Verbosity::Verbose
+    } else {
+        Verbosity::Normal
+    };
+    match args.format() {
+        Format::Json if live => Box::new(JsonRender::new(out, !args.summary)),
+        Format::Json => Box::new(JsonRender::new(out, !args.summary).batched()),
+        Format::Csv => Box::new(crate::export::csv::CsvRender::new(out)),
+        Format::Md => Box::new(crate::export::markdown::MarkdownRender::new(out)),
+        Format::Mermaid => Box::new(crate::export::mermaid::MermaidRender::new(out)),
+        Format::Html => Box::new(crate::export::html::HtmlRender::new(out)),
+        // The frames go to the pcapng writer (a tap), not to a renderer.
+        Format::Pcapng => Box::new(crate::render::NullRender),
+        Format::Text => Box::new(TextRender::new(out, verbosity, !args.summary).with_hex(args.hex)),
+        Format::Table if args.summary => Box::new(TextRender::new(out, verbosity, false)),
+        // A live view streams plain rows: a table would wait for its chunk to
+        // fill; header bytes do not fit in a table cell.
+        Format::Table if live || args.hex => {
+            Box::new(TextRender::new(out, verbosity, true).with_hex(args.hex))
+        }
+        Format::Table => {
+            let colour = to_terminal && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
+            Box::new(TableRender::new(out, verbosity, colour))
+        }
+    }
+}
+
+pub(super) fn run_to(
+    sink: &Sink,
+    args: &OutputArgs,
+    live: bool,
+    body: impl FnOnce(&mut dyn Render) -> anyhow::Result<()>,
+) -> anyhow::Result<()> {
+    let to_terminal = matches!(sink, Sink::Stdout) && io::stdout().is_terminal();
+    let mut render = renderer(args, sink.writer(live)?, to_terminal, live);
+    body(render.as_mut()).map_err(|e| {
+        // A bare I/O error here came from writing the output (a full disk,
+        // a closed pipe): say which output.
+        if e.downcast_ref::<io::Error>().is_some() {
+            e.context(format!("cannot write {}", sink.name()))
+        } else {
+            e
+        }
+    })
+}
+
+pub(super) fn finish_sink(sink: Sink, result: anyhow::Result<()>) -> anyhow::Result<()> {
+    match result {
+        Ok(()) => sink.commit(),
+        Err(e) => {
+            // A damaged input still yields a complete report of what was read.
+            if e.downcast_ref::<crate::capture::file::FileDamaged>()
+                .is_some()
+                || e.downcast_ref::<crate::capture::live::CaptureLost>()
+                    .is_some()
+            {
+                sink.commit()?;
+            } else {
+                sink.discard();
+            }
+            Err(e)
+        }
+    }
+}
+
+/// `--format pcapng`: the frames as they are, each with its explanation as
+/// the packet comment (after the socket calls made since the previous
+/// packet, when there are any: `trace`), and a section comment naming what
+/// produced it.
+pub(super) fn write_pcapng(
+    sink: &Sink,
+    what: &str,
+    source: &mut dyn FrameSource,
+    calls: Option<&CallQueue>,
+) -> anyhow::Result<()> {
+    use std::cell::RefCell;
+    use std::rc::Rc;
+
+    /// Collects the call lines the pipeline hands out before each packet.
+    struct Pending(Rc<RefCell<Vec<String>>>);
+    impl Render for Pending {
+        fn packet(&mut self, _row: &crate::timeline::PacketRow<'_, '_>) -> io::Result<()> {
+            Ok(())
+        }
+        fn call(&mut self, line: &crate::call::Line) -> io::Result<()> {
+            self.0
+                .borrow_mut()
+                .push(crate::render::explain::line_text(line));
+            Ok(())
+        }
+        fn conn(&mut self, _summary: &crate::timeline::ConnSummary) -> io::Result<()> {
+            Ok(())
+        }
+        fn finish(&mut self, _end: &RunEnd) -> io::Result<()> {
+            Ok(())
+        }
+        fn wants_notes(&self) -> bool {
+            false
+        }
+    }
+    /// Writes each frame with the pending calls and its explanation.
+    struct WithCalls<W: Write> {
+        writer: crate::export::pcapng::PcapngWriter<W>,
+        pending: Rc<RefCell<Vec<String>>>,
+    }
+    impl<W: Write> crate::render::FrameTap for WithCalls<W> {
+        fn frame(
+            &mut self,
+            frame: &crate::capture::RawFrame<'_>,
+            row: &crate::timeline::PacketRow<'_, '_>,
+        ) -> io::Result<()> {
+            let mut comment: String = self
+                .pending
+                .borrow_mut()
+                .drain(..)
+                .map(|c| format!("{}\n", escape_text(&c)))
+                .collect();
+            comment.push_str(&row.note);
+            self.writer.set_comment(&comment);
+            self.writer
+                .frame(frame.link.number(), frame.ts_ns, frame.orig_len, frame.data)
+        }
+    }
+
+    if matches!(sink, Sink::Stdout) && io::stdout().is_terminal() {
+        bail!("pcapng is a binary format: write it to a file with --output FILE.pcapng");
+    }
+    let pending = Rc::new(RefCell::new(Vec::new()));
+    let mut tap = WithCalls {
+        writer: crate::export::pcapng::PcapngWriter::new(sink.writer(false)?, what)?,
+        pending: Rc::clone(&pending),
+    };
+    let result = pump_with_calls(source, &mut Pending(pending), calls, Some(&mut tap));
+    tap.writer.finish()?;
+    // Live: say what the kernel could not keep up with (the timeline formats
+    // print this in their summary; a pcapng file has none).
+    // (libpcap's "received" count is left out: see render::text.)
+    if let Some((_, kernel, interface)) = source.drop_counters() {
+        eprintln!(
+            "wirelab: capture: {kernel} packets dropped by the kernel, {interface} by the interface"
+        );
+    }
+    result
+}

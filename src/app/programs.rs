@@ -1,0 +1,190 @@
+//! `serve`, `client` and `proxy`: the labs' echo programs, optionally captured.
+
+use std::io::{self, IsTerminal};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+
+use super::live::{capture_filter, kernel_record};
+use super::output::{finish_sink, run_to, Sink};
+use super::pipeline::pump_with_calls;
+use crate::capture::live::{LiveOptions, LiveSource};
+use crate::cli::{ClientArgs, KernelArgs, OnOff, OutputArgs, ProxyArgs, ServeArgs, Transport};
+use crate::sockets::{CallQueue, Calls};
+
+/// A stop flag set by Ctrl-C, or after `duration` seconds.
+fn stop_flag(duration: Option<f64>) -> anyhow::Result<Arc<AtomicBool>> {
+    let stop = Arc::new(AtomicBool::new(false));
+    let handler_stop = Arc::clone(&stop);
+    ctrlc::set_handler(move || handler_stop.store(true, Ordering::Relaxed))
+        .context("cannot install the Ctrl-C handler")?;
+    if let Some(d) = duration {
+        let timer_stop = Arc::clone(&stop);
+        let d = Duration::try_from_secs_f64(d)
+            .context("--duration must be a positive number of seconds")?;
+        std::thread::spawn(move || {
+            std::thread::sleep(d);
+            timer_stop.store(true, Ordering::Relaxed);
+        });
+    }
+    Ok(stop)
+}
+
+pub(super) fn proxy(args: &ProxyArgs) -> anyhow::Result<()> {
+    let stop = stop_flag(args.duration)?;
+    let ports = [args.listen.port(), args.upstream.port()];
+    with_capture(
+        args.capture,
+        "proxy",
+        &ports,
+        &args.output,
+        args.kernel,
+        |calls| {
+            crate::sockets::proxy::run(args.listen, args.upstream, calls, &stop)?;
+            calls.say("stopped; sockets closed");
+            Ok(())
+        },
+    )
+}
+
+/// Run `body` (a server or a client) while capturing its port live: the
+/// annotated timeline streams to stdout (or `--output`), interleaved with
+/// the socket-call lines as they happen.
+fn with_capture(
+    capture: bool,
+    who: &str,
+    ports: &[u16],
+    output: &OutputArgs,
+    kernel: KernelArgs,
+    body: impl FnOnce(&Calls) -> anyhow::Result<()>,
+) -> anyhow::Result<()> {
+    if !capture {
+        return body(&Calls::stdout(who));
+    }
+    let queue = CallQueue::default();
+    let calls = Calls::queued(who, Arc::clone(&queue));
+    crate::kernel::tracefs::exit_cleanly_on(&[libc::SIGTERM, libc::SIGHUP]);
+    let _kernel = kernel_record(kernel, ports, &queue, output.verbose);
+    let stop = Arc::new(AtomicBool::new(false));
+    let options = LiveOptions {
+        filter: capture_filter(None, ports),
+        ..LiveOptions::default()
+    };
+    let mut source = LiveSource::open(&options, Arc::clone(&stop))?;
+    eprintln!(
+        "wirelab: capturing on {} ({})",
+        source.interface(),
+        options.filter.as_deref().unwrap_or("all")
+    );
+    let sink = Sink::open(output.output.as_deref(), None, output.force)?;
+    let args = output.clone();
+    let capture = std::thread::spawn(move || {
+        let result = run_to(&sink, &args, true, |render| {
+            pump_with_calls(&mut source, render, Some(&queue), None)
+        });
+        finish_sink(sink, result)
+    });
+    std::thread::sleep(Duration::from_millis(100));
+    let result = body(&calls);
+    // Let the last ACKs of a close reach the capture before stopping it.
+    std::thread::sleep(Duration::from_millis(300));
+    stop.store(true, Ordering::Relaxed);
+    let captured = capture
+        .join()
+        .map_err(|_| anyhow::anyhow!("the capture thread failed"))?;
+    result.and(captured)
+}
+
+pub(super) fn serve(args: &ServeArgs) -> anyhow::Result<()> {
+    use crate::sockets::server::{self, ServeOptions};
+    let calls = Calls::stdout("server");
+    let addrs = server::resolve(&args.addr, args.port, &calls)?;
+    let addr = *addrs
+        .first()
+        .with_context(|| format!("{} resolves to no address", args.addr))?;
+    let opts = ServeOptions {
+        udp: args.transport == Transport::Udp,
+        addr,
+        reuseaddr: args.reuseaddr.map(OnOff::is_on),
+        reuseport: args.reuseport,
+        backlog: args.backlog,
+        linger0: args.linger0,
+        recv_buf: args.recv_buf,
+        recv_once: args.recv_once,
+        delay: Duration::from_millis(args.delay),
+        no_accept: args.no_accept,
+        v6only: args.v6only.map(OnOff::is_on),
+        mode: args.mode,
+    };
+    let stop = stop_flag(args.duration)?;
+    with_capture(
+        args.capture,
+        "server",
+        &[addr.port()],
+        &args.output,
+        args.kernel,
+        |calls| {
+            let socket = server::open(&opts, calls)?;
+            let log = server::SharedLog::default();
+            server::serve(socket, &opts, calls, &stop, &log)?;
+            calls.say("stopped; sockets closed");
+            Ok(())
+        },
+    )
+}
+
+pub(super) fn client(args: &ClientArgs) -> anyhow::Result<()> {
+    use crate::sockets::client::{self, ClientOptions};
+    let calls = Calls::stdout("client");
+    let addrs = crate::sockets::server::resolve(&args.addr, args.port, &calls)?;
+    let server = *addrs
+        .first()
+        .with_context(|| format!("{} resolves to no address", args.addr))?;
+    let opts = ClientOptions {
+        udp: args.transport == Transport::Udp,
+        server,
+        bind: args.bind,
+        reuseaddr: args.reuseaddr.map(OnOff::is_on),
+        messages: if args.messages.is_empty() {
+            vec!["hello".to_string()]
+        } else {
+            args.messages.clone()
+        },
+        repeat: args.repeat,
+        clients: args.clients,
+        shutdown_write: args.shutdown_write,
+        linger0: args.linger0,
+        recv_buf: args.recv_buf,
+        encoding: args.encoding,
+        ..ClientOptions::default()
+    };
+    with_capture(
+        args.capture,
+        "client",
+        &[server.port()],
+        &args.output,
+        args.kernel,
+        |calls| {
+            let interactive = args.stdin || (args.messages.is_empty() && io::stdin().is_terminal());
+            let exchanges = if interactive {
+                calls.say("reading lines from standard input: each one is sent, and the echo shown; Ctrl-D ends");
+                let lines = io::stdin().lines().map_while(Result::ok);
+                vec![client::interactive(&opts, lines, calls)?]
+            } else {
+                client::run(&opts, calls)?
+            };
+            let ports: Vec<String> = exchanges
+                .iter()
+                .filter_map(|e| e.local.map(|a| a.port().to_string()))
+                .collect();
+            calls.say(&format!(
+                "done: {} connection(s), local port(s) {}",
+                exchanges.len(),
+                ports.join(", ")
+            ));
+            Ok(())
+        },
+    )
+}

@@ -1,0 +1,59 @@
+//! `wirelab watch`: capture live and explain each packet as it comes.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+
+use super::live::{capture_filter, kernel_record};
+use super::output::{finish_sink, run_to, write_pcapng, Sink};
+use super::pipeline::pump_with_calls;
+use crate::capture::live::{LiveOptions, LiveSource};
+use crate::cli::{Format, WatchArgs};
+use crate::sockets::CallQueue;
+
+pub(super) fn watch(args: &WatchArgs) -> anyhow::Result<()> {
+    let duration = match args.duration {
+        Some(d) if !(d.is_finite() && d > 0.0) => {
+            bail!("--duration must be a positive number of seconds")
+        }
+        Some(d) => Some(Duration::from_secs_f64(d)),
+        None => None,
+    };
+    let options = LiveOptions {
+        interface: args.interface.clone(),
+        filter: capture_filter(args.filter.as_deref(), &args.ports),
+        count: args.count,
+        duration,
+    };
+    let stop = Arc::new(AtomicBool::new(false));
+    let handler_stop = Arc::clone(&stop);
+    ctrlc::set_handler(move || handler_stop.store(true, Ordering::Relaxed))
+        .context("cannot install the Ctrl-C handler")?;
+    let mut source = LiveSource::open(&options, stop)?;
+    // Started before "capturing on" is said, so that it sees what follows.
+    let queue = CallQueue::default();
+    crate::kernel::tracefs::exit_cleanly_on(&[libc::SIGTERM, libc::SIGHUP]);
+    let _kernel = kernel_record(args.kernel, &args.ports, &queue, args.output.verbose);
+    eprintln!(
+        "wirelab: capturing on {} ({}){}; Ctrl-C to stop",
+        source.interface(),
+        source.link(),
+        options
+            .filter
+            .as_deref()
+            .map(|f| format!(", filter \"{f}\""))
+            .unwrap_or_default()
+    );
+    let sink = Sink::open(args.output.output.as_deref(), None, args.output.force)?;
+    if args.output.format() == Format::Pcapng {
+        let what = format!("wirelab watch on {}", source.interface());
+        let result = write_pcapng(&sink, &what, &mut source, Some(&queue));
+        return finish_sink(sink, result);
+    }
+    let result = run_to(&sink, &args.output, true, |render| {
+        pump_with_calls(&mut source, render, Some(&queue), None)
+    });
+    finish_sink(sink, result)
+}
