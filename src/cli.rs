@@ -218,10 +218,60 @@ pub struct ClientArgs {
 
 #[derive(Debug, Args)]
 pub struct ReplayArgs {
-    /// The capture file (pcap or pcapng, from tcpdump, Wireshark, macOS, ...)
-    pub file: PathBuf,
+    /// The capture file (pcap or pcapng, gzipped or not, from tcpdump, Wireshark, macOS, ...);
+    /// `-` reads standard input as it arrives (`tcpdump -U -w - | wirelab replay -`)
+    #[arg(value_name = "FILE", required_unless_present = "read")]
+    pub file: Option<PathBuf>,
+    /// The capture file, as tcpdump -r takes it (then every argument after
+    /// the options is the filter expression)
+    #[arg(short = 'r', long = "read", value_name = "FILE")]
+    pub read: Option<PathBuf>,
+    /// A BPF filter, as tcpdump takes it (or give it after the file:
+    /// `wirelab replay f.pcap tcp port 8080`)
+    #[arg(short, long, value_name = "EXPR")]
+    pub filter: Option<String>,
+    /// Stop after this many packets (that pass the filter)
+    #[arg(short = 'c', long, value_name = "N")]
+    pub count: Option<u64>,
     #[command(flatten)]
     pub output: OutputArgs,
+    /// The filter expression as tcpdump takes it, after the file
+    #[arg(value_name = "EXPRESSION")]
+    pub expression: Vec<String>,
+}
+
+impl ReplayArgs {
+    /// The file to read (`-r` or the first argument) and the filter (`-f`
+    /// or the arguments after the file), as tcpdump reads its command line.
+    pub fn input(&self) -> Result<(PathBuf, Option<String>), String> {
+        let mut words: Vec<&str> = self.expression.iter().map(String::as_str).collect();
+        let path = match (&self.read, &self.file) {
+            (Some(read), Some(first)) => {
+                // With -r, the first argument is the filter's first word.
+                let first = first.to_str().ok_or("the filter expression is not UTF-8")?;
+                words.insert(0, first);
+                read.clone()
+            }
+            (Some(read), None) => read.clone(),
+            (None, Some(file)) => file.clone(),
+            (None, None) => return Err("name a capture file (or -r FILE)".to_string()),
+        };
+        Ok((path, joined_filter(self.filter.as_deref(), &words)?))
+    }
+}
+
+/// `-f EXPR` or an expression given as arguments, not both.
+fn joined_filter(given: Option<&str>, words: &[&str]) -> Result<Option<String>, String> {
+    match (given, words.is_empty()) {
+        (Some(_), false) => Err(format!(
+            "two filters: -f \"{}\" and \"{}\"; give one",
+            given.unwrap_or_default(),
+            words.join(" ")
+        )),
+        (Some(f), true) => Ok(Some(f.to_string())),
+        (None, false) => Ok(Some(words.join(" "))),
+        (None, true) => Ok(None),
+    }
 }
 
 #[derive(Debug, Args)]
@@ -245,6 +295,17 @@ pub struct WatchArgs {
     pub kernel: KernelArgs,
     #[command(flatten)]
     pub output: OutputArgs,
+    /// The filter expression as tcpdump takes it (`wirelab watch udp port 8000`)
+    #[arg(value_name = "EXPRESSION")]
+    pub expression: Vec<String>,
+}
+
+impl WatchArgs {
+    /// `-f` or the expression given as arguments.
+    pub fn filter(&self) -> Result<Option<String>, String> {
+        let words: Vec<&str> = self.expression.iter().map(String::as_str).collect();
+        joined_filter(self.filter.as_deref(), &words)
+    }
 }
 
 /// The kernel's own TCP record beside the packets (Linux, root).
@@ -262,9 +323,25 @@ pub struct OutputArgs {
     /// .pcapng), else table]
     #[arg(long = "format", value_enum)]
     pub format_given: Option<Format>,
-    /// Write to this file instead of standard output (written whole or not at all)
+    /// Write to this file instead of standard output (written whole or not
+    /// at all; a device or pipe is written through; `-` is standard output)
     #[arg(short, long, value_name = "FILE")]
     pub output: Option<PathBuf>,
+    /// Write the capture as pcapng to FILE, each packet's explanation as its
+    /// comment (tcpdump's -w; the same as `-o FILE --format pcapng`)
+    #[arg(short = 'w', long = "write", value_name = "FILE", conflicts_with_all = ["output", "format_given"])]
+    pub write: Option<PathBuf>,
+    /// Only conversation N (the number in the conn column), as tshark's
+    /// `tcp.stream eq N` (counted from 1)
+    #[arg(long, value_name = "N")]
+    pub conn: Option<u64>,
+    /// Conversation N's bytes both ways, segment by segment, with where each
+    /// recv() returned when the calls are known (tshark's `-z follow,tcp`)
+    #[arg(long, value_name = "N", conflicts_with_all = ["summary", "hex"])]
+    pub follow: Option<u64>,
+    /// Accepted for tcpdump's habit: wirelab never resolves names
+    #[arg(short = 'n')]
+    pub numeric: bool,
     /// Only the per-conversation summary, no packet rows
     #[arg(long)]
     pub summary: bool,
@@ -283,14 +360,28 @@ impl OutputArgs {
     /// The format: `--format`, else the one `-o FILE`'s extension names,
     /// else a table.
     pub fn format(&self) -> Format {
+        if self.write.is_some() {
+            return Format::Pcapng;
+        }
         self.format_given
             .or_else(|| self.output.as_deref().and_then(Format::from_extension))
             .unwrap_or(Format::Table)
     }
 
+    /// The output file, from `-o` or `-w`.
+    pub fn path(&self) -> Option<&std::path::Path> {
+        self.output.as_deref().or(self.write.as_deref())
+    }
+
     /// `--format` and `-o`'s extension must not disagree (`-o x.html
     /// --format json` would write JSON into a file named .html).
     pub fn check(&self) -> Result<(), String> {
+        if self.follow.is_some() && !matches!(self.format(), Format::Table | Format::Text) {
+            return Err(format!(
+                "--follow shows a conversation's bytes as text; it has no {} form",
+                self.format().name()
+            ));
+        }
         let (Some(given), Some(path)) = (self.format_given, self.output.as_deref()) else {
             return Ok(());
         };

@@ -4,6 +4,8 @@
 mod common;
 // Command-line behaviour: help, bad input, broken pipe, output files.
 mod cli;
+// tcpdump's and tshark's habits: -r, -w, -c, filters, - as a stream, --conn, --follow.
+mod habits;
 // The lab demos, run with a real capture.
 mod demo;
 // Decoding agrees with tshark field by field on tcpdump's wellformed captures.

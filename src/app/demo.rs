@@ -45,7 +45,7 @@ pub(super) fn demo(args: &DemoArgs) -> anyhow::Result<()> {
     };
     // One output for every lab (`demo all -o FILE`): each lab writes
     // through to it, and it is kept only when all were written.
-    let sink = Sink::open(args.output.output.as_deref(), None, args.output.force)?;
+    let sink = Sink::open(args.output.path(), None, args.output.force)?;
     let mut failed = 0;
     let mut result = Ok(());
     for lab in labs {

@@ -7,11 +7,12 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context};
 
-use super::pipeline::pump_with_calls;
+use super::pipeline::{pump_observed, Select};
 use crate::capture::FrameSource;
 use crate::cli::{Format, OutputArgs};
 use crate::export::json::JsonRender;
 use crate::render::escape::escape_text;
+use crate::render::progress::Progress;
 use crate::render::table::TableRender;
 use crate::render::text::TextRender;
 use crate::render::{Render, RunEnd, Verbosity};
@@ -169,7 +170,25 @@ impl Sink {
     }
 }
 
+/// The renderer for `args`: a format, narrowed to one conversation by
+/// `--conn` or replaced by `--follow`'s view of one.
 fn renderer<'w>(
+    args: &OutputArgs,
+    out: Box<dyn Write + Send + 'w>,
+    to_terminal: bool,
+    live: bool,
+) -> Box<dyn Render + 'w> {
+    if let Some(id) = args.follow {
+        return Box::new(crate::render::follow::FollowRender::new(out, id));
+    }
+    let inner = format_renderer(args, out, to_terminal, live);
+    match args.conn {
+        Some(id) => Box::new(crate::render::follow::OneConn::new(inner, id)),
+        None => inner,
+    }
+}
+
+fn format_renderer<'w>(
     args: &OutputArgs,
     out: Box<dyn Write + Send + 'w>,
     to_terminal: bool,
@@ -250,6 +269,7 @@ pub(super) fn write_pcapng(
     what: &str,
     source: &mut dyn FrameSource,
     calls: Option<&CallQueue>,
+    select: &mut Select,
 ) -> anyhow::Result<()> {
     use std::cell::RefCell;
     use std::rc::Rc;
@@ -308,7 +328,14 @@ pub(super) fn write_pcapng(
         writer: crate::export::pcapng::PcapngWriter::new(sink.writer(false)?, what)?,
         pending: Rc::clone(&pending),
     };
-    let result = pump_with_calls(source, &mut Pending(pending), calls, Some(&mut tap));
+    let result = pump_observed(
+        source,
+        &mut Pending(pending),
+        calls,
+        Some(&mut tap),
+        &mut Progress::off(),
+        select,
+    );
     tap.writer.finish()?;
     // Live: say what the kernel could not keep up with (the timeline formats
     // print this in their summary; a pcapng file has none).

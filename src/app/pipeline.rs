@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use anyhow::bail;
 
+use crate::capture::filter::FrameFilter;
 use crate::capture::FrameSource;
 use crate::decode::decode;
 use crate::render::explain::explain;
@@ -109,16 +110,32 @@ pub fn pump_with_calls(
     calls: Option<&CallQueue>,
     tap: Option<&mut dyn crate::render::FrameTap>,
 ) -> anyhow::Result<()> {
-    pump_observed(source, render, calls, tap, &mut Progress::off())
+    pump_observed(
+        source,
+        render,
+        calls,
+        tap,
+        &mut Progress::off(),
+        &mut Select::default(),
+    )
 }
 
-/// [`pump_with_calls`] with a progress bar.
+/// Which frames go through: a BPF filter and a count, as `tcpdump -r FILE
+/// -c N EXPR` takes them.
+#[derive(Default)]
+pub struct Select {
+    pub filter: Option<FrameFilter>,
+    pub count: Option<u64>,
+}
+
+/// [`pump_with_calls`] with a progress bar and a selection of frames.
 pub fn pump_observed(
     source: &mut dyn FrameSource,
     render: &mut dyn Render,
     calls: Option<&CallQueue>,
     mut tap: Option<&mut dyn crate::render::FrameTap>,
     progress: &mut Progress,
+    select: &mut Select,
 ) -> anyhow::Result<()> {
     let mut tracker = Tracker::new();
     if source.is_live() {
@@ -127,7 +144,11 @@ pub fn pump_observed(
     // The pcapng tap writes explanations as packet comments.
     tracker.set_explain(render.wants_notes() || tap.is_some());
     let mut source_error = None;
+    let mut taken = 0u64;
     loop {
+        if select.count.is_some_and(|n| taken >= n) {
+            break; // -c N: stop reading (a stream on stdin may never end)
+        }
         let frame = match source.next_frame() {
             Ok(Some(frame)) => frame,
             Ok(None) => break,
@@ -142,6 +163,12 @@ pub fn pump_observed(
                 frame.link
             );
         }
+        if let Some(filter) = select.filter.as_mut() {
+            if !filter.keeps(&frame)? {
+                continue;
+            }
+        }
+        taken += 1;
         let packet = decode(&frame);
         drain_calls(calls, Some(packet.ts_ns), Some(&mut tracker), render)?;
         let mut row = tracker.track(&packet);

@@ -78,7 +78,7 @@ fn with_capture(
         source.interface(),
         options.filter.as_deref().unwrap_or("all")
     );
-    let sink = Sink::open(output.output.as_deref(), None, output.force)?;
+    let sink = Sink::open(output.path(), None, output.force)?;
     let args = output.clone();
     let capture = std::thread::spawn(move || {
         let result = run_to(&sink, &args, true, |render| {

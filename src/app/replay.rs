@@ -3,33 +3,40 @@
 use std::io::{self, IsTerminal};
 
 use super::output::{finish_sink, run_to, write_pcapng, Sink};
-use super::pipeline::pump_observed;
+use super::pipeline::{pump_observed, Select};
 use crate::capture::file::FileSource;
+use crate::capture::filter::FrameFilter;
 use crate::cli::{Format, ReplayArgs};
 use crate::render::progress::Progress;
 
 pub(super) fn replay(args: &ReplayArgs) -> anyhow::Result<()> {
-    let mut source = FileSource::open(&args.file)?;
-    let sink = Sink::open(
-        args.output.output.as_deref(),
-        Some(&args.file),
-        args.output.force,
-    )?;
+    let (path, filter) = args.input().map_err(anyhow::Error::msg)?;
+    let mut select = Select {
+        filter: filter.as_deref().map(FrameFilter::new).transpose()?,
+        count: args.count,
+    };
+    let mut source = FileSource::open(&path)?;
+    let input = (path.as_os_str() != "-").then_some(path.as_path());
+    let sink = Sink::open(args.output.path(), input, args.output.force)?;
     if args.output.format() == Format::Pcapng {
-        let what = format!("wirelab replay of {}", args.file.display());
-        let result = write_pcapng(&sink, &what, &mut source, None);
+        let what = format!("wirelab replay of {}", path.display());
+        let result = write_pcapng(&sink, &what, &mut source, None, &mut select);
         return finish_sink(sink, result);
     }
     // A bar on stderr, unless the timeline itself goes to that terminal.
     let show_progress =
         io::stderr().is_terminal() && !(matches!(sink, Sink::Stdout) && io::stdout().is_terminal());
-    let result = run_to(&sink, &args.output, false, |render| {
+    // A stream (`tcpdump -U -w - | wirelab replay -`) is shown row by row
+    // as its packets arrive, as a live capture is.
+    let live = source.is_stream();
+    let result = run_to(&sink, &args.output, live, |render| {
         pump_observed(
             &mut source,
             render,
             None,
             None,
             &mut Progress::new(show_progress),
+            &mut select,
         )
     });
     finish_sink(sink, result)

@@ -281,10 +281,16 @@ pub(super) fn trace(args: &TraceArgs) -> anyhow::Result<()> {
         let queue: CallQueue = Arc::new(std::sync::Mutex::new(pending));
         let replay_path = keep.map_or(capture_path, |(path, _)| path);
         let mut source = FileSource::open(&replay_path)?;
-        let sink = Sink::open(args.output.output.as_deref(), None, args.output.force)?;
+        let sink = Sink::open(args.output.path(), None, args.output.force)?;
         let result = if args.output.format() == Format::Pcapng {
             let what = format!("wirelab trace -- {}", args.command.join(" "));
-            write_pcapng(&sink, &what, &mut source, Some(&queue))
+            write_pcapng(
+                &sink,
+                &what,
+                &mut source,
+                Some(&queue),
+                &mut Default::default(),
+            )
         } else {
             run_to(&sink, &args.output, false, |render| {
                 pump_with_calls(&mut source, render, Some(&queue), None)

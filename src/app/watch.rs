@@ -23,7 +23,10 @@ pub(super) fn watch(args: &WatchArgs) -> anyhow::Result<()> {
     };
     let options = LiveOptions {
         interface: args.interface.clone(),
-        filter: capture_filter(args.filter.as_deref(), &args.ports),
+        filter: capture_filter(
+            args.filter().map_err(anyhow::Error::msg)?.as_deref(),
+            &args.ports,
+        ),
         count: args.count,
         duration,
     };
@@ -46,10 +49,16 @@ pub(super) fn watch(args: &WatchArgs) -> anyhow::Result<()> {
             .map(|f| format!(", filter \"{f}\""))
             .unwrap_or_default()
     );
-    let sink = Sink::open(args.output.output.as_deref(), None, args.output.force)?;
+    let sink = Sink::open(args.output.path(), None, args.output.force)?;
     if args.output.format() == Format::Pcapng {
         let what = format!("wirelab watch on {}", source.interface());
-        let result = write_pcapng(&sink, &what, &mut source, Some(&queue));
+        let result = write_pcapng(
+            &sink,
+            &what,
+            &mut source,
+            Some(&queue),
+            &mut Default::default(),
+        );
         return finish_sink(sink, result);
     }
     let result = run_to(&sink, &args.output, true, |render| {

@@ -54,19 +54,44 @@ pub struct FileSource {
     /// reader can move on (a lending borrow across `consume` is not possible).
     frame_buf: Vec<u8>,
     size: u64,
+    stream: bool,
 }
 
 impl FileSource {
+    /// Open a capture file; `-` is standard input. A pipe or FIFO is read
+    /// as a stream: each frame as soon as its bytes arrive.
     pub fn open(path: &Path) -> anyhow::Result<FileSource> {
+        if path.as_os_str() == "-" {
+            let stdin = std::io::stdin();
+            if std::io::IsTerminal::is_terminal(&stdin) {
+                bail!("standard input is a terminal, not a capture (pipe one in: tcpdump -U -w - | wirelab replay -)");
+            }
+            let mut source = FileSource::sniffed(Path::new("standard input"), stdin, 0)?;
+            source.stream = true;
+            return Ok(source);
+        }
         let file = File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
-        if file.metadata().map(|m| m.is_dir()).unwrap_or(false) {
+        let meta = file.metadata().ok();
+        if meta.as_ref().is_some_and(|m| m.is_dir()) {
             bail!("{} is a directory, not a capture file", path.display());
         }
+        let regular = meta.as_ref().is_some_and(|m| m.is_file());
         // 0 for a pipe or FIFO: no progress to show.
-        let size = file.metadata().map(|m| m.len()).unwrap_or(0);
-        let mut reader = std::io::BufReader::new(file);
-        // A gzipped capture (`capture.pcap.gz`) is read through a
-        // decompressor, as tshark reads it; its progress is not known.
+        let size = meta.filter(|m| m.is_file()).map_or(0, |m| m.len());
+        let mut source = FileSource::sniffed(path, file, size)?;
+        source.stream = !regular;
+        Ok(source)
+    }
+
+    /// A capture from `input`, gunzipped first when it starts with gzip's
+    /// magic bytes (`capture.pcap.gz`), as tshark reads it; the progress of
+    /// a gzipped file is not known.
+    fn sniffed(
+        path: &Path,
+        input: impl std::io::Read + Send + 'static,
+        size: u64,
+    ) -> anyhow::Result<FileSource> {
+        let mut reader = std::io::BufReader::new(input);
         let gzip = std::io::BufRead::fill_buf(&mut reader)
             .map(|head| head.starts_with(&[0x1f, 0x8b]))
             .unwrap_or(false);
@@ -80,6 +105,12 @@ impl FileSource {
             });
         }
         FileSource::from_reader(path, reader, size)
+    }
+
+    /// True when the input is a pipe, FIFO or standard input: its frames
+    /// are shown as they arrive, as for a live capture.
+    pub fn is_stream(&self) -> bool {
+        self.stream
     }
 
     /// Read a capture from any reader; `path` names it in messages, `size`
@@ -110,6 +141,7 @@ impl FileSource {
             frames: 0,
             frame_buf: Vec::with_capacity(65536),
             size,
+            stream: false,
         })
     }
 

@@ -4,6 +4,7 @@
 
 pub mod escape;
 pub mod explain;
+pub mod follow;
 pub mod hex;
 pub mod progress;
 pub mod table;
