@@ -92,7 +92,8 @@ pub fn packets(data: &[u8]) {
 /// Errors (a damaged file, an unsupported link type) are fine.
 pub fn replay(data: &[u8]) {
     let reader = io::Cursor::new(data.to_vec());
-    let Ok(mut source) = FileSource::from_reader(Path::new("fuzz"), reader, data.len() as u64)
+    let Ok(mut source) =
+        FileSource::from_reader(Path::new("fuzz"), reader, data.len() as u64, false)
     else {
         return;
     };

@@ -31,6 +31,7 @@
 pub mod app;
 pub mod call;
 pub mod capture;
+pub mod cleanup;
 pub mod cli;
 pub mod decode;
 pub mod export;

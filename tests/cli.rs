@@ -581,3 +581,93 @@ fn a_gzipped_capture_replays_like_the_plain_one() {
     assert!(one_line_error(&out).contains("gzip"));
     std::fs::remove_dir_all(dir).unwrap();
 }
+
+/// The names in `dir`.
+fn names_in(dir: &std::path::Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+// See: issue 17. A signal that ends wirelab mid-output leaves no temporary
+// file behind (and no half-written output).
+#[test]
+fn a_signal_mid_output_leaves_no_temporary_file() {
+    use std::io::Write;
+    use std::os::unix::process::ExitStatusExt;
+    let capture = std::fs::read(repo().join("captures/lab/tcp_echo.pcap")).unwrap();
+    for signal in [libc::SIGTERM, libc::SIGINT, libc::SIGHUP] {
+        let dir =
+            std::env::temp_dir().join(format!("wirelab-signal-{signal}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        // A stream that stays open: wirelab waits for more packets.
+        let mut child = Command::new(assert_cmd::cargo::cargo_bin("wirelab"))
+            .args(["replay", "-", "-o"])
+            .arg(dir.join("out.txt"))
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut stdin = child.stdin.take().unwrap();
+        stdin.write_all(&capture).unwrap();
+        stdin.flush().unwrap();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while names_in(&dir).is_empty() && std::time::Instant::now() < deadline {
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        assert_eq!(names_in(&dir).len(), 1, "the temporary file");
+        // Let the rows reach it, then end wirelab.
+        std::thread::sleep(std::time::Duration::from_millis(200));
+        // SAFETY: kill(2) on our own child.
+        unsafe { libc::kill(child.id() as libc::pid_t, signal) };
+        let status = child.wait().unwrap();
+        drop(stdin);
+        assert_eq!(status.signal(), Some(signal), "{status:?}");
+        assert_eq!(names_in(&dir), Vec::<String>::new(), "signal {signal}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
+
+// See: issue 17. SIGTERM stops `watch` as Ctrl-C does, and its output is
+// kept whole, as tcpdump keeps its -w file.
+#[test]
+fn sigterm_ends_watch_with_its_output_whole() {
+    use std::io::BufRead;
+    assert!(is_root(), "this test captures on loopback, as root (CI is)");
+    let dir = std::env::temp_dir().join(format!("wirelab-watch-term-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let saved = dir.join("x.pcapng");
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let mut child = Command::new(assert_cmd::cargo::cargo_bin("wirelab"))
+        .args(["watch", "--no-kernel", "-p", &port.to_string(), "-w"])
+        .arg(&saved)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut err = std::io::BufReader::new(child.stderr.take().unwrap());
+    let mut line = String::new();
+    err.read_line(&mut line).unwrap();
+    assert!(line.contains("capturing on"), "{line}");
+    let client = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    let (server, _) = listener.accept().unwrap();
+    drop(client);
+    drop(server);
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    // SAFETY: kill(2) on our own child.
+    unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGTERM) };
+    let status = child.wait().unwrap();
+    assert!(status.success(), "{status:?}");
+    assert_eq!(names_in(&dir), vec!["x.pcapng".to_string()]);
+    let rows = crate::common::packet_events(&saved);
+    assert!(rows.len() >= 6, "{}", rows.len());
+    std::fs::remove_dir_all(&dir).unwrap();
+}

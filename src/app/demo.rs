@@ -32,11 +32,10 @@ pub(super) fn demo(args: &DemoArgs) -> anyhow::Result<()> {
         }
         return Ok(());
     };
-    if !args.no_capture {
-        // Nothing else handles these in a demo: the kernel's trace
-        // instance is removed, then wirelab ends as the signal says.
-        crate::kernel::tracefs::exit_cleanly_on(&[libc::SIGINT, libc::SIGTERM, libc::SIGHUP]);
-    }
+    // Nothing else handles these in a demo: the kernel's trace instance
+    // and a partial output file are removed, then wirelab ends as the
+    // signal says.
+    crate::cleanup::exit_cleanly_on(&[libc::SIGINT, libc::SIGTERM, libc::SIGHUP]);
     let labs: Vec<&crate::lab::Lab> = if name == "all" {
         LABS.iter().collect()
     } else {

@@ -104,6 +104,7 @@ impl Sink {
         let tmp = dir.join(format!(".{name}.wirelab-{}.tmp", std::process::id()));
         let file =
             File::create(&tmp).with_context(|| format!("cannot create {}", target.display()))?;
+        crate::cleanup::remove_on_signal(&tmp);
         Ok(Sink::File {
             tmp,
             target: target.to_path_buf(),
@@ -141,11 +142,19 @@ impl Sink {
                 .with_context(|| format!("cannot write {}", target.display()));
         }
         if let Sink::File { tmp, target, file } = self {
-            file.sync_all()
-                .with_context(|| format!("cannot write {}", target.display()))?;
-            give_to_invoking_user(&tmp)?;
-            fs::rename(&tmp, &target)
-                .with_context(|| format!("cannot write {}", target.display()))?;
+            let renamed = file
+                .sync_all()
+                .with_context(|| format!("cannot write {}", target.display()))
+                .and_then(|()| give_to_invoking_user(&tmp))
+                .and_then(|()| {
+                    fs::rename(&tmp, &target)
+                        .with_context(|| format!("cannot write {}", target.display()))
+                });
+            if renamed.is_err() {
+                let _ = fs::remove_file(&tmp);
+            }
+            crate::cleanup::done(&tmp);
+            renamed?;
         }
         Ok(())
     }
@@ -165,7 +174,8 @@ impl Sink {
     /// Drop a partial output.
     pub(super) fn discard(self) {
         if let Sink::File { tmp, .. } = self {
-            let _ = fs::remove_file(tmp);
+            let _ = fs::remove_file(&tmp);
+            crate::cleanup::done(&tmp);
         }
     }
 }

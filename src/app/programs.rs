@@ -65,7 +65,7 @@ fn with_capture(
     }
     let queue = CallQueue::default();
     let calls = Calls::queued(who, Arc::clone(&queue));
-    crate::kernel::tracefs::exit_cleanly_on(&[libc::SIGTERM, libc::SIGHUP]);
+    crate::cleanup::exit_cleanly_on(&[libc::SIGTERM, libc::SIGHUP]);
     let _kernel = kernel_record(kernel, ports, &queue, output.verbose);
     let stop = Arc::new(AtomicBool::new(false));
     let options = LiveOptions {

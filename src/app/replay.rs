@@ -10,6 +10,8 @@ use crate::cli::{Format, ReplayArgs};
 use crate::render::progress::Progress;
 
 pub(super) fn replay(args: &ReplayArgs) -> anyhow::Result<()> {
+    // Ctrl-C, SIGTERM or SIGHUP: the partial output file is removed.
+    crate::cleanup::exit_cleanly_on(&[libc::SIGINT, libc::SIGTERM, libc::SIGHUP]);
     let (path, filter) = args.input().map_err(anyhow::Error::msg)?;
     let mut select = Select {
         filter: filter.as_deref().map(FrameFilter::new).transpose()?,

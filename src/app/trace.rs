@@ -88,8 +88,10 @@ pub(super) fn trace(args: &TraceArgs) -> anyhow::Result<()> {
     }
     let dir = std::env::temp_dir().join(format!("wirelab-trace-{}", std::process::id()));
     fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    crate::cleanup::remove_on_signal(&dir);
     let result = trace_in(args, &dir, seccomp);
     let _ = fs::remove_dir_all(&dir);
+    crate::cleanup::done(&dir);
     return result;
 
     fn trace_in(args: &TraceArgs, dir: &Path, seccomp: bool) -> anyhow::Result<()> {
@@ -117,7 +119,7 @@ pub(super) fn trace(args: &TraceArgs) -> anyhow::Result<()> {
         // The kernel's events are gathered while the program runs and
         // merged with its calls afterwards.
         let kernel_queue = CallQueue::default();
-        crate::kernel::tracefs::exit_cleanly_on(&[libc::SIGHUP]);
+        crate::cleanup::exit_cleanly_on(&[libc::SIGHUP]);
         let kernel = kernel_record(args.kernel, &args.ports, &kernel_queue, args.output.verbose);
         let capture = std::thread::spawn(move || -> anyhow::Result<()> {
             let mut writer =

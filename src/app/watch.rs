@@ -34,10 +34,14 @@ pub(super) fn watch(args: &WatchArgs) -> anyhow::Result<()> {
     let handler_stop = Arc::clone(&stop);
     ctrlc::set_handler(move || handler_stop.store(true, Ordering::Relaxed))
         .context("cannot install the Ctrl-C handler")?;
+    // SIGTERM stops as Ctrl-C does, and the output is kept whole, as
+    // tcpdump keeps its -w file (`timeout 10 wirelab watch -o x.pcapng`).
+    signal_hook::flag::register(libc::SIGTERM, Arc::clone(&stop))
+        .context("cannot install the SIGTERM handler")?;
     let mut source = LiveSource::open(&options, stop)?;
     // Started before "capturing on" is said, so that it sees what follows.
     let queue = CallQueue::default();
-    crate::kernel::tracefs::exit_cleanly_on(&[libc::SIGTERM, libc::SIGHUP]);
+    crate::cleanup::exit_cleanly_on(&[libc::SIGHUP]);
     let _kernel = kernel_record(args.kernel, &args.ports, &queue, args.output.verbose);
     eprintln!(
         "wirelab: capturing on {} ({}){}; Ctrl-C to stop",

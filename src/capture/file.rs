@@ -66,9 +66,7 @@ impl FileSource {
             if std::io::IsTerminal::is_terminal(&stdin) {
                 bail!("standard input is a terminal, not a capture (pipe one in: tcpdump -U -w - | wirelab replay -)");
             }
-            let mut source = FileSource::sniffed(Path::new("standard input"), stdin, 0)?;
-            source.stream = true;
-            return Ok(source);
+            return FileSource::sniffed(Path::new("standard input"), stdin, 0, true);
         }
         let file = File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
         let meta = file.metadata().ok();
@@ -78,9 +76,7 @@ impl FileSource {
         let regular = meta.as_ref().is_some_and(|m| m.is_file());
         // 0 for a pipe or FIFO: no progress to show.
         let size = meta.filter(|m| m.is_file()).map_or(0, |m| m.len());
-        let mut source = FileSource::sniffed(path, file, size)?;
-        source.stream = !regular;
-        Ok(source)
+        FileSource::sniffed(path, file, size, !regular)
     }
 
     /// A capture from `input`, gunzipped first when it starts with gzip's
@@ -90,21 +86,22 @@ impl FileSource {
         path: &Path,
         input: impl std::io::Read + Send + 'static,
         size: u64,
+        stream: bool,
     ) -> anyhow::Result<FileSource> {
         let mut reader = std::io::BufReader::new(input);
         let gzip = std::io::BufRead::fill_buf(&mut reader)
             .map(|head| head.starts_with(&[0x1f, 0x8b]))
             .unwrap_or(false);
         if gzip {
-            let inner = flate2::bufread::MultiGzDecoder::new(reader);
-            return FileSource::from_reader(path, inner, 0).map_err(|_| {
+            let inner = OpenWithoutWaiting::new(flate2::bufread::MultiGzDecoder::new(reader));
+            return FileSource::from_reader(path, inner, 0, stream).map_err(|_| {
                 anyhow!(
                     "{} is gzip-compressed, but what it holds is not a pcap or pcapng capture (or the gzip data is damaged)",
                     path.display()
                 )
             });
         }
-        FileSource::from_reader(path, reader, size)
+        FileSource::from_reader(path, OpenWithoutWaiting::new(reader), size, stream)
     }
 
     /// True when the input is a pipe, FIFO or standard input: its frames
@@ -119,6 +116,7 @@ impl FileSource {
         path: &Path,
         reader: impl std::io::Read + Send + 'static,
         size: u64,
+        stream: bool,
     ) -> anyhow::Result<FileSource> {
         let reader = create_reader(INITIAL_BUFFER, reader).map_err(|e| match e {
             PcapError::HeaderNotRecognized => anyhow!(
@@ -141,7 +139,7 @@ impl FileSource {
             frames: 0,
             frame_buf: Vec::with_capacity(65536),
             size,
-            stream: false,
+            stream,
         })
     }
 
@@ -153,6 +151,35 @@ impl FileSource {
             frames: self.frames,
         }
         .into()
+    }
+}
+
+/// pcap-parser reads twice while opening (`create_reader`, then the
+/// reader's `from_buffer`). On a stream the second read waits for more
+/// bytes, so the packets already read would wait for the next ones (for
+/// ever, on a quiet `tcpdump -U -w -`). This second read returns nothing
+/// instead: `from_buffer` does not take 0 for the end of input, and the
+/// bytes come with the first refill.
+struct OpenWithoutWaiting<R> {
+    inner: R,
+    reads: u8,
+}
+
+impl<R> OpenWithoutWaiting<R> {
+    fn new(inner: R) -> OpenWithoutWaiting<R> {
+        OpenWithoutWaiting { inner, reads: 0 }
+    }
+}
+
+impl<R: std::io::Read> std::io::Read for OpenWithoutWaiting<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if self.reads < 2 {
+            self.reads += 1;
+            if self.reads == 2 {
+                return Ok(0);
+            }
+        }
+        self.inner.read(buf)
     }
 }
 

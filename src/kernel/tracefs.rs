@@ -115,34 +115,6 @@ pub fn remove_all() {
     }
 }
 
-/// On each of `signals`, remove this process's instances, then end as the
-/// signal would have. Installed once per signal, for the commands where
-/// nothing else handles it (SIGTERM ends `watch` at once, as it always did).
-pub fn exit_cleanly_on(signals: &[libc::c_int]) {
-    static INSTALLED: Mutex<Vec<libc::c_int>> = Mutex::new(Vec::new());
-    let Ok(mut installed) = INSTALLED.lock() else {
-        return;
-    };
-    let new: Vec<libc::c_int> = signals
-        .iter()
-        .copied()
-        .filter(|s| !installed.contains(s))
-        .collect();
-    if new.is_empty() {
-        return;
-    }
-    let Ok(mut iter) = signal_hook::iterator::Signals::new(&new) else {
-        return;
-    };
-    installed.extend(&new);
-    std::thread::spawn(move || {
-        if let Some(signal) = iter.forever().next() {
-            remove_all();
-            let _ = signal_hook::low_level::emulate_default_handler(signal);
-        }
-    });
-}
-
 /// CLOCK_REALTIME - CLOCK_MONOTONIC in ns: what turns the trace's `mono`
 /// clock into the packets' clock.
 fn mono_offset_ns() -> i64 {
