@@ -14,16 +14,31 @@ fn timeline_snapshots_of_reference_captures() {
 }
 
 #[test]
-fn table_format_is_the_default_and_plain_without_a_terminal() {
+fn without_a_terminal_the_default_is_plain_lines_and_table_is_asked_for() {
     let path = repo().join("captures/lab/tcp_echo.pcap");
     let out = wirelab().args(["replay"]).arg(&path).output().unwrap();
     assert!(out.status.success());
     let text = String::from_utf8(out.stdout).unwrap();
+    // Piped into grep or a file: one line per packet, as --format text.
+    let plain = wirelab()
+        .args(["replay", "--format", "text"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert_eq!(text, String::from_utf8(plain.stdout).unwrap());
+    assert!(!text.contains('│') && !text.contains('\x1b'));
+    // The table when asked for, without colour off a terminal.
+    let out = wirelab()
+        .args(["replay", "--format", "table"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    let table = String::from_utf8(out.stdout).unwrap();
     assert!(
-        !text.contains('\x1b'),
+        !table.contains('\x1b'),
         "no colour when stdout is not a terminal"
     );
-    insta::assert_snapshot!(text);
+    insta::assert_snapshot!(table);
 }
 
 /// The codes of each packet's events, from the JSON timeline.

@@ -6,6 +6,8 @@ mod common;
 mod cli;
 // tcpdump's and tshark's habits: -r, -w, -c, filters, - as a stream, --conn, --follow.
 mod habits;
+// What a terminal shows: the compact layout, the table, colour, --step by keys (tmux).
+mod screen;
 // The lab demos, run with a real capture.
 mod demo;
 // Decoding agrees with tshark field by field on tcpdump's wellformed captures.

@@ -209,6 +209,8 @@ fn format_renderer<'w>(
     } else {
         Verbosity::Normal
     };
+    let colour = colour_wanted(to_terminal);
+    let width = terminal_size::terminal_size_of(io::stdout()).map(|(w, _)| usize::from(w.0));
     match args.format() {
         Format::Json if live => Box::new(JsonRender::new(out, !args.summary)),
         Format::Json => Box::new(JsonRender::new(out, !args.summary).batched()),
@@ -218,18 +220,45 @@ fn format_renderer<'w>(
         Format::Html => Box::new(crate::export::html::HtmlRender::new(out)),
         // The frames go to the pcapng writer (a tap), not to a renderer.
         Format::Pcapng => Box::new(crate::render::NullRender),
-        Format::Text => Box::new(TextRender::new(out, verbosity, !args.summary).with_hex(args.hex)),
+        Format::Text => Box::new(
+            TextRender::new(out, verbosity, !args.summary)
+                .with_hex(args.hex)
+                .with_colour(colour),
+        ),
         Format::Table if args.summary => Box::new(TextRender::new(out, verbosity, false)),
-        // A live view streams plain rows: a table would wait for its chunk to
-        // fill; header bytes do not fit in a table cell.
-        Format::Table if live || args.hex => {
+        // Not given, and not a terminal (a pipe into grep, a file): plain
+        // lines, one per packet.
+        Format::Table if args.format_given.is_none() && !to_terminal => {
             Box::new(TextRender::new(out, verbosity, true).with_hex(args.hex))
         }
-        Format::Table => {
-            let colour = to_terminal && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
-            Box::new(TableRender::new(out, verbosity, colour))
-        }
+        // A narrow terminal: the compact layout, whatever the mode.
+        Format::Table if width.is_some_and(|w| w < TABLE_WIDTH) && to_terminal => Box::new(
+            TextRender::new(out, verbosity, true)
+                .with_hex(args.hex)
+                .with_colour(colour)
+                .compact(width.unwrap_or(TABLE_WIDTH)),
+        ),
+        // A live view streams plain rows: a table would wait for its chunk to
+        // fill; header bytes do not fit in a table cell.
+        Format::Table if live || args.hex => Box::new(
+            TextRender::new(out, verbosity, true)
+                .with_hex(args.hex)
+                .with_colour(colour),
+        ),
+        Format::Table => Box::new(TableRender::new(out, verbosity, colour)),
     }
+}
+
+/// Below this many columns a table's "what it means" is a few characters
+/// wide: the compact layout is used instead.
+const TABLE_WIDTH: usize = 120;
+
+/// Colour only on a terminal, and not when NO_COLOR is set
+/// (no-color.org) or the terminal is `dumb`.
+fn colour_wanted(to_terminal: bool) -> bool {
+    to_terminal
+        && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+        && std::env::var_os("TERM").is_none_or(|t| t != "dumb")
 }
 
 pub(super) fn run_to(

@@ -6,7 +6,7 @@ use std::time::Duration;
 use anyhow::bail;
 
 use crate::capture::filter::FrameFilter;
-use crate::capture::FrameSource;
+use crate::capture::{FrameSource, Poll};
 use crate::decode::decode;
 use crate::render::explain::explain;
 use crate::render::progress::Progress;
@@ -120,6 +120,10 @@ pub fn pump_with_calls(
     )
 }
 
+/// When the capture is quiet, calls older than this are shown without
+/// waiting for a packet.
+const QUIET_LAG_NS: i64 = 50_000_000;
+
 /// Which frames go through: a BPF filter and a count, as `tcpdump -r FILE
 /// -c N EXPR` takes them.
 #[derive(Default)]
@@ -149,9 +153,16 @@ pub fn pump_observed(
         if select.count.is_some_and(|n| taken >= n) {
             break; // -c N: stop reading (a stream on stdin may never end)
         }
-        let frame = match source.next_frame() {
-            Ok(Some(frame)) => frame,
-            Ok(None) => break,
+        let frame = match source.poll_frame() {
+            Ok(Poll::Frame(frame)) => frame,
+            Ok(Poll::End) => break,
+            Ok(Poll::Idle) => {
+                // A quiet moment: show the calls made until a little while
+                // ago (the packets they sent, if any, have been read by now).
+                let until = crate::sockets::now_ns() - QUIET_LAG_NS;
+                drain_calls(calls, Some(until), Some(&mut tracker), render)?;
+                continue;
+            }
             Err(e) => {
                 source_error = Some(e);
                 break;

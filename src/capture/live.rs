@@ -19,7 +19,7 @@ use anyhow::{anyhow, Context};
 use pcap::{Active, Capture, Device, Precision};
 
 use super::link::LinkType;
-use super::{FrameSource, RawFrame};
+use super::{FrameSource, Poll, RawFrame};
 
 pub const SNAPLEN: i32 = 262_144;
 /// How long one read may wait; also how quickly Ctrl-C is noticed.
@@ -222,9 +222,24 @@ impl FrameSource for LiveSource {
     }
 
     fn next_frame(&mut self) -> anyhow::Result<Option<RawFrame<'_>>> {
+        Ok(match self.read(false)? {
+            Poll::Frame(frame) => Some(frame),
+            Poll::Idle | Poll::End => None,
+        })
+    }
+
+    fn poll_frame(&mut self) -> anyhow::Result<Poll<'_>> {
+        self.read(true)
+    }
+}
+
+impl LiveSource {
+    /// The next frame; with `idle`, [`Poll::Idle`] after a read timeout
+    /// with nothing captured.
+    fn read(&mut self, idle: bool) -> anyhow::Result<Poll<'_>> {
         loop {
             if self.count.is_some_and(|c| self.frames >= c) {
-                return Ok(None);
+                return Ok(Poll::End);
             }
             if self.draining.is_none()
                 && (self.stop.load(Ordering::Relaxed)
@@ -234,7 +249,7 @@ impl FrameSource for LiveSource {
             }
             if let Some((_, since)) = self.draining {
                 if since.elapsed() >= MAX_DRAIN {
-                    return Ok(None);
+                    return Ok(Poll::End);
                 }
             }
             match self.capture.next_packet() {
@@ -256,12 +271,12 @@ impl FrameSource for LiveSource {
                             });
                     if self.draining.is_some_and(|(stop_ns, _)| ts_ns > stop_ns) {
                         // Captured after the stop: not part of this run.
-                        return Ok(None);
+                        return Ok(Poll::End);
                     }
                     self.frame_buf.clear();
                     self.frame_buf.extend_from_slice(packet.data);
                     self.frames += 1;
-                    return Ok(Some(RawFrame {
+                    return Ok(Poll::Frame(RawFrame {
                         index: self.frames,
                         ts_ns,
                         link: self.link,
@@ -275,10 +290,13 @@ impl FrameSource for LiveSource {
                     if self.draining.is_some() && !readable {
                         // Stopping, and the kernel had nothing more for a
                         // whole wait: everything captured has been read.
-                        return Ok(None);
+                        return Ok(Poll::End);
+                    }
+                    if idle && !readable {
+                        return Ok(Poll::Idle);
                     }
                 }
-                Err(pcap::Error::NoMorePackets) => return Ok(None),
+                Err(pcap::Error::NoMorePackets) => return Ok(Poll::End),
                 Err(e) => {
                     return Err(CaptureLost {
                         interface: self.interface.clone(),

@@ -30,9 +30,27 @@ impl RawFrame<'_> {
     }
 }
 
+/// What a source has now: a frame, nothing yet (a live capture that was
+/// quiet for a moment), or nothing more.
+pub enum Poll<'a> {
+    Frame(RawFrame<'a>),
+    Idle,
+    End,
+}
+
 /// A source of frames: `Ok(None)` at the end.
 pub trait FrameSource {
     fn next_frame(&mut self) -> anyhow::Result<Option<RawFrame<'_>>>;
+
+    /// Like [`FrameSource::next_frame`], but a live capture also says when
+    /// it has been quiet for a while, so that what happened meanwhile
+    /// (socket calls, no packets) can be shown.
+    fn poll_frame(&mut self) -> anyhow::Result<Poll<'_>> {
+        Ok(match self.next_frame()? {
+            Some(frame) => Poll::Frame(frame),
+            None => Poll::End,
+        })
+    }
 
     /// libpcap's counters for a live capture (received by filter, dropped
     /// by the kernel, dropped by the interface); `None` for files.

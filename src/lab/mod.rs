@@ -164,6 +164,8 @@ impl LabCtx {
     /// and the checks that can still be judged are printed).
     pub fn step(&mut self, text: &str) -> Result<(), Quit> {
         if self.step_mode {
+            // What the previous step did is on screen before the prompt.
+            self.calls.wait_shown(std::time::Duration::from_secs(2));
             eprint!("[{text}] Enter continues, q quits: ");
             let mut line = String::new();
             let _ = std::io::stdin().read_line(&mut line);

@@ -23,6 +23,61 @@ pub struct TextRender<W: Write> {
     /// `--hex`: header bytes under each packet.
     hex: bool,
     hex_note_done: bool,
+    /// Colour the flags and the calls (a terminal that takes colour).
+    colour: bool,
+    /// The compact layout for a narrow terminal: an arrow line per packet,
+    /// the numbers and states beneath it, the explanation wrapped to this
+    /// width.
+    wrap: Option<usize>,
+}
+
+/// How far the compact layout indents what follows a packet's first line.
+const INDENT: &str = "      ";
+
+/// The colour of a packet's flags: a SYN opens, a FIN closes, a RST aborts,
+/// ICMP reports an error.
+fn flags_style(row: &PacketRow<'_, '_>) -> Option<anstyle::Style> {
+    use anstyle::AnsiColor;
+    let colour = match row.packet.transport {
+        crate::decode::Transport::Tcp(t) if t.flags.rst() => AnsiColor::Red,
+        crate::decode::Transport::Tcp(t) if t.flags.syn() => AnsiColor::Green,
+        crate::decode::Transport::Tcp(t) if t.flags.fin() => AnsiColor::Yellow,
+        crate::decode::Transport::Icmp(_) => AnsiColor::Magenta,
+        _ => return None,
+    };
+    Some(anstyle::Style::new().fg_color(Some(colour.into())).bold())
+}
+
+/// Socket calls, steps and notes, set apart from the packets.
+const CALL_STYLE: anstyle::Style =
+    anstyle::Style::new().fg_color(Some(anstyle::Color::Ansi(anstyle::AnsiColor::Cyan)));
+
+/// Put `style` around `line[range]` (escape codes are inserted after any
+/// wrapping: they take no room on screen).
+fn paint(line: &mut String, range: std::ops::Range<usize>, style: anstyle::Style) {
+    line.insert_str(range.end, &style.render_reset().to_string());
+    line.insert_str(range.start, &style.render().to_string());
+}
+
+/// `text` wrapped to `width`, each line after the first indented by `indent`.
+fn wrapped<'t>(
+    text: &'t str,
+    width: usize,
+    first: &'t str,
+    indent: &'t str,
+) -> Vec<std::borrow::Cow<'t, str>> {
+    let options = textwrap::Options::new(width.max(20))
+        .initial_indent(first)
+        .subsequent_indent(indent)
+        .break_words(true)
+        // TIME-WAIT and SYN-SENT stay whole.
+        .word_splitter(textwrap::WordSplitter::NoHyphenation);
+    textwrap::wrap(text, options)
+}
+
+/// Columns `text` takes on screen.
+fn unicode_width(text: &str) -> usize {
+    textwrap::core::display_width(text)
 }
 
 /// Right-align what was pushed since `start` to `width` characters.
@@ -46,7 +101,88 @@ impl<W: Write> TextRender<W> {
             endpoints: EndpointCache::default(),
             hex: false,
             hex_note_done: false,
+            colour: false,
+            wrap: None,
         }
+    }
+
+    /// Colour the flags and the calls.
+    pub fn with_colour(mut self, colour: bool) -> TextRender<W> {
+        self.colour = colour;
+        self
+    }
+
+    /// The compact layout, wrapped to `width` columns.
+    pub fn compact(mut self, width: usize) -> TextRender<W> {
+        self.wrap = Some(width);
+        self
+    }
+
+    /// A packet in the compact layout: frame, time, conversation, the two
+    /// ends with an arrow and the flags; the numbers and both states; the
+    /// explanation; each wrapped to `width`.
+    fn compact_packet(
+        &mut self,
+        row: &PacketRow<'_, '_>,
+        first: i64,
+        width: usize,
+    ) -> io::Result<()> {
+        let verbose = self.verbosity == Verbosity::Verbose;
+        let mut head = String::new();
+        super::push_int(&mut head, row.packet.frame);
+        pad_left(&mut head, 0, 5);
+        head.push(' ');
+        push_relative_time(&mut head, row.packet.ts_ns, first, verbose);
+        head.push(' ');
+        match row.conn {
+            Some(c) => {
+                head.push('#');
+                super::push_int(&mut head, c.id);
+            }
+            None => head.push('-'),
+        }
+        head.push(' ');
+        push_endpoints(&mut head, row, &mut self.endpoints);
+        head.push(' ');
+        let kind_start = head.len();
+        push_kind(&mut head, row);
+        let kind_end = head.len();
+        let mut block = String::new();
+        if unicode_width(&head) <= width {
+            if let (true, Some(style)) = (self.colour, flags_style(row)) {
+                paint(&mut head, kind_start..kind_end, style);
+            }
+            block.push_str(&head);
+            block.push('\n');
+        } else {
+            for l in wrapped(&head, width, "", INDENT) {
+                block.push_str(&l);
+                block.push('\n');
+            }
+        }
+        let mut numbers = String::new();
+        push_numbers(&mut numbers, row, verbose);
+        if row.states.is_some() {
+            numbers.push_str(" [");
+            push_states(&mut numbers, row);
+            numbers.push(']');
+        }
+        let before = numbers.len();
+        numbers.push(' ');
+        push_payload(&mut numbers, row, if verbose { 200 } else { 40 });
+        if numbers.len() == before + 1 {
+            numbers.truncate(before);
+        }
+        for text in [numbers.as_str(), &escape_text(&row.note)] {
+            if text.trim().is_empty() {
+                continue;
+            }
+            for l in wrapped(text, width, INDENT, INDENT) {
+                block.push_str(&l);
+                block.push('\n');
+            }
+        }
+        self.out.write_all(block.as_bytes())
     }
 
     /// Print each packet's header bytes with their fields (`--hex`).
@@ -64,6 +200,9 @@ impl<W: Write> Render for TextRender<W> {
         let first = *self.first_ns.get_or_insert(row.packet.ts_ns);
         if !self.rows {
             return Ok(());
+        }
+        if let Some(width) = self.wrap {
+            return self.compact_packet(row, first, width);
         }
         let verbose = self.verbosity == Verbosity::Verbose;
         // The row is built in one reused buffer and written at once.
@@ -88,7 +227,9 @@ impl<W: Write> Render for TextRender<W> {
         line.push(' ');
         push_endpoints(line, row, &mut self.endpoints);
         line.push(' ');
+        let kind_start = line.len();
         push_kind(line, row);
+        let kind_end = line.len();
         line.push(' ');
         push_numbers(line, row, verbose);
         if row.states.is_some() {
@@ -103,6 +244,9 @@ impl<W: Write> Render for TextRender<W> {
         push_payload(line, row, if verbose { 200 } else { 40 });
         if line.len() == before + 1 {
             line.truncate(before);
+        }
+        if let (true, Some(style)) = (self.colour, flags_style(row)) {
+            paint(line, kind_start..kind_end, style);
         }
         line.push('\n');
         if self.hex {
@@ -126,13 +270,29 @@ impl<W: Write> Render for TextRender<W> {
             return Ok(());
         }
         let verbose = self.verbosity == Verbosity::Verbose;
-        writeln!(
-            self.out,
-            "{:>6} {:>10}      {}",
-            "",
-            relative_time(ts_ns, first, verbose),
-            escape_text(text)
-        )
+        let mut lines: Vec<String> = match self.wrap {
+            Some(width) => {
+                let first_line = format!("{:>5} {} ", "", relative_time(ts_ns, first, verbose));
+                wrapped(&escape_text(text), width, &first_line, INDENT)
+                    .into_iter()
+                    .map(|l| l.into_owned())
+                    .collect()
+            }
+            None => vec![format!(
+                "{:>6} {:>10}      {}",
+                "",
+                relative_time(ts_ns, first, verbose),
+                escape_text(text)
+            )],
+        };
+        for line in &mut lines {
+            if self.colour {
+                let start = line.len() - line.trim_start().len();
+                paint(line, start..line.len(), CALL_STYLE);
+            }
+            line.push('\n');
+        }
+        self.out.write_all(lines.concat().as_bytes())
     }
 
     fn conn(&mut self, summary: &ConnSummary) -> io::Result<()> {
@@ -141,7 +301,23 @@ impl<W: Write> Render for TextRender<W> {
     }
 
     fn finish(&mut self, end: &RunEnd) -> io::Result<()> {
-        write_summary_text(&mut self.out, &self.summaries, end)?;
+        let Some(width) = self.wrap else {
+            write_summary_text(&mut self.out, &self.summaries, end)?;
+            return self.out.flush();
+        };
+        let mut text = Vec::new();
+        write_summary_text(&mut text, &self.summaries, end)?;
+        for line in String::from_utf8_lossy(&text).lines() {
+            let indent = &line[..line.len() - line.trim_start().len()];
+            let rest = format!("{indent}{INDENT}");
+            if line.is_empty() {
+                writeln!(self.out)?;
+                continue;
+            }
+            for l in wrapped(line.trim_start(), width, indent, &rest) {
+                writeln!(self.out, "{l}")?;
+            }
+        }
         self.out.flush()
     }
 }

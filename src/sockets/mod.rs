@@ -222,6 +222,20 @@ impl Calls {
         });
     }
 
+    /// Wait (at most `limit`) until every line reported so far has been
+    /// shown: a `--step` prompt comes after the rows of the step before it.
+    pub fn wait_shown(&self, limit: std::time::Duration) {
+        let Sink::Queue(queue) = &self.sink else {
+            return; // written at once
+        };
+        let deadline = std::time::Instant::now() + limit;
+        while queue.lock().is_ok_and(|q| !q.lines.is_empty())
+            && std::time::Instant::now() < deadline
+        {
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+    }
+
     /// A lab's step.
     pub fn step(&self, text: &str) {
         self.report(Line::Step {
