@@ -500,3 +500,65 @@ fn step_q_ends_the_lab_before_the_step_runs() {
         .iter()
         .any(|l| l["kind"] == "check" && l["passed"] == false));
 }
+
+// See: issue 17. A lab's Markdown, HTML and Mermaid exports carry its
+// title, its question and its checks (a report a student can hand in),
+// and standard output still says them when the report goes to a file.
+#[test]
+fn document_exports_of_a_lab_carry_its_title_question_and_checks() {
+    let dir = std::env::temp_dir().join(format!("wirelab-report-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let lab = wirelab::lab::labs::find("refused").unwrap();
+    let json = wirelab()
+        .args(["demo", "refused", "--no-kernel", "--format", "json"])
+        .output()
+        .unwrap();
+    assert!(json.status.success());
+    let checks = String::from_utf8_lossy(&json.stdout)
+        .lines()
+        .filter(|l| l.contains("\"kind\":\"check\""))
+        .count();
+    assert!(checks >= 2, "{checks}");
+    for ext in ["md", "html", "mmd"] {
+        let path = dir.join(format!("report.{ext}"));
+        let out = wirelab()
+            .args(["demo", "refused", "--no-kernel", "-o"])
+            .arg(&path)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{ext}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let text = std::fs::read_to_string(&path).unwrap();
+        let passed = match ext {
+            "md" => {
+                let first = text.lines().next().unwrap();
+                assert!(first.starts_with("# refused: "), "{first}");
+                assert!(text.contains("## What you should have seen"));
+                text.lines().filter(|l| l.starts_with("- passed: ")).count()
+            }
+            "html" => {
+                assert!(text.contains("<title>refused: "), "{ext}");
+                assert!(text.contains("<ul id=\"checks\">"));
+                text.matches("<li class=\"pass\">").count()
+            }
+            _ => {
+                assert!(text.contains("    title refused. "));
+                text.lines()
+                    .filter(|l| l.trim_start().starts_with("Note over") && l.contains(": passed. "))
+                    .count()
+            }
+        };
+        assert_eq!(passed, checks, "{ext}: every check, passed\n{text}");
+        // The question, escaped as the format escapes text, is in the title.
+        let words = lab.question.split_whitespace().take(3).collect::<Vec<_>>();
+        assert!(text.contains(words[0]), "{ext}");
+        // The terminal still gets the title and the checks.
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(stdout.contains("refused"), "{ext}: {stdout}");
+    }
+    std::fs::remove_dir_all(dir).unwrap();
+}

@@ -213,6 +213,10 @@ fn hostile_markdown_keeps_its_columns_and_adds_no_markup() {
 fn hostile_mermaid_statements_stay_whole() {
     let text = replay_to_string(&hostile(), "mermaid");
     let mut lines = text.lines();
+    assert_eq!(
+        lines.next(),
+        Some("%%{init: {\"sequence\": {\"wrap\": true}}}%%")
+    );
     assert_eq!(lines.next(), Some("sequenceDiagram"));
     for line in lines {
         let line = line.trim_start();

@@ -2,7 +2,7 @@
 
 use std::io::{self, Write};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{mpsc, Arc};
 use std::time::Duration;
 
 use anyhow::{bail, Context};
@@ -13,7 +13,7 @@ use super::pipeline::pump_with_calls;
 use crate::capture::live::{LiveOptions, LiveSource};
 use crate::cli::{DemoArgs, Format};
 use crate::export::json::JsonRender;
-use crate::render::escape::escape_text;
+use crate::render::Render;
 use crate::sockets::{CallQueue, Calls};
 
 pub(super) fn demo(args: &DemoArgs) -> anyhow::Result<()> {
@@ -77,15 +77,21 @@ fn free_port() -> anyhow::Result<u16> {
 /// Run one lab: capture its ports, run its program, then check what was seen.
 /// Returns the number of failed checks, and whether the student quit (`q`).
 fn run_lab(lab: &crate::lab::Lab, args: &DemoArgs, sink: Sink) -> anyhow::Result<(usize, bool)> {
-    use crate::lab::{Check, LabCtx, Recorder, RowRecord};
+    use crate::lab::{Check, LabCtx, RowRecord};
     let json = args.output.format() == Format::Json;
     // The lab's title and checks go where its timeline goes when that is
-    // text or JSON Lines; the other formats keep them on standard output.
-    let mut out: Box<dyn Write + Send> = if matches!(
+    // text or JSON Lines. A document (Markdown, HTML, Mermaid) has them
+    // inside (`Render::lab`, `Render::checks`); they are also said on the
+    // terminal when the document goes to a file, and on stderr when it
+    // goes to standard output, which they would spoil (as with CSV).
+    let in_band = matches!(
         args.output.format(),
         Format::Json | Format::Text | Format::Table
-    ) {
+    );
+    let mut out: Box<dyn Write + Send> = if in_band {
         sink.share()?.writer(false)?
+    } else if matches!(sink, Sink::Stdout) {
+        Box::new(io::stderr())
     } else {
         Box::new(io::stdout())
     };
@@ -136,15 +142,20 @@ fn run_lab(lab: &crate::lab::Lab, args: &DemoArgs, sink: Sink) -> anyhow::Result
             }
             None => None,
         };
-        let lab_name = lab.name;
+        let (lab_name, question) = (lab.name, lab.question);
+        let (done_tx, done_rx) = mpsc::channel::<()>();
+        let (checks_tx, checks_rx) = mpsc::channel::<Vec<Check>>();
         let capture = std::thread::spawn(move || {
             let Some((pcapng_sink, json_sink)) = save else {
                 let result = run_to(&sink, &out, true, |render| {
-                    let mut recorder = Recorder {
-                        inner: render,
+                    let lab = LabRun {
+                        name: lab_name,
+                        question,
                         rows: recorded,
+                        done: done_tx,
+                        checks: checks_rx,
                     };
-                    pump_with_calls(&mut source, &mut recorder, Some(&queue), None)
+                    lab.pump(render, &mut source, &queue, None)
                 });
                 return finish_sink(sink, result);
             };
@@ -155,15 +166,18 @@ fn run_lab(lab: &crate::lab::Lab, args: &DemoArgs, sink: Sink) -> anyhow::Result
                 )?;
                 let mut json = JsonRender::new(json_sink.writer(false)?, true);
                 let result = run_to(&sink, &out, true, |render| {
-                    let mut recorder = Recorder {
-                        inner: render,
-                        rows: recorded,
-                    };
                     let mut tee = crate::render::Tee {
-                        first: &mut recorder,
+                        first: render,
                         second: &mut json,
                     };
-                    pump_with_calls(&mut source, &mut tee, Some(&queue), Some(&mut writer))
+                    let lab = LabRun {
+                        name: lab_name,
+                        question,
+                        rows: recorded,
+                        done: done_tx,
+                        checks: checks_rx,
+                    };
+                    lab.pump(&mut tee, &mut source, &queue, Some(&mut writer))
                 });
                 writer.finish()?;
                 drop(json);
@@ -188,18 +202,21 @@ fn run_lab(lab: &crate::lab::Lab, args: &DemoArgs, sink: Sink) -> anyhow::Result
         // Let the last ACKs (a delayed ACK is ~40 ms) reach the capture.
         std::thread::sleep(Duration::from_millis(300));
         stop.store(true, Ordering::Relaxed);
+        // The capture has ended (or failed): its rows are all recorded.
+        let _ = done_rx.recv();
+        // After a quit the lab did not finish: its packet checks would
+        // judge steps that never ran.
+        if !ctx.quit && result.is_ok() {
+            let rows = rows.lock().map(|r| r.clone()).unwrap_or_default();
+            packet_checks = (lab.packets)(&ctx, &rows);
+        }
+        let _ = checks_tx.send(all_checks(&ctx, &packet_checks, args.no_capture));
         capture
             .join()
             .map_err(|_| anyhow::anyhow!("the capture thread failed"))??;
         unless_quit(result)?;
-        // After a quit the lab did not finish: its packet checks would
-        // judge steps that never ran.
-        if !ctx.quit {
-            let rows = rows.lock().map(|r| r.clone()).unwrap_or_default();
-            packet_checks = (lab.packets)(&ctx, &rows);
-        }
     }
-    let checks: Vec<&Check> = ctx.checks.iter().chain(packet_checks.iter()).collect();
+    let checks = all_checks(&ctx, &packet_checks, args.no_capture);
     let failed = checks.iter().filter(|c| c.passed == Some(false)).count();
     if json {
         // Checks as JSON Lines too, so the output stays one JSON object per line.
@@ -213,39 +230,83 @@ fn run_lab(lab: &crate::lab::Lab, args: &DemoArgs, sink: Sink) -> anyhow::Result
         out.flush()?;
         return Ok((failed, ctx.quit));
     }
-    writeln!(out, "what you should have seen:")?;
-    for c in &checks {
-        let mark = match c.passed {
-            Some(true) => "passed",
-            Some(false) => "FAILED",
-            None => "not checked",
-        };
-        let detail = if c.detail.is_empty() {
-            String::new()
-        } else {
-            format!(" ({})", c.detail)
-        };
-        writeln!(
-            out,
-            "  [{mark}] {}{}",
-            escape_text(&c.what),
-            escape_text(&detail)
-        )?;
-    }
-    if args.no_capture {
-        writeln!(
-            out,
-            "  [not checked] packet checks (run as root without --no-capture to capture)"
-        )?;
-    } else if ctx.quit {
-        writeln!(
-            out,
-            "  [not checked] packet checks (the lab stopped at q, before its last steps)"
-        )?;
-    }
+    crate::render::text::write_checks(&mut out, &checks)?;
     writeln!(out)?;
     out.flush()?;
     Ok((failed, ctx.quit))
+}
+
+/// The lab's checks: those its program made, those judged on the packets,
+/// and a line for the packet checks that could not be judged (no capture,
+/// or the student quit before the last steps).
+fn all_checks(
+    ctx: &crate::lab::LabCtx,
+    packet_checks: &[crate::lab::Check],
+    no_capture: bool,
+) -> Vec<crate::lab::Check> {
+    let mut checks: Vec<crate::lab::Check> = ctx
+        .checks
+        .iter()
+        .chain(packet_checks.iter())
+        .cloned()
+        .collect();
+    let why = if no_capture {
+        "run as root without --no-capture to capture"
+    } else if ctx.quit {
+        "the lab stopped at q, before its last steps"
+    } else {
+        return checks;
+    };
+    checks.push(crate::lab::Check {
+        what: "packet checks".to_string(),
+        passed: None,
+        detail: why.to_string(),
+    });
+    checks
+}
+
+/// A captured lab's way through the pipeline: its title first; when the
+/// capture ends, the main thread hears that the rows are all there
+/// (`done`), judges the packet checks, and sends every check back
+/// (`checks`) to go in before the timeline's end.
+struct LabRun {
+    name: &'static str,
+    question: &'static str,
+    rows: Arc<std::sync::Mutex<Vec<crate::lab::RowRecord>>>,
+    done: mpsc::Sender<()>,
+    checks: mpsc::Receiver<Vec<crate::lab::Check>>,
+}
+
+impl LabRun {
+    fn pump(
+        self,
+        render: &mut dyn Render,
+        source: &mut LiveSource,
+        queue: &CallQueue,
+        tap: Option<&mut dyn crate::render::FrameTap>,
+    ) -> anyhow::Result<()> {
+        use crate::lab::{HoldFinish, Recorder};
+        render.lab(self.name, self.question)?;
+        let mut held = HoldFinish {
+            inner: render,
+            end: None,
+        };
+        let pumped = {
+            let mut recorder = Recorder {
+                inner: &mut held,
+                rows: self.rows,
+            };
+            pump_with_calls(source, &mut recorder, Some(queue), tap)
+        };
+        let end = held.end.take().unwrap_or_default();
+        let _ = self.done.send(());
+        pumped?;
+        if let Ok(checks) = self.checks.recv() {
+            render.checks(&checks)?;
+        }
+        render.finish(&end)?;
+        Ok(())
+    }
 }
 
 /// A lab's result, with `q` at a `--step` prompt not an error.

@@ -41,8 +41,9 @@ pub fn html(text: &str) -> String {
 
 const STYLE: &str = "body{font:14px system-ui,sans-serif;margin:1em;color:#222}\
 h1{font-size:1.2em}.row{display:flex;align-items:center;gap:.6em;border-bottom:1px solid #eee}\
-.t{width:6em;color:#777;font-family:monospace}.c{width:3em;color:#555}.st{width:17em;font-family:monospace;font-size:12px}\
-.note{flex:1}.call{color:#064;font-family:monospace;font-size:12px;padding-left:10em}\
+.f{width:3em;text-align:right;font-family:monospace}.t{width:6em;color:#777;font-family:monospace}\
+.ends{display:flex;gap:.6em;font-weight:bold}.pass{color:#161}.fail{color:#b00;font-weight:bold}.c{width:3em;color:#555}.st{width:17em;font-family:monospace;font-size:12px}\
+.note{flex:1}.call{color:#064;font-family:monospace;font-size:12px;padding-left:13em}\
 svg{flex:none;cursor:pointer}line.arrow{stroke:#246;stroke-width:2}line.lifeline{stroke:#bbb}\
 text{font:11px monospace;fill:#123}.rst line.arrow{stroke:#c22}.syn line.arrow{stroke:#282}.fin line.arrow{stroke:#a70}\
 .row.sel{background:#fff3c4}#detail{position:sticky;bottom:0;background:#f8f8f0;border:1px solid #ccc;padding:.5em;white-space:pre-wrap;max-height:40vh;overflow:auto}";
@@ -83,6 +84,11 @@ pub struct HtmlRender<W: Write> {
     first_ns: Option<i64>,
     details: Vec<Detail>,
     started: bool,
+    /// The lab's name and question (demo), else "wirelab timeline".
+    title: Option<String>,
+    checks: Vec<crate::lab::Check>,
+    /// Conversations whose two ends have been labelled.
+    labelled: std::collections::BTreeSet<u64>,
 }
 
 impl<W: Write> HtmlRender<W> {
@@ -92,6 +98,9 @@ impl<W: Write> HtmlRender<W> {
             first_ns: None,
             details: Vec::new(),
             started: false,
+            title: None,
+            checks: Vec::new(),
+            labelled: std::collections::BTreeSet::new(),
         }
     }
 
@@ -106,8 +115,9 @@ impl<W: Write> HtmlRender<W> {
             self.out,
             "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\n\
              <meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; style-src 'unsafe-inline'; script-src 'sha256-{hash}'\">\n\
-             <title>wirelab timeline</title><style>{STYLE}</style></head><body>\n\
-             <h1>wirelab timeline</h1><p>Client on the left, server on the right. Click an arrow for the packet's fields and payload.</p>\n<div id=\"ladder\">\n"
+             <title>{title}</title><style>{STYLE}</style></head><body>\n\
+             <h1>{title}</h1><p>Client on the left, server on the right. Click an arrow for the packet's fields and payload.</p>\n<div id=\"ladder\">\n",
+            title = self.title.as_deref().map_or_else(|| "wirelab timeline".to_string(), html),
         )
     }
 }
@@ -132,6 +142,18 @@ impl<W: Write> Render for HtmlRender<W> {
             _ => (10, 290),
         };
         let head = if x2 > x1 { x2 - 8 } else { x2 + 8 };
+        if let Some(c) = row.conn.filter(|c| self.labelled.insert(c.id)) {
+            // Over a new conversation's lifelines: which address is which side.
+            writeln!(
+                self.out,
+                "<div class=\"ends\"><span class=\"f\"></span><span class=\"t\"></span><span class=\"c\">#{}</span>\
+                 <svg width=\"300\" height=\"30\"><text x=\"2\" y=\"12\">client {}</text>\
+                 <text x=\"298\" y=\"26\" text-anchor=\"end\">server {}</text></svg></div>",
+                c.id,
+                html(&c.client.to_string()),
+                html(&c.server.to_string()),
+            )?;
+        }
         let label = format!("{} {}", kind_column(row), numbers_column(row, false));
         let states = match row.states {
             Some([c, s]) => format!("{c} / {s}"),
@@ -139,12 +161,13 @@ impl<W: Write> Render for HtmlRender<W> {
         };
         writeln!(
             self.out,
-            "<div class=\"row {class}\"><span class=\"t\">{}</span><span class=\"c\">{}</span>\
+            "<div class=\"row {class}\"><span class=\"f\">{}</span><span class=\"t\">{}</span><span class=\"c\">{}</span>\
              <svg width=\"300\" height=\"30\" data-i=\"{i}\"><line class=\"lifeline\" x1=\"10\" y1=\"0\" x2=\"10\" y2=\"30\"/>\
              <line class=\"lifeline\" x1=\"290\" y1=\"0\" x2=\"290\" y2=\"30\"/>\
              <line class=\"arrow\" x1=\"{x1}\" y1=\"22\" x2=\"{x2}\" y2=\"22\"/>\
              <polygon points=\"{x2},22 {head},18 {head},26\"/><text x=\"20\" y=\"14\">{}</text></svg>\
              <span class=\"st\">{}</span><span class=\"note\">{}</span></div>",
+            p.frame,
             relative_time(p.ts_ns, first, false),
             row.conn.map(|c| format!("#{}", c.id)).unwrap_or_default(),
             html(&label),
@@ -202,8 +225,40 @@ impl<W: Write> Render for HtmlRender<W> {
         Ok(())
     }
 
+    fn lab(&mut self, name: &str, question: &str) -> io::Result<()> {
+        self.title = Some(format!("{name}: {question}"));
+        Ok(())
+    }
+
+    fn checks(&mut self, checks: &[crate::lab::Check]) -> io::Result<()> {
+        self.checks = checks.to_vec();
+        Ok(())
+    }
+
     fn finish(&mut self, end: &RunEnd) -> io::Result<()> {
         self.start()?;
+        let mut checks = String::new();
+        if !self.checks.is_empty() {
+            checks.push_str("<h2>What you should have seen</h2><ul id=\"checks\">");
+            for c in &self.checks {
+                let (class, mark) = match c.passed {
+                    Some(true) => ("pass", "passed"),
+                    Some(false) => ("fail", "FAILED"),
+                    None => ("", "not checked"),
+                };
+                let detail = if c.detail.is_empty() {
+                    String::new()
+                } else {
+                    format!(" ({})", html(&c.detail))
+                };
+                let _ = write!(
+                    checks,
+                    "<li class=\"{class}\">{mark}: {}{detail}</li>",
+                    html(&c.what)
+                );
+            }
+            checks.push_str("</ul>\n");
+        }
         let data = serde_json::to_string(&self.details).map_err(io::Error::other)?;
         // Inside <script>, "</script>" or "<!--" in a string would end the
         // element; JSON lets us write those characters as \u escapes.
@@ -213,7 +268,7 @@ impl<W: Write> Render for HtmlRender<W> {
             .replace('&', "\\u0026");
         write!(
             self.out,
-            "</div>\n<p>{} packets.</p>\n<pre id=\"detail\">Click an arrow.</pre>\n\
+            "</div>\n{checks}<p>{} packets.</p>\n<pre id=\"detail\">Click an arrow.</pre>\n\
              <script id=\"data\" type=\"application/json\">{data}</script>\n<script>{SCRIPT}</script>\n</body></html>\n",
             end.stats.packets
         )?;

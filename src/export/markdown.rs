@@ -37,6 +37,7 @@ pub struct MarkdownRender<W: Write> {
     first_ns: Option<i64>,
     header_done: bool,
     summaries: Vec<ConnSummary>,
+    checks: Vec<crate::lab::Check>,
 }
 
 impl<W: Write> MarkdownRender<W> {
@@ -46,6 +47,7 @@ impl<W: Write> MarkdownRender<W> {
             first_ns: None,
             header_done: false,
             summaries: Vec::new(),
+            checks: Vec::new(),
         }
     }
 
@@ -99,6 +101,16 @@ impl<W: Write> Render for MarkdownRender<W> {
         Ok(())
     }
 
+    fn lab(&mut self, name: &str, question: &str) -> io::Result<()> {
+        writeln!(self.out, "# {}: {}", md(name), md(question))?;
+        writeln!(self.out)
+    }
+
+    fn checks(&mut self, checks: &[crate::lab::Check]) -> io::Result<()> {
+        self.checks = checks.to_vec();
+        Ok(())
+    }
+
     fn finish(&mut self, end: &RunEnd) -> io::Result<()> {
         writeln!(self.out)?;
         writeln!(self.out, "{} packets.", end.stats.packets)?;
@@ -120,6 +132,25 @@ impl<W: Write> Render for MarkdownRender<W> {
                     md(&s.history),
                     md(&outcome(s))
                 )?;
+            }
+        }
+        if !self.checks.is_empty() {
+            // A lab report: what the student should have seen, judged.
+            writeln!(self.out)?;
+            writeln!(self.out, "## What you should have seen")?;
+            writeln!(self.out)?;
+            for c in &self.checks {
+                let mark = match c.passed {
+                    Some(true) => "passed",
+                    Some(false) => "**FAILED**",
+                    None => "not checked",
+                };
+                let detail = if c.detail.is_empty() {
+                    String::new()
+                } else {
+                    format!(" ({})", md(&c.detail))
+                };
+                writeln!(self.out, "- {mark}: {}{detail}", md(&c.what))?;
             }
         }
         self.out.flush()

@@ -35,6 +35,7 @@ pub struct MermaidRender<W: Write> {
     declared: BTreeSet<u64>,
     packets: u64,
     started: bool,
+    title: Option<String>,
 }
 
 impl<W: Write> MermaidRender<W> {
@@ -44,13 +45,22 @@ impl<W: Write> MermaidRender<W> {
             declared: BTreeSet::new(),
             packets: 0,
             started: false,
+            title: None,
         }
     }
 
     fn start(&mut self) -> io::Result<()> {
         if !self.started {
             self.started = true;
+            // Long notes wrap instead of running off the diagram.
+            writeln!(
+                self.out,
+                "%%{{init: {{\"sequence\": {{\"wrap\": true}}}}}}%%"
+            )?;
             writeln!(self.out, "sequenceDiagram")?;
+            if let Some(title) = &self.title {
+                writeln!(self.out, "    title {}", label(title))?;
+            }
         }
         Ok(())
     }
@@ -99,9 +109,11 @@ impl<W: Write> Render for MermaidRender<W> {
                 (format!("S{}", c.id), format!("C{}", c.id))
             }
         };
+        // Each arrow starts with its frame number, as in the other formats.
         writeln!(
             self.out,
-            "    {from}->>{to}: {} {}",
+            "    {from}->>{to}: {}. {} {}",
+            row.packet.frame,
             label(&kind_column(row)),
             label(&numbers_column(row, false))
         )?;
@@ -136,6 +148,37 @@ impl<W: Write> Render for MermaidRender<W> {
     }
 
     fn conn(&mut self, _summary: &ConnSummary) -> io::Result<()> {
+        Ok(())
+    }
+
+    fn lab(&mut self, name: &str, question: &str) -> io::Result<()> {
+        self.title = Some(format!("{name}. {question}"));
+        Ok(())
+    }
+
+    fn checks(&mut self, checks: &[crate::lab::Check]) -> io::Result<()> {
+        self.start()?;
+        let over = match (self.declared.first(), self.declared.last()) {
+            (Some(a), Some(b)) => format!("C{a},S{b}"),
+            _ => "Program".to_string(),
+        };
+        for c in checks {
+            let mark = match c.passed {
+                Some(true) => "passed",
+                Some(false) => "FAILED",
+                None => "not checked",
+            };
+            let detail = if c.detail.is_empty() {
+                String::new()
+            } else {
+                format!(" ({})", c.detail)
+            };
+            writeln!(
+                self.out,
+                "    Note over {over}: {}",
+                label(&format!("{mark}. {}{detail}", c.what))
+            )?;
+        }
         Ok(())
     }
 

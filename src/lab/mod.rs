@@ -118,6 +118,39 @@ impl Render for Recorder<'_> {
     fn finish(&mut self, end: &RunEnd) -> std::io::Result<()> {
         self.inner.finish(end)
     }
+    fn lab(&mut self, name: &str, question: &str) -> std::io::Result<()> {
+        self.inner.lab(name, question)
+    }
+    fn checks(&mut self, checks: &[Check]) -> std::io::Result<()> {
+        self.inner.checks(checks)
+    }
+}
+
+/// Passes everything on except `finish`, which waits: a lab's checks are
+/// judged on its rows once the capture has ended, and a document format
+/// (Markdown, HTML, Mermaid) puts them before its end.
+pub struct HoldFinish<'r> {
+    pub inner: &'r mut dyn Render,
+    pub end: Option<RunEnd>,
+}
+
+impl Render for HoldFinish<'_> {
+    fn wants_notes(&self) -> bool {
+        self.inner.wants_notes()
+    }
+    fn packet(&mut self, row: &PacketRow<'_, '_>) -> std::io::Result<()> {
+        self.inner.packet(row)
+    }
+    fn call(&mut self, line: &crate::call::Line) -> std::io::Result<()> {
+        self.inner.call(line)
+    }
+    fn conn(&mut self, summary: &ConnSummary) -> std::io::Result<()> {
+        self.inner.conn(summary)
+    }
+    fn finish(&mut self, end: &RunEnd) -> std::io::Result<()> {
+        self.end = Some(end.clone());
+        Ok(())
+    }
 }
 
 /// The student pressed `q` at a `--step` prompt: the lab ends there.

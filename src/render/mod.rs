@@ -51,6 +51,15 @@ pub trait Render {
     fn wants_notes(&self) -> bool {
         true
     }
+    /// The lab this timeline is (demo), before any row: a document format
+    /// makes it its title. The line formats have it from the demo itself.
+    fn lab(&mut self, _name: &str, _question: &str) -> io::Result<()> {
+        Ok(())
+    }
+    /// The lab's checks, judged once the capture ended, before `finish`.
+    fn checks(&mut self, _checks: &[crate::lab::Check]) -> io::Result<()> {
+        Ok(())
+    }
 }
 
 /// Shows nothing (for `--format pcapng`, where the output is the capture itself).
@@ -99,6 +108,14 @@ impl Render for Tee<'_, '_> {
     fn finish(&mut self, end: &RunEnd) -> io::Result<()> {
         self.first.finish(end)?;
         self.second.finish(end)
+    }
+    fn lab(&mut self, name: &str, question: &str) -> io::Result<()> {
+        self.first.lab(name, question)?;
+        self.second.lab(name, question)
+    }
+    fn checks(&mut self, checks: &[crate::lab::Check]) -> io::Result<()> {
+        self.first.checks(checks)?;
+        self.second.checks(checks)
     }
 }
 

@@ -322,6 +322,30 @@ impl<W: Write> Render for TextRender<W> {
     }
 }
 
+/// A lab's checks as plain lines: "[passed] what (detail)".
+pub fn write_checks(out: &mut impl Write, checks: &[crate::lab::Check]) -> io::Result<()> {
+    writeln!(out, "what you should have seen:")?;
+    for c in checks {
+        let mark = match c.passed {
+            Some(true) => "passed",
+            Some(false) => "FAILED",
+            None => "not checked",
+        };
+        let detail = if c.detail.is_empty() {
+            String::new()
+        } else {
+            format!(" ({})", c.detail)
+        };
+        writeln!(
+            out,
+            "  [{mark}] {}{}",
+            escape_text(&c.what),
+            escape_text(&detail)
+        )?;
+    }
+    Ok(())
+}
+
 /// The closing summary as plain lines (used by the text format and --summary).
 pub fn write_summary_text(
     out: &mut impl Write,
