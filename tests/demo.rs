@@ -378,6 +378,73 @@ fn demo_all_passes_every_check() {
     let checks: Vec<&serde_json::Value> = lines.iter().filter(|v| v["kind"] == "check").collect();
     assert!(checks.len() > 50, "{} checks", checks.len());
     assert!(checks.iter().all(|c| c["passed"] == true), "{checks:?}");
+    readme_lists_each_labs_checks(&checks);
+}
+
+/// The check lines of the first code block after `heading` in the README.
+fn readme_block_checks(readme: &str, heading: &str) -> Vec<String> {
+    let at = readme
+        .find(heading)
+        .unwrap_or_else(|| panic!("README has no {heading:?}"));
+    let block = &readme[at..];
+    let start = block.find("```\n").unwrap() + 4;
+    let end = start + block[start..].find("```").unwrap();
+    block[start..end]
+        .lines()
+        .filter_map(|l| l.trim_start().strip_prefix("[passed] "))
+        .map(str::to_string)
+        .collect()
+}
+
+// See: issue 17. Each lab's section in the README lists exactly the checks
+// the lab makes (scripts/readme-labs writes them from a run), so the two
+// cannot drift apart.
+fn readme_lists_each_labs_checks(checks: &[&serde_json::Value]) {
+    let readme = std::fs::read_to_string(repo().join("README.md")).unwrap();
+    for lab in wirelab::lab::labs::LABS {
+        let made: Vec<&str> = checks
+            .iter()
+            .filter(|c| c["lab"] == lab.name)
+            .filter_map(|c| c["what"].as_str())
+            .collect();
+        let listed = readme_block_checks(&readme, &format!("### `{}`:", lab.name));
+        assert_eq!(
+            listed, made,
+            "README's {} section (run sudo scripts/readme-labs)",
+            lab.name
+        );
+    }
+    // The half-close excerpt: its checks are the lab's (with their
+    // details), and every address in it is one of one run's two sockets.
+    let excerpt_checks = readme_block_checks(&readme, "An excerpt of `wirelab demo half-close");
+    let made: Vec<&str> = checks
+        .iter()
+        .filter(|c| c["lab"] == "half-close")
+        .filter_map(|c| c["what"].as_str())
+        .collect();
+    assert_eq!(excerpt_checks.len(), made.len());
+    for (line, what) in excerpt_checks.iter().zip(&made) {
+        assert!(line.starts_with(what), "{line} is not {what}");
+    }
+    let at = readme
+        .find("An excerpt of `wirelab demo half-close")
+        .unwrap();
+    let block = &readme[at..at + readme[at..].find("what you should have seen").unwrap()];
+    let mut ports = std::collections::BTreeSet::new();
+    for (i, _) in block.match_indices("127.0.0.1:") {
+        let digits: String = block[i + 10..]
+            .chars()
+            .take_while(char::is_ascii_digit)
+            .collect();
+        if digits != "0" {
+            ports.insert(digits);
+        }
+    }
+    assert_eq!(
+        ports.len(),
+        2,
+        "one run's client and server ports: {ports:?}"
+    );
 }
 
 #[test]

@@ -331,3 +331,35 @@ fn html_ladder_renders_in_headless_chromium_and_payload_stays_inert() {
     assert!(dangerous_chars(&dom).is_empty());
     std::fs::remove_dir_all(dir).unwrap();
 }
+
+// See: issue 17. A diagram over its cap writes nothing (not a broken
+// document), says how to choose fewer packets, and -c does.
+#[test]
+fn a_diagram_over_its_cap_writes_nothing_and_says_how_to_choose_fewer() {
+    let dir = std::env::temp_dir().join(format!("wirelab-cap-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("big.pcap");
+    let file = std::fs::File::create(&path).unwrap();
+    wirelab::synth::write_capture(file, 3000, wirelab::synth::Kind::Echo).unwrap();
+    for format in ["html", "mermaid"] {
+        let out = wirelab()
+            .args(["replay", "--format", format])
+            .arg(&path)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{format}");
+        assert!(out.stdout.is_empty(), "{format}: nothing written");
+        let err = crate::common::one_line_error(&out);
+        assert!(
+            err.contains("-c N") && !err.contains("cannot write"),
+            "{err}"
+        );
+        let out = wirelab()
+            .args(["replay", "--format", format, "-c", "100"])
+            .arg(&path)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{format} -c 100");
+    }
+    std::fs::remove_dir_all(dir).unwrap();
+}

@@ -216,8 +216,8 @@ fn format_renderer<'w>(
         Format::Json => Box::new(JsonRender::new(out, !args.summary).batched()),
         Format::Csv => Box::new(crate::export::csv::CsvRender::new(out)),
         Format::Md => Box::new(crate::export::markdown::MarkdownRender::new(out)),
-        Format::Mermaid => Box::new(crate::export::mermaid::MermaidRender::new(out)),
-        Format::Html => Box::new(crate::export::html::HtmlRender::new(out)),
+        Format::Mermaid => Box::new(crate::export::mermaid::MermaidRender::new(Held::new(out))),
+        Format::Html => Box::new(crate::export::html::HtmlRender::new(Held::new(out))),
         // The frames go to the pcapng writer (a tap), not to a renderer.
         Format::Pcapng => Box::new(crate::render::NullRender),
         Format::Text => Box::new(
@@ -249,6 +249,35 @@ fn format_renderer<'w>(
     }
 }
 
+/// Holds a diagram (at most 2000 packets, a few MB) until the renderer's
+/// final flush, so one cut short by the cap writes nothing at all, not a
+/// broken document, even to standard output.
+struct Held<'w> {
+    inner: Box<dyn Write + Send + 'w>,
+    held: Vec<u8>,
+}
+
+impl<'w> Held<'w> {
+    fn new(inner: Box<dyn Write + Send + 'w>) -> Held<'w> {
+        Held {
+            inner,
+            held: Vec::new(),
+        }
+    }
+}
+
+impl Write for Held<'_> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.held.extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.write_all(&self.held)?;
+        self.held.clear();
+        self.inner.flush()
+    }
+}
+
 /// Below this many columns a table's "what it means" is a few characters
 /// wide: the compact layout is used instead.
 const TABLE_WIDTH: usize = 120;
@@ -271,8 +300,13 @@ pub(super) fn run_to(
     let mut render = renderer(args, sink.writer(live)?, to_terminal, live);
     body(render.as_mut()).map_err(|e| {
         // A bare I/O error here came from writing the output (a full disk,
-        // a closed pipe): say which output.
-        if e.downcast_ref::<io::Error>().is_some() {
+        // a closed pipe): say which output. A diagram over its cap is not
+        // about the output.
+        let too_large = e.downcast_ref::<io::Error>().is_some_and(|io| {
+            io.get_ref()
+                .is_some_and(|inner| inner.is::<crate::export::mermaid::TooLarge>())
+        });
+        if e.downcast_ref::<io::Error>().is_some() && !too_large {
             e.context(format!("cannot write {}", sink.name()))
         } else {
             e

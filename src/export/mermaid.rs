@@ -66,10 +66,15 @@ impl<W: Write> MermaidRender<W> {
     }
 }
 
-pub fn too_large(format: &str) -> io::Error {
-    io::Error::other(format!(
-        "{format} output is capped at {MAX_PACKETS} packets (a larger diagram cannot be read); use --format json or csv, or a capture filter"
-    ))
+/// A diagram asked for more packets than can be read.
+#[derive(Debug, thiserror::Error)]
+#[error("{format} output is capped at {MAX_PACKETS} packets (a larger diagram cannot be read): choose fewer (a filter after the file, -c N or --conn N), or use --format json or csv")]
+pub struct TooLarge {
+    pub format: &'static str,
+}
+
+pub fn too_large(format: &'static str) -> io::Error {
+    io::Error::other(TooLarge { format })
 }
 
 impl<W: Write> Render for MermaidRender<W> {

@@ -58,11 +58,11 @@ impl CallError {
     }
 }
 
+/// The call itself was shown with the others; this is the one line on
+/// stderr that says why the program stopped, not the call again.
 impl fmt::Display for CallError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let mut text = String::new();
-        crate::render::explain::write_call(&self.call, &mut text);
-        f.write_str(&text)
+        f.write_str(&crate::render::explain::failed_call_text(&self.call))
     }
 }
 
@@ -303,6 +303,9 @@ impl Calls {
                     text: os_text(&source),
                 };
                 self.call_at(stamp(&call), call.clone());
+                if call.actor.is_empty() {
+                    call.actor.clone_from(&self.who);
+                }
                 Err(CallError {
                     call: Box::new(call),
                     errno,

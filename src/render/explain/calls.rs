@@ -80,6 +80,23 @@ fn process_exit(call: &Call, out: &mut String) {
     );
 }
 
+/// Why a program stopped, in one line for stderr, after the failed call
+/// was shown whole with the others: `server stopped: bind() failed with
+/// EACCES (Permission denied)`.
+pub fn failed_call_text(call: &Call) -> String {
+    let who = if call.actor.is_empty() {
+        "the program"
+    } else {
+        call.actor.as_str()
+    };
+    match &call.outcome {
+        crate::call::Outcome::Error { errno, text } => {
+            format!("{who} stopped: {}() failed with {errno} ({text})", call.op.name())
+        }
+        _ => format!("{who} stopped at {}()", call.op.name()),
+    }
+}
+
 /// The call without who made it: `bind(127.0.0.1:12333) -> EADDRINUSE (Address already in use)`.
 pub fn write_call(call: &Call, out: &mut String) {
     if call.op == Op::ProcessExit {
