@@ -1,16 +1,14 @@
 //! `wirelab demo`: run a lab on loopback, captured, explained and checked.
 
 use std::io::{self, Write};
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc};
-use std::time::Duration;
 
 use anyhow::{bail, Context};
 
-use super::live::{capture_filter, kernel_record};
+use super::live::Session;
 use super::output::{finish_sink, give_to_invoking_user, run_to, Sink};
 use super::pipeline::pump_with_calls;
-use crate::capture::live::{LiveOptions, LiveSource};
+use crate::capture::live::LiveSource;
 use crate::cli::{DemoArgs, Format};
 use crate::export::json::JsonRender;
 use crate::render::Render;
@@ -114,16 +112,13 @@ fn run_lab(lab: &crate::lab::Lab, args: &DemoArgs, sink: Sink) -> anyhow::Result
         ctx = LabCtx::new(Calls::stdout("lab"), ports, args.step);
         unless_quit((lab.run)(&mut ctx))?;
     } else {
-        let stop = Arc::new(AtomicBool::new(false));
-        let options = LiveOptions {
-            filter: capture_filter(None, &ports),
-            ..LiveOptions::default()
-        };
-        let mut source = LiveSource::open(&options, Arc::clone(&stop))
+        let session = Session::open(&ports, args.kernel, args.output.verbose)
             .context("the demo captures its own traffic (or run it with --no-capture)")?;
-        let queue = CallQueue::default();
-        let _kernel = kernel_record(args.kernel, &ports, &queue, args.output.verbose);
-        ctx = LabCtx::new(Calls::queued("lab", Arc::clone(&queue)), ports, args.step);
+        ctx = LabCtx::new(
+            Calls::queued("lab", Arc::clone(&session.queue)),
+            ports,
+            args.step,
+        );
         let rows: Arc<std::sync::Mutex<Vec<RowRecord>>> = Arc::default();
         let recorded = Arc::clone(&rows);
         let out = args.output.clone();
@@ -145,7 +140,7 @@ fn run_lab(lab: &crate::lab::Lab, args: &DemoArgs, sink: Sink) -> anyhow::Result
         let (lab_name, question) = (lab.name, lab.question);
         let (done_tx, done_rx) = mpsc::channel::<()>();
         let (checks_tx, checks_rx) = mpsc::channel::<Vec<Check>>();
-        let capture = std::thread::spawn(move || {
+        let running = session.start(move |mut source, queue| {
             let Some((pcapng_sink, json_sink)) = save else {
                 let result = run_to(&sink, &out, true, |render| {
                     let lab = LabRun {
@@ -197,11 +192,8 @@ fn run_lab(lab: &crate::lab::Lab, args: &DemoArgs, sink: Sink) -> anyhow::Result
                 }
             }
         });
-        std::thread::sleep(Duration::from_millis(100));
         let result = (lab.run)(&mut ctx);
-        // Let the last ACKs (a delayed ACK is ~40 ms) reach the capture.
-        std::thread::sleep(Duration::from_millis(300));
-        stop.store(true, Ordering::Relaxed);
+        running.stop();
         // The capture has ended (or failed): its rows are all recorded.
         let _ = done_rx.recv();
         // After a quit the lab did not finish: its packet checks would
@@ -211,9 +203,7 @@ fn run_lab(lab: &crate::lab::Lab, args: &DemoArgs, sink: Sink) -> anyhow::Result
             packet_checks = (lab.packets)(&ctx, &rows);
         }
         let _ = checks_tx.send(all_checks(&ctx, &packet_checks, args.no_capture));
-        capture
-            .join()
-            .map_err(|_| anyhow::anyhow!("the capture thread failed"))??;
+        running.join()?;
         unless_quit(result)?;
     }
     let checks = all_checks(&ctx, &packet_checks, args.no_capture);

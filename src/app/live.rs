@@ -1,7 +1,11 @@
-//! What every live run shares: the capture filter and the kernel's record.
+//! What every live run shares: the capture filter, the kernel's record,
+//! and a capture session that runs beside a program ([`Session`]).
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
 
+use crate::capture::live::{LiveOptions, LiveSource};
 use crate::cli::KernelArgs;
 use crate::sockets::CallQueue;
 
@@ -54,5 +58,86 @@ pub fn capture_filter(filter: Option<&str>, ports: &[u16]) -> Option<String> {
         (Some(f), None) => Some(f.to_string()),
         (None, Some(p)) => Some(p),
         (None, None) => None,
+    }
+}
+
+/// A live capture of a run's ports, with its socket calls and the kernel's
+/// record flowing into one queue: what `--capture` and the demos share.
+pub(super) struct Session {
+    pub source: LiveSource,
+    pub queue: CallQueue,
+    stop: Arc<AtomicBool>,
+    kernel: Option<crate::kernel::tracefs::KernelTrace>,
+}
+
+impl Session {
+    /// Open the capture of `ports` (and their ICMP errors), and the
+    /// kernel's record of them unless `--no-kernel`.
+    pub(super) fn open(
+        ports: &[u16],
+        kernel: KernelArgs,
+        verbose: bool,
+    ) -> anyhow::Result<Session> {
+        let stop = Arc::new(AtomicBool::new(false));
+        let options = LiveOptions {
+            filter: capture_filter(None, ports),
+            ..LiveOptions::default()
+        };
+        let source = LiveSource::open(&options, Arc::clone(&stop))?;
+        let queue = CallQueue::default();
+        let kernel = kernel_record(kernel, ports, &queue, verbose);
+        Ok(Session {
+            source,
+            queue,
+            stop,
+            kernel,
+        })
+    }
+
+    /// Start `pipeline` on its own thread, fed by the capture and the
+    /// queue; the caller then runs the program whose traffic it shows.
+    pub(super) fn start(
+        self,
+        pipeline: impl FnOnce(LiveSource, CallQueue) -> anyhow::Result<()> + Send + 'static,
+    ) -> Running {
+        let Session {
+            source,
+            queue,
+            stop,
+            kernel,
+        } = self;
+        let thread = std::thread::spawn(move || pipeline(source, queue));
+        // The capture thread is reading before the program starts.
+        std::thread::sleep(Duration::from_millis(100));
+        Running {
+            stop,
+            thread,
+            _kernel: kernel,
+        }
+    }
+}
+
+/// A session's pipeline, running.
+pub(super) struct Running {
+    stop: Arc<AtomicBool>,
+    thread: std::thread::JoinHandle<anyhow::Result<()>>,
+    /// Its tracepoints are removed when the run ends.
+    _kernel: Option<crate::kernel::tracefs::KernelTrace>,
+}
+
+impl Running {
+    /// The program is done: let its last packets (a delayed ACK is ~40 ms)
+    /// reach the capture, then stop reading (what the kernel still holds
+    /// is drained).
+    pub(super) fn stop(&self) {
+        std::thread::sleep(Duration::from_millis(300));
+        self.stop.store(true, Ordering::Relaxed);
+    }
+
+    /// Wait for the pipeline to finish its output.
+    pub(super) fn join(self) -> anyhow::Result<()> {
+        self.thread
+            .join()
+            .map_err(|_| anyhow::anyhow!("the capture thread failed"))?
     }
 }

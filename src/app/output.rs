@@ -290,6 +290,46 @@ fn colour_wanted(to_terminal: bool) -> bool {
         && std::env::var_os("TERM").is_none_or(|t| t != "dumb")
 }
 
+/// What a run produced, in the format `args` asks for: a timeline through
+/// a renderer, or (pcapng) the frames themselves with the explanations as
+/// their comments. `what` names the run in a pcapng's section comment.
+pub(super) struct Run<'a> {
+    pub what: String,
+    pub calls: Option<&'a CallQueue>,
+    /// Rows shown as their packets arrive (a live capture, a stream).
+    pub live: bool,
+    pub progress: Progress,
+    pub select: Select,
+}
+
+impl Run<'_> {
+    /// The pipeline from `source` to `sink`, which is then kept (or, on
+    /// an error, dropped unless the input was damaged: what was read is
+    /// still a complete report).
+    pub(super) fn to(
+        mut self,
+        sink: Sink,
+        args: &OutputArgs,
+        source: &mut dyn FrameSource,
+    ) -> anyhow::Result<()> {
+        let result = if args.format() == Format::Pcapng {
+            write_pcapng(&sink, &self.what, source, self.calls, &mut self.select)
+        } else {
+            run_to(&sink, args, self.live, |render| {
+                pump_observed(
+                    source,
+                    render,
+                    self.calls,
+                    None,
+                    &mut self.progress,
+                    &mut self.select,
+                )
+            })
+        };
+        finish_sink(sink, result)
+    }
+}
+
 pub(super) fn run_to(
     sink: &Sink,
     args: &OutputArgs,
@@ -337,7 +377,7 @@ pub(super) fn finish_sink(sink: Sink, result: anyhow::Result<()>) -> anyhow::Res
 /// the packet comment (after the socket calls made since the previous
 /// packet, when there are any: `trace`), and a section comment naming what
 /// produced it.
-pub(super) fn write_pcapng(
+fn write_pcapng(
     sink: &Sink,
     what: &str,
     source: &mut dyn FrameSource,

@@ -7,12 +7,12 @@ use std::time::Duration;
 
 use anyhow::Context;
 
-use super::live::{capture_filter, kernel_record};
-use super::output::{finish_sink, run_to, Sink};
-use super::pipeline::pump_with_calls;
-use crate::capture::live::{LiveOptions, LiveSource};
+use super::live::{capture_filter, Session};
+use super::output::{Run, Sink};
+use super::pipeline::Select;
 use crate::cli::{ClientArgs, KernelArgs, OnOff, OutputArgs, ProxyArgs, ServeArgs, Transport};
-use crate::sockets::{CallQueue, Calls};
+use crate::render::progress::Progress;
+use crate::sockets::Calls;
 
 /// A stop flag set by Ctrl-C, or after `duration` seconds.
 fn stop_flag(duration: Option<f64>) -> anyhow::Result<Arc<AtomicBool>> {
@@ -63,38 +63,30 @@ fn with_capture(
     if !capture {
         return body(&Calls::stdout(who));
     }
-    let queue = CallQueue::default();
-    let calls = Calls::queued(who, Arc::clone(&queue));
     crate::cleanup::exit_cleanly_on(&[libc::SIGTERM, libc::SIGHUP]);
-    let _kernel = kernel_record(kernel, ports, &queue, output.verbose);
-    let stop = Arc::new(AtomicBool::new(false));
-    let options = LiveOptions {
-        filter: capture_filter(None, ports),
-        ..LiveOptions::default()
-    };
-    let mut source = LiveSource::open(&options, Arc::clone(&stop))?;
+    let session = Session::open(ports, kernel, output.verbose)?;
+    let calls = Calls::queued(who, Arc::clone(&session.queue));
     eprintln!(
         "wirelab: capturing on {} ({})",
-        source.interface(),
-        options.filter.as_deref().unwrap_or("all")
+        session.source.interface(),
+        capture_filter(None, ports).as_deref().unwrap_or("all")
     );
     let sink = Sink::open(output.path(), None, output.force)?;
     let args = output.clone();
-    let capture = std::thread::spawn(move || {
-        let result = run_to(&sink, &args, true, |render| {
-            pump_with_calls(&mut source, render, Some(&queue), None)
-        });
-        finish_sink(sink, result)
+    let what = format!("wirelab {who} --capture");
+    let running = session.start(move |mut source, queue| {
+        Run {
+            what,
+            calls: Some(&queue),
+            live: true,
+            progress: Progress::off(),
+            select: Select::default(),
+        }
+        .to(sink, &args, &mut source)
     });
-    std::thread::sleep(Duration::from_millis(100));
     let result = body(&calls);
-    // Let the last ACKs of a close reach the capture before stopping it.
-    std::thread::sleep(Duration::from_millis(300));
-    stop.store(true, Ordering::Relaxed);
-    let captured = capture
-        .join()
-        .map_err(|_| anyhow::anyhow!("the capture thread failed"))?;
-    result.and(captured)
+    running.stop();
+    result.and(running.join())
 }
 
 pub(super) fn serve(args: &ServeArgs) -> anyhow::Result<()> {

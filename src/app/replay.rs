@@ -2,44 +2,35 @@
 
 use std::io::{self, IsTerminal};
 
-use super::output::{finish_sink, run_to, write_pcapng, Sink};
-use super::pipeline::{pump_observed, Select};
+use super::output::{Run, Sink};
+use super::pipeline::Select;
 use crate::capture::file::FileSource;
 use crate::capture::filter::FrameFilter;
-use crate::cli::{Format, ReplayArgs};
+use crate::cli::ReplayArgs;
 use crate::render::progress::Progress;
 
 pub(super) fn replay(args: &ReplayArgs) -> anyhow::Result<()> {
     // Ctrl-C, SIGTERM or SIGHUP: the partial output file is removed.
     crate::cleanup::exit_cleanly_on(&[libc::SIGINT, libc::SIGTERM, libc::SIGHUP]);
     let (path, filter) = args.input().map_err(anyhow::Error::msg)?;
-    let mut select = Select {
+    let select = Select {
         filter: filter.as_deref().map(FrameFilter::new).transpose()?,
         count: args.count,
     };
     let mut source = FileSource::open(&path)?;
     let input = (path.as_os_str() != "-").then_some(path.as_path());
     let sink = Sink::open(args.output.path(), input, args.output.force)?;
-    if args.output.format() == Format::Pcapng {
-        let what = format!("wirelab replay of {}", path.display());
-        let result = write_pcapng(&sink, &what, &mut source, None, &mut select);
-        return finish_sink(sink, result);
-    }
     // A bar on stderr, unless the timeline itself goes to that terminal.
     let show_progress =
         io::stderr().is_terminal() && !(matches!(sink, Sink::Stdout) && io::stdout().is_terminal());
-    // A stream (`tcpdump -U -w - | wirelab replay -`) is shown row by row
-    // as its packets arrive, as a live capture is.
-    let live = source.is_stream();
-    let result = run_to(&sink, &args.output, live, |render| {
-        pump_observed(
-            &mut source,
-            render,
-            None,
-            None,
-            &mut Progress::new(show_progress),
-            &mut select,
-        )
-    });
-    finish_sink(sink, result)
+    Run {
+        what: format!("wirelab replay of {}", path.display()),
+        calls: None,
+        // A stream (`tcpdump -U -w - | wirelab replay -`) is shown row by
+        // row as its packets arrive, as a live capture is.
+        live: source.is_stream(),
+        progress: Progress::new(show_progress),
+        select,
+    }
+    .to(sink, &args.output, &mut source)
 }

@@ -10,13 +10,14 @@ use std::time::Duration;
 use anyhow::{bail, Context};
 
 use super::live::{capture_filter, kernel_record};
-use super::output::{finish_sink, run_to, write_pcapng, Sink};
-use super::pipeline::pump_with_calls;
+use super::output::{Run, Sink};
+use super::pipeline::Select;
 use crate::capture::file::FileSource;
 use crate::capture::live::{LiveOptions, LiveSource};
 use crate::capture::FrameSource;
-use crate::cli::{Format, TraceArgs};
+use crate::cli::TraceArgs;
 use crate::decode::decode;
+use crate::render::progress::Progress;
 use crate::sockets::CallQueue;
 
 /// The traced program's own failure, passed on as wirelab's exit status
@@ -284,21 +285,14 @@ pub(super) fn trace(args: &TraceArgs) -> anyhow::Result<()> {
         let replay_path = keep.map_or(capture_path, |(path, _)| path);
         let mut source = FileSource::open(&replay_path)?;
         let sink = Sink::open(args.output.path(), None, args.output.force)?;
-        let result = if args.output.format() == Format::Pcapng {
-            let what = format!("wirelab trace -- {}", args.command.join(" "));
-            write_pcapng(
-                &sink,
-                &what,
-                &mut source,
-                Some(&queue),
-                &mut Default::default(),
-            )
-        } else {
-            run_to(&sink, &args.output, false, |render| {
-                pump_with_calls(&mut source, render, Some(&queue), None)
-            })
-        };
-        finish_sink(sink, result)?;
+        Run {
+            what: format!("wirelab trace -- {}", args.command.join(" ")),
+            calls: Some(&queue),
+            live: false,
+            progress: Progress::off(),
+            select: Select::default(),
+        }
+        .to(sink, &args.output, &mut source)?;
         // The timeline is shown either way; then wirelab exits as the
         // program did (strace passes its status on), as `time` or `strace` do.
         if status.success() {

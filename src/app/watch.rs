@@ -7,10 +7,11 @@ use std::time::Duration;
 use anyhow::{bail, Context};
 
 use super::live::{capture_filter, kernel_record};
-use super::output::{finish_sink, run_to, write_pcapng, Sink};
-use super::pipeline::pump_with_calls;
+use super::output::{Run, Sink};
+use super::pipeline::Select;
 use crate::capture::live::{LiveOptions, LiveSource};
-use crate::cli::{Format, WatchArgs};
+use crate::cli::WatchArgs;
+use crate::render::progress::Progress;
 use crate::sockets::CallQueue;
 
 pub(super) fn watch(args: &WatchArgs) -> anyhow::Result<()> {
@@ -54,19 +55,12 @@ pub(super) fn watch(args: &WatchArgs) -> anyhow::Result<()> {
             .unwrap_or_default()
     );
     let sink = Sink::open(args.output.path(), None, args.output.force)?;
-    if args.output.format() == Format::Pcapng {
-        let what = format!("wirelab watch on {}", source.interface());
-        let result = write_pcapng(
-            &sink,
-            &what,
-            &mut source,
-            Some(&queue),
-            &mut Default::default(),
-        );
-        return finish_sink(sink, result);
+    Run {
+        what: format!("wirelab watch on {}", source.interface()),
+        calls: Some(&queue),
+        live: true,
+        progress: Progress::off(),
+        select: Select::default(),
     }
-    let result = run_to(&sink, &args.output, true, |render| {
-        pump_with_calls(&mut source, render, Some(&queue), None)
-    });
-    finish_sink(sink, result)
+    .to(sink, &args.output, &mut source)
 }

@@ -91,7 +91,10 @@ pub fn failed_call_text(call: &Call) -> String {
     };
     match &call.outcome {
         crate::call::Outcome::Error { errno, text } => {
-            format!("{who} stopped: {}() failed with {errno} ({text})", call.op.name())
+            format!(
+                "{who} stopped: {}() failed with {errno} ({text})",
+                call.op.name()
+            )
         }
         _ => format!("{who} stopped at {}()", call.op.name()),
     }
