@@ -13,6 +13,7 @@ use wirelab::capture::FrameSource;
 use wirelab::decode::{decode, Transport};
 use wirelab::sockets::client::{self, ClientOptions};
 use wirelab::sockets::server::{self, Mode, ServeOptions, SharedLog};
+use wirelab::sockets::shutdown::Shutdown;
 use wirelab::sockets::Calls;
 
 fn free_port() -> u16 {
@@ -29,14 +30,14 @@ fn local(port: u16) -> SocketAddr {
 
 /// A server from the library on a thread, stopped when dropped.
 struct Running {
-    stop: Arc<AtomicBool>,
+    stop: Shutdown,
     log: SharedLog,
     handle: Option<thread::JoinHandle<()>>,
 }
 
 impl Drop for Running {
     fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
+        self.stop.trigger();
         if let Some(h) = self.handle.take() {
             let _ = h.join();
         }
@@ -46,9 +47,9 @@ impl Drop for Running {
 fn start(opts: ServeOptions) -> Running {
     let calls = Calls::quiet("server");
     let socket = server::open(&opts, &calls).expect("server socket");
-    let stop = Arc::new(AtomicBool::new(false));
+    let stop = Shutdown::new().unwrap();
     let log = SharedLog::default();
-    let (s, l) = (Arc::clone(&stop), Arc::clone(&log));
+    let (s, l) = (stop.clone(), Arc::clone(&log));
     let handle = thread::spawn(move || {
         let _ = server::serve(socket, &opts, &calls, &s, &l);
     });
@@ -496,8 +497,8 @@ fn proxy_relays_and_the_server_sees_the_proxy() {
         addr: local(server_port),
         ..ServeOptions::default()
     });
-    let stop = Arc::new(AtomicBool::new(false));
-    let s = Arc::clone(&stop);
+    let stop = Shutdown::new().unwrap();
+    let s = stop.clone();
     let proxy = thread::spawn(move || {
         wirelab::sockets::proxy::run(
             local(proxy_port),
@@ -515,7 +516,7 @@ fn proxy_relays_and_the_server_sees_the_proxy() {
     let ex = client::run(&opts, &Calls::quiet("client")).unwrap();
     assert_eq!(ex[0].replies[0], b"via proxy");
     thread::sleep(Duration::from_millis(200));
-    stop.store(true, Ordering::Relaxed);
+    stop.trigger();
     proxy.join().unwrap().unwrap();
     let seen = srv.log.lock().unwrap().peers[0];
     assert_ne!(
@@ -700,4 +701,238 @@ fn proxy_takes_host_names_like_serve_and_client() {
     );
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(stdout.contains(&format!(":{a}) -> ok")), "{stdout}");
+}
+
+/// A client of `port` that is idle (connected, nothing sent) or
+/// mid-transfer (sending and reading its echo without pause) until the
+/// server goes away.
+fn client_of(port: u16, busy: bool) -> thread::JoinHandle<()> {
+    let mut stream = TcpStream::connect(local(port)).unwrap();
+    thread::spawn(move || {
+        use std::io::{Read, Write};
+        if !busy {
+            let mut buf = [0u8; 16];
+            let _ = stream.read(&mut buf); // returns at the server's FIN
+            return;
+        }
+        let chunk = [b'x'; 4096];
+        let mut buf = [0u8; 4096];
+        loop {
+            if stream.write_all(&chunk).is_err() {
+                return;
+            }
+            match stream.read(&mut buf) {
+                Ok(0) | Err(_) => return,
+                Ok(_) => {}
+            }
+        }
+    })
+}
+
+/// Read `child`'s stdout until a line contains `needle` (at most 10 s).
+fn wait_for_line(lines: &std::sync::mpsc::Receiver<String>, needle: &str) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while Instant::now() < deadline {
+        if let Ok(line) = lines.recv_timeout(Duration::from_millis(100)) {
+            if line.contains(needle) {
+                return;
+            }
+        }
+    }
+    panic!("no line with {needle:?}");
+}
+
+/// Start `wirelab ARGS`, its stdout lines on a channel.
+fn program(args: &[&str]) -> (Child, std::sync::mpsc::Receiver<String>) {
+    use std::io::BufRead;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_wirelab"))
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let out = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    thread::spawn(move || {
+        for line in std::io::BufReader::new(out).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    (child, rx)
+}
+
+/// Send `signal`, then wait: the exit status and how long it took.
+fn stop_with(child: &mut Child, signal: i32) -> (std::process::ExitStatus, Duration) {
+    let sent = Instant::now();
+    // SAFETY: kill(2) on our own child.
+    unsafe { libc::kill(child.id() as libc::pid_t, signal) };
+    let deadline = sent + Duration::from_secs(5);
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return (status, sent.elapsed());
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("still running 5 s after signal {signal}");
+        }
+        thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// The lines printed until the end (the channel closes with stdout).
+fn rest(lines: &std::sync::mpsc::Receiver<String>) -> Vec<String> {
+    lines.iter().collect()
+}
+
+// See: issue 18. SIGINT and SIGTERM reach every thread and process of the
+// server, in each mode, with a client idle or mid-transfer: the server
+// closes the connection (its close() is printed), says what it served, and
+// exits 0 within a second.
+#[test]
+fn every_mode_stops_within_a_second_on_sigint_and_sigterm() {
+    for mode in ["single", "thread", "process", "event"] {
+        for signal in [libc::SIGINT, libc::SIGTERM] {
+            for busy in [false, true] {
+                let port = free_port();
+                let (mut child, lines) =
+                    program(&["serve", "tcp", "--port", &port.to_string(), "--mode", mode]);
+                wait_for_line(&lines, "listen(");
+                let client = client_of(port, busy);
+                wait_for_line(&lines, "accept(");
+                thread::sleep(Duration::from_millis(100));
+                let (status, took) = stop_with(&mut child, signal);
+                let what = format!("{mode}, signal {signal}, busy {busy}");
+                assert!(status.success(), "{what}: {status:?}");
+                assert!(took < Duration::from_secs(1), "{what}: {took:?}");
+                let rest = rest(&lines);
+                let closes = rest.iter().filter(|l| l.contains(": close(fd")).count();
+                assert!(
+                    closes >= 2,
+                    "{what}: the connection and the listener\n{rest:#?}"
+                );
+                assert!(
+                    rest.last().is_some_and(|l| l.contains("stopped:")),
+                    "{what}: {rest:#?}"
+                );
+                client.join().unwrap();
+            }
+        }
+    }
+}
+
+// See: issue 18. The proxy too: both of a connection's sockets closed.
+#[test]
+fn the_proxy_stops_within_a_second_with_clients_idle_or_busy() {
+    for signal in [libc::SIGINT, libc::SIGTERM] {
+        for busy in [false, true] {
+            let upstream = free_port();
+            let (mut server, server_lines) = program(&[
+                "serve",
+                "tcp",
+                "--port",
+                &upstream.to_string(),
+                "--mode",
+                "thread",
+            ]);
+            wait_for_line(&server_lines, "listen(");
+            let port = free_port();
+            let (mut proxy, lines) = program(&[
+                "proxy",
+                &format!("127.0.0.1:{port}"),
+                &format!("127.0.0.1:{upstream}"),
+            ]);
+            wait_for_line(&lines, "listen(");
+            let client = client_of(port, busy);
+            wait_for_line(&lines, "connect(");
+            thread::sleep(Duration::from_millis(100));
+            let (status, took) = stop_with(&mut proxy, signal);
+            let what = format!("signal {signal}, busy {busy}");
+            assert!(status.success(), "{what}: {status:?}");
+            assert!(took < Duration::from_secs(1), "{what}: {took:?}");
+            let rest = rest(&lines);
+            let closes = rest.iter().filter(|l| l.contains(": close(fd")).count();
+            assert!(
+                closes >= 3,
+                "{what}: two sockets and the listener\n{rest:#?}"
+            );
+            assert!(
+                rest.last().is_some_and(|l| l.contains("stopped:")),
+                "{what}"
+            );
+            client.join().unwrap();
+            let (status, _) = stop_with(&mut server, libc::SIGTERM);
+            assert!(status.success());
+        }
+    }
+}
+
+// See: issue 18. --duration ends the server on time even with a client
+// connected and idle.
+#[test]
+fn duration_ends_a_server_with_an_idle_client_on_time() {
+    for mode in ["single", "thread", "process", "event"] {
+        let port = free_port();
+        let started = Instant::now();
+        let (mut child, lines) = program(&[
+            "serve",
+            "tcp",
+            "--port",
+            &port.to_string(),
+            "--mode",
+            mode,
+            "--duration",
+            "1",
+        ]);
+        wait_for_line(&lines, "listen(");
+        let client = client_of(port, false);
+        let status = child.wait().unwrap();
+        let took = started.elapsed();
+        assert!(status.success(), "{mode}");
+        assert!(took < Duration::from_millis(1900), "{mode}: {took:?}");
+        assert!(rest(&lines).last().is_some_and(|l| l.contains("stopped:")));
+        client.join().unwrap();
+    }
+}
+
+// See: issue 18. 50 concurrent clients against each mode, all served.
+#[test]
+fn fifty_concurrent_clients_complete_against_every_mode() {
+    for mode in ["single", "thread", "process", "event"] {
+        let port = free_port();
+        let (mut child, lines) = program(&[
+            "serve",
+            "tcp",
+            "--port",
+            &port.to_string(),
+            "--mode",
+            mode,
+            "--backlog",
+            "64",
+        ]);
+        wait_for_line(&lines, "listen(");
+        let out = Command::new(env!("CARGO_BIN_EXE_wirelab"))
+            .args([
+                "client",
+                "tcp",
+                "--port",
+                &port.to_string(),
+                "--clients",
+                "50",
+                "-m",
+                "hi",
+            ])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{mode}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(text.contains("done: 50 connection(s)"), "{mode}: {text}");
+        let (status, _) = stop_with(&mut child, libc::SIGTERM);
+        assert!(status.success(), "{mode}");
+    }
 }

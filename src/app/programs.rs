@@ -1,7 +1,6 @@
 //! `serve`, `client` and `proxy`: the labs' echo programs, optionally captured.
 
 use std::io::{self, IsTerminal};
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -12,28 +11,27 @@ use super::output::{Run, Sink};
 use super::pipeline::Select;
 use crate::cli::{ClientArgs, KernelArgs, OnOff, OutputArgs, ProxyArgs, ServeArgs, Transport};
 use crate::render::progress::Progress;
+use crate::sockets::shutdown::Shutdown;
 use crate::sockets::Calls;
 
-/// A stop flag set by Ctrl-C, or after `duration` seconds.
-fn stop_flag(duration: Option<f64>) -> anyhow::Result<Arc<AtomicBool>> {
-    let stop = Arc::new(AtomicBool::new(false));
-    let handler_stop = Arc::clone(&stop);
-    ctrlc::set_handler(move || handler_stop.store(true, Ordering::Relaxed))
-        .context("cannot install the Ctrl-C handler")?;
-    if let Some(d) = duration {
-        let timer_stop = Arc::clone(&stop);
-        let d = Duration::try_from_secs_f64(d)
-            .context("--duration must be a positive number of seconds")?;
-        std::thread::spawn(move || {
-            std::thread::sleep(d);
-            timer_stop.store(true, Ordering::Relaxed);
-        });
-    }
+/// The stop every task, thread and process of the program hears: Ctrl-C,
+/// SIGTERM, or `duration` seconds.
+fn shutdown_on_signals(duration: Option<f64>) -> anyhow::Result<Shutdown> {
+    let duration = duration
+        .map(|d| {
+            Duration::try_from_secs_f64(d)
+                .ok()
+                .filter(|d| !d.is_zero())
+                .context("--duration must be a positive number of seconds")
+        })
+        .transpose()?;
+    let stop = Shutdown::new().context("cannot create the stop signal")?;
+    stop.on_signals(duration)?;
     Ok(stop)
 }
 
 pub(super) fn proxy(args: &ProxyArgs) -> anyhow::Result<()> {
-    let stop = stop_flag(args.duration)?;
+    let stop = shutdown_on_signals(args.duration)?;
     let ports = [args.listen.port(), args.upstream.port()];
     with_capture(
         args.capture,
@@ -42,8 +40,12 @@ pub(super) fn proxy(args: &ProxyArgs) -> anyhow::Result<()> {
         &args.output,
         args.kernel,
         |calls| {
-            crate::sockets::proxy::run(args.listen, args.upstream, calls, &stop)?;
-            calls.say("stopped; sockets closed");
+            let relayed = crate::sockets::proxy::run(args.listen, args.upstream, calls, &stop)?;
+            calls.say(&crate::render::explain::stopped_text(
+                relayed.connections,
+                Some(relayed.bytes),
+                "relayed",
+            ));
             Ok(())
         },
     )
@@ -110,7 +112,7 @@ pub(super) fn serve(args: &ServeArgs) -> anyhow::Result<()> {
         v6only: args.v6only.map(OnOff::is_on),
         mode: args.mode,
     };
-    let stop = stop_flag(args.duration)?;
+    let stop = shutdown_on_signals(args.duration)?;
     with_capture(
         args.capture,
         "server",
@@ -121,7 +123,17 @@ pub(super) fn serve(args: &ServeArgs) -> anyhow::Result<()> {
             let socket = server::open(&opts, calls)?;
             let log = server::SharedLog::default();
             server::serve(socket, &opts, calls, &stop, &log)?;
-            calls.say("stopped; sockets closed");
+            let (connections, bytes) = log
+                .lock()
+                .map(|l| (l.peers.len() as u64, l.echoed_bytes))
+                .unwrap_or_default();
+            // A forked child's bytes are counted in its own memory.
+            let bytes = (opts.mode != server::Mode::Process || opts.udp).then_some(bytes);
+            calls.say(&crate::render::explain::stopped_text(
+                connections,
+                bytes,
+                "echoed",
+            ));
             Ok(())
         },
     )

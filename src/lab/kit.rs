@@ -4,7 +4,6 @@
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream, UdpSocket};
 use std::os::fd::AsFd;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread;
 use std::time::Duration;
@@ -14,6 +13,7 @@ use crate::lab::LabCtx;
 pub use crate::sockets::close;
 use crate::sockets::server::accepted;
 use crate::sockets::server::{self, ServeOptions, SharedLog};
+use crate::sockets::shutdown::Shutdown;
 use crate::sockets::{moved, ok, on as on_socket, received_from, CallError, Calls};
 
 /// The client's connect() to 127.0.0.1:`port` and the server's accept() on
@@ -126,7 +126,7 @@ pub fn local(port: u16) -> SocketAddr {
 
 /// A library echo server on its own thread, stopped when dropped.
 pub struct Server {
-    stop: Arc<AtomicBool>,
+    stop: Shutdown,
     pub log: SharedLog,
     handle: Option<thread::JoinHandle<()>>,
 }
@@ -135,9 +135,9 @@ impl Server {
     pub fn start(opts: ServeOptions, calls: &Calls) -> anyhow::Result<Server> {
         let calls = calls.named("server".into());
         let socket = server::open(&opts, &calls)?;
-        let stop = Arc::new(AtomicBool::new(false));
+        let stop = Shutdown::new()?;
         let log = SharedLog::default();
-        let (s, l) = (Arc::clone(&stop), Arc::clone(&log));
+        let (s, l) = (stop.clone(), Arc::clone(&log));
         let handle = thread::spawn(move || {
             let _ = server::serve(socket, &opts, &calls, &s, &l);
         });
@@ -151,7 +151,7 @@ impl Server {
 
 impl Drop for Server {
     fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
+        self.stop.trigger();
         if let Some(h) = self.handle.take() {
             let _ = h.join();
         }

@@ -17,7 +17,7 @@ use crate::timeline::{ConnSummary, End, PacketRow};
 use crate::track::event::{Cause, Event, RstKind};
 use crate::track::state::TcpState;
 
-pub use calls::{call_text, failed_call_text, left_out_text, line_text, write_call};
+pub use calls::{call_text, failed_call_text, left_out_text, line_text, stopped_text, write_call};
 pub use kernel::{kernel_text, reason_text};
 
 /// A FIN that answers the peer's FIN this long after it means the program

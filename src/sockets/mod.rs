@@ -9,6 +9,7 @@
 pub mod client;
 pub mod proxy;
 pub mod server;
+pub mod shutdown;
 
 use std::fmt;
 use std::io::{self, Write};

@@ -1,21 +1,23 @@
 //! `wirelab serve`: the labs' echo server, with every knob they turn.
 //!
-//! All modes share one accept loop that polls the listener (so a stop flag
-//! or Ctrl-C is noticed within 100 ms); they differ in who serves an
-//! accepted connection: the loop itself (`single`), a new thread
-//! (`thread`), a forked child process (`process`), or one poll() loop over
-//! every socket, as a `select()` server does (`event`).
+//! All modes share one accept loop; they differ in who serves an accepted
+//! connection: the loop itself (`single`), a new thread (`thread`), a
+//! forked child process (`process`), or one poll() loop over every socket,
+//! as a `select()` server does (`event`). Every wait (accept, recv) also
+//! waits for the stop ([`Shutdown`]): Ctrl-C, SIGTERM or `--duration`
+//! reaches every thread and process at once, and each closes its
+//! connection visibly (its close() is printed) before the server ends.
 
 use std::io::{ErrorKind, Read, Write};
 use std::net::{IpAddr, SocketAddr, TcpListener, TcpStream, UdpSocket};
 use std::os::fd::AsRawFd;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::Duration;
 
 use socket2::{Domain, Protocol, SockAddr, Socket, Type};
 
+use super::shutdown::{Shutdown, Woken};
 use super::{moved, ok, on, received, received_from, CallError, Calls};
 use crate::call::{Call, Op, Returned};
 
@@ -181,23 +183,13 @@ pub fn open(opts: &ServeOptions, calls: &Calls) -> Result<Socket, CallError> {
 }
 
 /// Wait until `fd` is readable, up to 100 ms; false on timeout.
-fn readable(fd: i32) -> bool {
-    let mut p = libc::pollfd {
-        fd,
-        events: libc::POLLIN,
-        revents: 0,
-    };
-    // SAFETY: one valid pollfd for the duration of the call.
-    unsafe { libc::poll(&mut p, 1, 100) > 0 }
-}
-
-/// Serve until `stop` is set. Socket-call failures while serving one
-/// client are reported and do not end the server.
+/// Serve until the stop. Socket-call failures while serving one client are
+/// reported and do not end the server.
 pub fn serve(
     socket: Socket,
     opts: &ServeOptions,
     calls: &Calls,
-    stop: &AtomicBool,
+    stop: &Shutdown,
     log: &SharedLog,
 ) -> Result<(), CallError> {
     if opts.udp {
@@ -206,21 +198,17 @@ pub fn serve(
     let listener: TcpListener = socket.into();
     if opts.no_accept {
         calls.say("listening and never calling accept(): completed connections wait in the queue");
-        while !stop.load(Ordering::Relaxed) {
-            thread::sleep(Duration::from_millis(100));
-        }
-        return Ok(());
+        stop.wait();
+        return closing(calls, listener);
     }
     if opts.mode == Mode::Event {
-        return serve_event(listener, opts, calls, stop, log);
+        serve_event(&listener, opts, calls, stop, log);
+        return closing(calls, listener);
     }
     let mut workers = Vec::new();
     let mut children: Vec<libc::pid_t> = Vec::new();
-    while !stop.load(Ordering::Relaxed) {
+    while stop.wait_readable(listener.as_raw_fd()) == Woken::Readable {
         reap(&mut children);
-        if !readable(listener.as_raw_fd()) {
-            continue;
-        }
         let Ok((stream, peer)) = calls.run(
             on(Call::new(Op::Accept), &listener),
             || listener.accept(),
@@ -232,9 +220,9 @@ pub fn serve(
             l.peers.push(peer);
         }
         match opts.mode {
-            Mode::Single | Mode::Event => handle(stream, peer, opts, calls, log),
+            Mode::Single | Mode::Event => handle(stream, peer, opts, calls, log, stop),
             Mode::Thread => {
-                let (opts, log) = (opts.clone(), Arc::clone(log));
+                let (opts, log, stop) = (opts.clone(), Arc::clone(log), stop.clone());
                 let worker = calls.named(String::new());
                 // Numbered in accept order: Rust's ThreadId has no stable number to print.
                 let number = workers.len() + 1;
@@ -242,7 +230,7 @@ pub fn serve(
                     let name = format!("server thread {number}");
                     let calls = worker.named(name);
                     calls.say(&format!("serving {peer}"));
-                    handle(stream, peer, &opts, &calls, &log);
+                    handle(stream, peer, &opts, &calls, &log, &stop);
                 }));
             }
             Mode::Process => {
@@ -251,10 +239,11 @@ pub fn serve(
                 // socket I/O and exits with _exit.
                 let pid = unsafe { libc::fork() };
                 if pid == 0 {
+                    Shutdown::in_forked_child();
                     drop(listener);
                     let calls = calls.named(format!("server process {}", std::process::id()));
                     calls.say(&format!("serving {peer}"));
-                    handle(stream, peer, opts, &calls, log);
+                    handle(stream, peer, opts, &calls, log, stop);
                     // SAFETY: end the child without running the parent's exit handlers.
                     unsafe { libc::_exit(0) };
                 } else if pid > 0 {
@@ -272,19 +261,26 @@ pub fn serve(
                     drop(stream); // the child has its own copy
                 } else {
                     calls.say("fork() failed; serving in this process");
-                    handle(stream, peer, opts, calls, log);
+                    handle(stream, peer, opts, calls, log, stop);
                 }
             }
         }
     }
+    // Each thread and process heard the stop too, and closes its connection.
     for w in workers {
         let _ = w.join();
     }
-    while !children.is_empty() {
+    let deadline = std::time::Instant::now() + Duration::from_secs(2);
+    while !children.is_empty() && std::time::Instant::now() < deadline {
         reap(&mut children);
-        thread::sleep(Duration::from_millis(10));
+        thread::sleep(Duration::from_millis(5));
     }
-    Ok(())
+    closing(calls, listener)
+}
+
+/// The listening socket's close(), printed as the last call of a server.
+fn closing(calls: &Calls, listener: TcpListener) -> Result<(), CallError> {
+    super::close(calls, listener)
 }
 
 /// Collect finished child processes.
@@ -296,13 +292,15 @@ fn reap(children: &mut Vec<libc::pid_t>) {
     });
 }
 
-/// Echo on one connection: recv, (delay), send back; until EOF, or once.
+/// Echo on one connection: recv, (delay), send back; until EOF, or once,
+/// or the stop.
 fn handle(
     mut stream: TcpStream,
     peer: SocketAddr,
     opts: &ServeOptions,
     calls: &Calls,
     log: &SharedLog,
+    stop: &Shutdown,
 ) {
     if opts.linger0 {
         let sock = socket2::SockRef::from(&stream);
@@ -315,6 +313,10 @@ fn handle(
     let mut buf = vec![0u8; opts.recv_buf.max(1)];
     let mut carry = Vec::new();
     loop {
+        if stop.wait_readable(stream.as_raw_fd()) == Woken::Stop {
+            calls.say(&format!("stopping: closing the connection from {peer}"));
+            break;
+        }
         let call = on(Call::new(Op::Recv), &stream).size(buf.len());
         let n = match calls.run_reading(call, || {
             let n = stream.read(&mut buf)?;
@@ -343,7 +345,6 @@ fn handle(
             break;
         }
     }
-    let _ = peer;
     let _ = super::close(calls, stream);
 }
 
@@ -357,20 +358,23 @@ pub fn accepted(&(ref s, peer): &(TcpStream, SocketAddr)) -> Returned {
     }
 }
 
-/// One poll() loop over the listener and every connection.
+/// One poll() loop over the listener and every connection (and the stop).
 fn serve_event(
-    listener: TcpListener,
+    listener: &TcpListener,
     opts: &ServeOptions,
     calls: &Calls,
-    stop: &AtomicBool,
+    stop: &Shutdown,
     log: &SharedLog,
-) -> Result<(), CallError> {
+) {
     listener.set_nonblocking(true).ok();
     let mut conns: Vec<(TcpStream, SocketAddr, Vec<u8>)> = Vec::new();
     let mut buf = vec![0u8; opts.recv_buf.max(1)];
-    while !stop.load(Ordering::Relaxed) {
+    loop {
+        // The stop's descriptor is polled last, with the sockets: the loop
+        // wakes for whichever comes first.
         let mut fds: Vec<libc::pollfd> = std::iter::once(listener.as_raw_fd())
             .chain(conns.iter().map(|(s, _, _)| s.as_raw_fd()))
+            .chain(std::iter::once(stop.fd()))
             .map(|fd| libc::pollfd {
                 fd,
                 events: libc::POLLIN,
@@ -378,10 +382,18 @@ fn serve_event(
             })
             .collect();
         // SAFETY: `fds` is a valid array of pollfd for the call.
-        let ready = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, 100) };
+        let ready = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, -1) };
         if ready <= 0 {
             continue;
         }
+        if fds.last().is_some_and(|p| p.revents != 0) || stop.is_triggered() {
+            calls.say(&format!("stopping: closing {} connection(s)", conns.len()));
+            for (stream, _, _) in conns.drain(..) {
+                let _ = super::close(calls, stream);
+            }
+            return;
+        }
+        let fds = &fds[..fds.len() - 1];
         if fds[0].revents != 0 {
             loop {
                 // The loop accepts until the queue is empty (EAGAIN).
@@ -431,22 +443,18 @@ fn serve_event(
             let _ = super::close(calls, stream);
         }
     }
-    Ok(())
 }
 
 fn serve_udp(
     socket: UdpSocket,
     opts: &ServeOptions,
     calls: &Calls,
-    stop: &AtomicBool,
+    stop: &Shutdown,
     log: &SharedLog,
 ) -> Result<(), CallError> {
     let mut big = vec![0u8; 65536];
     let mut buf = vec![0u8; opts.recv_buf.max(1)];
-    while !stop.load(Ordering::Relaxed) {
-        if !readable(socket.as_raw_fd()) {
-            continue;
-        }
+    while stop.wait_readable(socket.as_raw_fd()) == Woken::Readable {
         // Peek first to learn the datagram's real size: recvfrom() with a
         // smaller buffer silently discards the rest.
         let whole = socket.peek_from(&mut big).map(|(n, _)| n).unwrap_or(0);
@@ -478,7 +486,7 @@ fn serve_udp(
             |&n| moved(n),
         );
     }
-    Ok(())
+    super::close(calls, socket)
 }
 
 /// Addresses getaddrinfo gives for a name (all of them are shown).

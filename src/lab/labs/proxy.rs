@@ -1,7 +1,5 @@
 //! The `proxy` lab: the program a student would write, and the checks.
 
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
 use std::thread;
 
 use crate::lab::kit::{echo_server, local, or_none, pause, shown};
@@ -15,8 +13,8 @@ pub fn proxy(ctx: &mut LabCtx) -> anyhow::Result<()> {
     ctx.step(&format!(
         "a proxy on 127.0.0.1:{proxy_port} relays to the server on {server_port}"
     ))?;
-    let stop = Arc::new(AtomicBool::new(false));
-    let (s, pc) = (Arc::clone(&stop), ctx.calls.named("proxy".into()));
+    let stop = crate::sockets::shutdown::Shutdown::new()?;
+    let (s, pc) = (stop.clone(), ctx.calls.named("proxy".into()));
     let relay = thread::spawn(move || {
         crate::sockets::proxy::run(local(proxy_port), local(server_port), &pc, &s)
     });
@@ -30,7 +28,7 @@ pub fn proxy(ctx: &mut LabCtx) -> anyhow::Result<()> {
         &ctx.calls.named("client".into()),
     );
     pause(100);
-    stop.store(true, Ordering::Relaxed);
+    stop.trigger();
     let _ = relay.join();
     let ex = ex?;
     ctx.check(

@@ -80,6 +80,26 @@ fn process_exit(call: &Call, out: &mut String) {
     );
 }
 
+/// An echo program's last line: "stopped: 3 connection(s), 15 bytes
+/// echoed; every socket closed".
+/// `bytes` is `None` when other processes moved them (a forking server).
+pub fn stopped_text(connections: u64, bytes: Option<u64>, verb: &str) -> String {
+    let conns = if connections == 1 {
+        "connection"
+    } else {
+        "connections"
+    };
+    match bytes {
+        Some(b) => format!(
+            "stopped: {connections} {conns}, {b} {} {verb}; every socket closed",
+            if b == 1 { "byte" } else { "bytes" },
+        ),
+        None => format!(
+            "stopped: {connections} {conns}, each {verb} by its own process; every socket closed"
+        ),
+    }
+}
+
 /// Why a program stopped, in one line for stderr, after the failed call
 /// was shown whole with the others: `server stopped: bind() failed with
 /// EACCES (Permission denied)`.
