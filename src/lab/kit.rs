@@ -178,8 +178,102 @@ pub fn echo_server(ctx: &LabCtx, port: u16) -> anyhow::Result<Server> {
     )
 }
 
+/// A delay that is itself the lesson (say why where it is called): "the
+/// client waits, then closes", clients arriving 100 ms apart.
 pub fn pause(ms: u64) {
     thread::sleep(Duration::from_millis(ms));
+}
+
+/// Wait until `ready()` holds, at most `WAIT_LIMIT`: a lab waits for what
+/// it waits for (a state in the kernel's table, a call returned), so it
+/// takes as long as the machine needs and no longer. Returns whether it
+/// held (the checks that follow say what was seen either way).
+pub fn wait_until(mut ready: impl FnMut() -> bool) -> bool {
+    let deadline = std::time::Instant::now() + WAIT_LIMIT;
+    loop {
+        if ready() {
+            return true;
+        }
+        if std::time::Instant::now() >= deadline {
+            return false;
+        }
+        thread::sleep(Duration::from_millis(2));
+    }
+}
+
+/// Whether `socket` has an error waiting to be reported (an ICMP error
+/// that arrived for a connected UDP socket).
+fn error_pending(socket: &impl std::os::fd::AsRawFd) -> bool {
+    let mut p = libc::pollfd {
+        fd: socket.as_raw_fd(),
+        events: 0,
+        revents: 0,
+    };
+    // SAFETY: one valid pollfd for the duration of the call.
+    unsafe { libc::poll(&mut p, 1, 0) > 0 && p.revents & libc::POLLERR != 0 }
+}
+
+/// How long [`wait_until`] waits before the lab goes on regardless.
+const WAIT_LIMIT: Duration = Duration::from_secs(2);
+
+/// Wait until the kernel's socket table has a TCP socket on local port
+/// `port` in `state` (`ss -tan sport = :PORT`).
+pub fn kernel_has(port: u16, state: crate::track::state::TcpState) -> bool {
+    use crate::lab::sockstate::{snapshot, KernelState};
+    wait_until(|| {
+        snapshot(&[port]).is_some_and(|rows| {
+            rows.iter()
+                .any(|r| r.local.port() == port && r.state == KernelState::Tcp(state))
+        })
+    })
+}
+
+/// Wait until nothing in the kernel's table is on local port `port` in
+/// `state` any more.
+pub fn kernel_left(port: u16, state: crate::track::state::TcpState) -> bool {
+    use crate::lab::sockstate::{snapshot, KernelState};
+    wait_until(|| {
+        snapshot(&[port]).is_some_and(|rows| {
+            !rows
+                .iter()
+                .any(|r| r.local.port() == port && r.state == KernelState::Tcp(state))
+        })
+    })
+}
+
+/// The kernel's row for the connection `stream` (by its two addresses).
+fn row_of(stream: &TcpStream) -> Option<crate::lab::sockstate::SocketRow> {
+    let (local, peer) = (stream.local_addr().ok()?, stream.peer_addr().ok()?);
+    crate::lab::sockstate::snapshot(&[local.port()])?
+        .into_iter()
+        .find(|r| r.local == local && r.remote == peer)
+}
+
+/// Whether `stream`'s connection is still ESTABLISHED in the kernel (a RST
+/// takes it out of the table).
+pub fn conn_established(stream: &TcpStream) -> bool {
+    use crate::lab::sockstate::KernelState;
+    row_of(stream)
+        .is_some_and(|r| r.state == KernelState::Tcp(crate::track::state::TcpState::Established))
+}
+
+/// Bytes received on `stream` and not read yet (`ss` Recv-Q).
+pub fn bytes_queued(stream: &TcpStream) -> u64 {
+    row_of(stream).map_or(0, |r| r.recv_q)
+}
+
+/// Wait until `port` accepts connections (a server started elsewhere).
+pub fn listening(port: u16) -> bool {
+    kernel_has(port, crate::track::state::TcpState::Listen)
+}
+
+/// Wait until the library server has served `n` connections and echoed
+/// `bytes` bytes (its recv() and send() calls returned).
+pub fn served(log: &SharedLog, n: usize, bytes: u64) -> bool {
+    wait_until(|| {
+        log.lock()
+            .is_ok_and(|l| l.peers.len() >= n && l.echoed_bytes >= bytes)
+    })
 }
 
 pub fn on(ip: [u8; 4], port: u16) -> SocketAddr {
@@ -266,7 +360,9 @@ pub fn connected_send_refused(calls: &Calls, target: SocketAddr) -> anyhow::Resu
         )
     };
     send()?;
-    pause(100);
+    // The ICMP port unreachable comes back as an error pending on the
+    // socket (poll() shows POLLERR without taking it).
+    wait_until(|| error_pending(&c));
     let again = send();
     Ok(matches!(&again, Err(e) if e.errno == Some(libc::ECONNREFUSED)))
 }
@@ -300,8 +396,15 @@ impl ChildServer {
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
             .spawn()?;
-        pause(300);
-        Ok(ChildServer(child))
+        let server = ChildServer(child);
+        if let Some(port) = args
+            .windows(2)
+            .find(|w| w[0] == "--port")
+            .and_then(|w| w[1].parse().ok())
+        {
+            listening(port);
+        }
+        Ok(server)
     }
 
     pub fn kill(&mut self, signal: i32) {

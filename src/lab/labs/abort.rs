@@ -3,7 +3,9 @@
 use std::time::Duration;
 
 use crate::call::{Call, Op};
-use crate::lab::kit::{close, close_saying, local, pause, recv, send, tcp_pair};
+use crate::lab::kit::{
+    bytes_queued, close, close_saying, conn_established, local, recv, send, tcp_pair, wait_until,
+};
 use crate::lab::sockstate::KernelState;
 use crate::lab::{packet_check, Check, LabCtx, RowRecord, ACK, FIN, RST};
 use crate::sockets::server::{self, ServeOptions};
@@ -32,7 +34,8 @@ pub fn abort(ctx: &mut LabCtx) -> anyhow::Result<()> {
         ok,
     )?;
     close(&cl, client)?;
-    pause(50);
+    // The RST has reached the server's socket: it left ESTABLISHED.
+    wait_until(|| !conn_established(&conn));
     let r = recv(&srv, &mut conn, 16, false);
     ctx.check(
         "the server's recv() fails with ECONNRESET",
@@ -52,9 +55,11 @@ pub fn abort(ctx: &mut LabCtx) -> anyhow::Result<()> {
     )?;
     let (mut client, conn) = tcp_pair(&cl, &srv, &listener, port)?;
     send(&cl, &mut client, b"unread", None)?;
-    pause(50);
+    // The 6 bytes are in the server's receive queue, unread.
+    wait_until(|| bytes_queued(&conn) >= 6);
     close_saying(&srv, conn, "with 6 bytes received and unread")?;
-    pause(50);
+    // The server's RST has reset the client's socket.
+    wait_until(|| !conn_established(&client));
     let r = recv(&cl, &mut client, 16, false);
     ctx.check(
         "closing with unread data also resets: the client's recv() fails with ECONNRESET",

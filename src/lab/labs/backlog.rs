@@ -4,7 +4,7 @@ use std::net::TcpStream;
 use std::thread;
 use std::time::Duration;
 
-use crate::lab::kit::{connect, local, or_none, pause, send, Server};
+use crate::lab::kit::{connect, local, or_none, pause, send, wait_until, Server};
 use crate::lab::sockstate::KernelState;
 use crate::lab::{packet_check, Check, LabCtx, RowRecord, ACK, SYN};
 use crate::sockets::server::ServeOptions;
@@ -30,6 +30,7 @@ pub fn backlog(ctx: &mut LabCtx) -> anyhow::Result<()> {
         .map(|i| {
             let calls = ctx.calls.named(format!("client {}", i + 1));
             thread::spawn(move || {
+                // The lesson: clients arriving one after another, in order.
                 pause(100 * i);
                 let r = connect(&calls, port, Some(Duration::from_millis(2500)));
                 if let Ok(mut s) = r.as_ref().map(|s| s.try_clone()) {
@@ -41,7 +42,15 @@ pub fn backlog(ctx: &mut LabCtx) -> anyhow::Result<()> {
             })
         })
         .collect();
-    pause(600);
+    // Clients 1 and 2 fill the queue; 3 and 4 wait with their SYNs unanswered.
+    wait_until(|| {
+        crate::lab::sockstate::snapshot(&[port]).is_some_and(|rows| {
+            rows.iter()
+                .filter(|r| r.state == KernelState::Tcp(TcpState::SynSent))
+                .count()
+                >= 2
+        })
+    });
     let rows = ctx.states("while clients 3 and 4 wait");
     let listener = rows
         .iter()

@@ -1,8 +1,9 @@
 //! The `client-fixed-port` lab: the program a student would write, and the checks.
 
-use crate::lab::kit::{echo_server, local, pause};
+use crate::lab::kit::{echo_server, kernel_has, local};
 use crate::lab::{packet_check, Check, LabCtx, RowRecord, FIN, SYN};
 use crate::sockets::client::{self, ClientOptions};
+use crate::track::state::TcpState;
 
 pub fn client_fixed_port(ctx: &mut LabCtx) -> anyhow::Result<()> {
     let (server_port, fixed) = (ctx.port(0), ctx.port(1));
@@ -17,7 +18,7 @@ pub fn client_fixed_port(ctx: &mut LabCtx) -> anyhow::Result<()> {
         "the client binds 127.0.0.1:{fixed} (SO_REUSEADDR on), talks, and closes first"
     ))?;
     client::run(&base, &ctx.calls.named("client".into()))?;
-    pause(100);
+    kernel_has(fixed, TcpState::TimeWait);
     ctx.states("after the close");
     ctx.step("it reconnects from the same port without SO_REUSEADDR")?;
     let plain = ClientOptions {

@@ -1,6 +1,6 @@
 //! The `concurrency` lab: the program a student would write, and the checks.
 
-use crate::lab::kit::{local, pause, ChildServer, Server};
+use crate::lab::kit::{local, served, ChildServer, Server};
 use crate::lab::{packet_check, Check, LabCtx, RowRecord};
 use crate::sockets::client::{self, ClientOptions};
 use crate::sockets::server::{self, ServeOptions};
@@ -31,7 +31,7 @@ pub fn concurrency(ctx: &mut LabCtx) -> anyhow::Result<()> {
         let right = all
             .iter()
             .all(|e| e.replies == vec![b"one".to_vec(), b"two".to_vec()]);
-        pause(50);
+        served(&server.log, 3, 18);
         let accepted = server.log.lock().map(|l| l.peers.len()).unwrap_or(0);
         ctx.check(
             &format!("the {mode} server serves all three clients correctly"),

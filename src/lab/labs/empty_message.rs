@@ -21,6 +21,7 @@ pub fn empty_message(ctx: &mut LabCtx) -> anyhow::Result<()> {
     ctx.step("TCP: the client sends an empty message, waits, then closes")?;
     let (mut client, mut conn) = tcp_pair(&cl, &srv, &listener, tcp_port)?;
     let sent = send(&cl, &mut client, b"", None)?;
+    // The wait is the lesson: time for a segment to appear, and none does.
     pause(100);
     close(&cl, client)?;
     let got = recv(&srv, &mut conn, 16, false)?;

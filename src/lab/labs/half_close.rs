@@ -3,7 +3,7 @@
 use std::net::Shutdown;
 
 use crate::call::{Call, Op};
-use crate::lab::kit::{close, local, or_none, pause, recv, send, shown, tcp_pair};
+use crate::lab::kit::{close, kernel_has, local, or_none, recv, send, shown, tcp_pair};
 use crate::lab::sockstate::KernelState;
 use crate::lab::{packet_check, Check, LabCtx, RowRecord, FIN};
 use crate::sockets::server::{self, ServeOptions};
@@ -29,7 +29,8 @@ pub fn half_close(ctx: &mut LabCtx) -> anyhow::Result<()> {
     let mut call = on(Call::new(Op::Shutdown), &client);
     call.args.how = Some("SHUT_WR");
     cl.run(call, || client.shutdown(Shutdown::Write), ok)?;
-    pause(100);
+    // The FIN is acknowledged: the client is in FIN-WAIT-2.
+    kernel_has(client.local_addr()?.port(), TcpState::FinWait2);
     let rows = ctx.states("after the client's shutdown(SHUT_WR)");
     let server_close_wait = rows
         .iter()
@@ -83,8 +84,9 @@ pub fn half_close(ctx: &mut LabCtx) -> anyhow::Result<()> {
         reply == b"HTTP/1.0 200",
         shown(std::slice::from_ref(&reply)),
     );
+    let client_port = client.local_addr()?.port();
     drop(client);
-    pause(50);
+    kernel_has(client_port, TcpState::TimeWait);
     ctx.states("after both closed");
     Ok(())
 }

@@ -2,7 +2,7 @@
 
 use std::net::SocketAddr;
 
-use crate::lab::kit::{local, or_none, pause, Server};
+use crate::lab::kit::{local, or_none, served, Server};
 use crate::lab::{packet_check, Check, LabCtx, RowRecord, RST};
 use crate::sockets::client::{self, ClientOptions};
 use crate::sockets::server::ServeOptions;
@@ -28,7 +28,7 @@ pub fn ipv6_dual_stack(ctx: &mut LabCtx) -> anyhow::Result<()> {
         },
         &ctx.calls.named("client".into()),
     )?;
-    pause(50);
+    served(&server.log, 1, 5);
     let peer = server
         .log
         .lock()

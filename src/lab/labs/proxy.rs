@@ -2,7 +2,7 @@
 
 use std::thread;
 
-use crate::lab::kit::{echo_server, local, or_none, pause, shown};
+use crate::lab::kit::{echo_server, listening, local, or_none, served, shown};
 use crate::lab::{packet_check, Check, LabCtx, RowRecord, FIN};
 use crate::sockets::client::{self, ClientOptions};
 use crate::track::event::Event;
@@ -18,7 +18,7 @@ pub fn proxy(ctx: &mut LabCtx) -> anyhow::Result<()> {
     let relay = thread::spawn(move || {
         crate::sockets::proxy::run(local(proxy_port), local(server_port), &pc, &s)
     });
-    pause(150);
+    listening(proxy_port);
     ctx.step("the client connects to the proxy and sends \"hello\"")?;
     let ex = client::run(
         &ClientOptions {
@@ -27,7 +27,8 @@ pub fn proxy(ctx: &mut LabCtx) -> anyhow::Result<()> {
         },
         &ctx.calls.named("client".into()),
     );
-    pause(100);
+    // The server has echoed, and both of the proxy's connections closed.
+    served(&server.log, 1, 5);
     stop.trigger();
     let _ = relay.join();
     let ex = ex?;

@@ -1,6 +1,6 @@
 //! The `recv-buffer` lab: the program a student would write, and the checks.
 
-use crate::lab::kit::{list, local, pause, Server};
+use crate::lab::kit::{list, local, served, Server};
 use crate::lab::{packet_check, Check, LabCtx, RowRecord};
 use crate::sockets::client::{self, ClientOptions};
 use crate::sockets::server::ServeOptions;
@@ -24,7 +24,8 @@ pub fn recv_buffer(ctx: &mut LabCtx) -> anyhow::Result<()> {
         ..ClientOptions::default()
     };
     client::run(&opts, &calls.named("client".into()))?;
-    pause(50);
+    // The server's recv() calls have returned every byte (16).
+    served(&server.log, 1, 16);
     let chunks = server
         .log
         .lock()

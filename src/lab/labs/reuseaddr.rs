@@ -1,6 +1,8 @@
 //! The `reuseaddr` lab: the program a student would write, and the checks.
 
-use crate::lab::kit::{close, connect, local, pause, recv, send, tcp_pair, ChildServer};
+use crate::lab::kit::{
+    close, connect, kernel_has, kernel_left, local, recv, send, tcp_pair, ChildServer,
+};
 use crate::lab::sockstate::KernelState;
 use crate::lab::{packet_check, Check, LabCtx, RowRecord, ACK, FIN, RST};
 use crate::sockets::server::{self, ServeOptions};
@@ -23,7 +25,7 @@ pub fn reuseaddr(ctx: &mut LabCtx) -> anyhow::Result<()> {
     recv(&cl, &mut client, 8, false)?;
     close(&cl, client)?;
     close(&srv, listener)?;
-    pause(100);
+    kernel_has(port, TcpState::TimeWait);
     let rows = ctx.states("after the server closed first");
     ctx.check(
         "TIME-WAIT is on the server's port: the server closed first",
@@ -52,16 +54,21 @@ pub fn reuseaddr(ctx: &mut LabCtx) -> anyhow::Result<()> {
     ))?;
     let mut child = ChildServer::start(&["tcp", "--port", &port2.to_string(), "--duration", "10"])?;
     let mut c = connect(&cl, port2, None)?;
-    pause(100);
+    // The child server has accepted the connection before it is killed.
+    kernel_has(port2, TcpState::Established);
+    let client_port = c.local_addr()?.port();
     child.kill(libc::SIGKILL);
-    pause(100);
+    // The kernel closed the killed server's socket: its FIN put the client
+    // in CLOSE-WAIT.
+    kernel_has(client_port, TcpState::CloseWait);
     send(
         &cl,
         &mut c,
         b"hello",
         Some("accepted locally; the peer answers with RST"),
     )?;
-    pause(100);
+    // The RST the first send drew has reset the client's socket.
+    kernel_left(client_port, TcpState::CloseWait);
     let second = send(&cl, &mut c, b"hello", None);
     ctx.check(
         "after the kill the kernel closed the server's socket (FIN); the client's next send draws RST, the one after fails with EPIPE",

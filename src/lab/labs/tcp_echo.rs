@@ -1,6 +1,6 @@
 //! The `tcp-echo` lab: the program a student would write, and the checks.
 
-use crate::lab::kit::{echo_server, list, local, pause, shown};
+use crate::lab::kit::{echo_server, kernel_has, list, local, shown};
 use crate::lab::sockstate::KernelState;
 use crate::lab::{packet_check, Check, LabCtx, RowRecord, FIN};
 use crate::sockets::client::{self, ClientOptions};
@@ -30,8 +30,9 @@ pub fn tcp_echo(ctx: &mut LabCtx) -> anyhow::Result<()> {
         );
         if let Some(local) = ex[0].local {
             client_ports.push(local.port());
+            // The last ACK of the close has put the client in TIME-WAIT.
+            kernel_has(local.port(), TcpState::TimeWait);
         }
-        pause(100);
     }
     let rows = ctx.states("after both clients closed");
     ctx.check(
