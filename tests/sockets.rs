@@ -332,7 +332,7 @@ fn python_client(port: u16) {
 
 #[test]
 fn every_mode_serves_twenty_concurrent_clients_and_a_python_client() {
-    for mode in ["single", "thread", "process", "event"] {
+    for mode in ["single", "thread", "process", "event", "async"] {
         let port = free_port();
         let mut child = serve_binary(&[
             "tcp",
@@ -792,7 +792,7 @@ fn rest(lines: &std::sync::mpsc::Receiver<String>) -> Vec<String> {
 // exits 0 within a second.
 #[test]
 fn every_mode_stops_within_a_second_on_sigint_and_sigterm() {
-    for mode in ["single", "thread", "process", "event"] {
+    for mode in ["single", "thread", "process", "event", "async"] {
         for signal in [libc::SIGINT, libc::SIGTERM] {
             for busy in [false, true] {
                 let port = free_port();
@@ -872,7 +872,7 @@ fn the_proxy_stops_within_a_second_with_clients_idle_or_busy() {
 // connected and idle.
 #[test]
 fn duration_ends_a_server_with_an_idle_client_on_time() {
-    for mode in ["single", "thread", "process", "event"] {
+    for mode in ["single", "thread", "process", "event", "async"] {
         let port = free_port();
         let started = Instant::now();
         let (mut child, lines) = program(&[
@@ -899,7 +899,7 @@ fn duration_ends_a_server_with_an_idle_client_on_time() {
 // See: issue 18. 50 concurrent clients against each mode, all served.
 #[test]
 fn fifty_concurrent_clients_complete_against_every_mode() {
-    for mode in ["single", "thread", "process", "event"] {
+    for mode in ["single", "thread", "process", "event", "async"] {
         let port = free_port();
         let (mut child, lines) = program(&[
             "serve",

@@ -174,9 +174,9 @@ pub const LABS: &[Lab] = &[
     },
     Lab {
         name: "concurrency",
-        question: "How do thread, event-loop and forking servers serve several clients at once?",
+        question: "How do single, thread, event-loop, async and forking servers serve several clients at once?",
         seconds: 1.5,
-        ports: 3,
+        ports: 5,
         run: concurrency::concurrency,
         packets: concurrency::concurrency_packets,
     },

@@ -32,6 +32,8 @@ pub enum Mode {
     Process,
     /// One poll() loop serving every connection, like a select() server
     Event,
+    /// Tokio tasks on one thread: a task per connection, no thread per connection
+    Async,
 }
 
 impl std::fmt::Display for Mode {
@@ -41,6 +43,7 @@ impl std::fmt::Display for Mode {
             Mode::Thread => "thread-per-connection",
             Mode::Process => "process-per-connection",
             Mode::Event => "event-loop (poll)",
+            Mode::Async => "async (tokio tasks on one thread)",
         })
     }
 }
@@ -205,6 +208,10 @@ pub fn serve(
         serve_event(&listener, opts, calls, stop, log);
         return closing(calls, listener);
     }
+    if opts.mode == Mode::Async {
+        let listener = serve_async(listener, opts, calls, stop, log)?;
+        return closing(calls, listener);
+    }
     let mut workers = Vec::new();
     let mut children: Vec<libc::pid_t> = Vec::new();
     while stop.wait_readable(listener.as_raw_fd()) == Woken::Readable {
@@ -220,7 +227,9 @@ pub fn serve(
             l.peers.push(peer);
         }
         match opts.mode {
-            Mode::Single | Mode::Event => handle(stream, peer, opts, calls, log, stop),
+            Mode::Single | Mode::Event | Mode::Async => {
+                handle(stream, peer, opts, calls, log, stop)
+            }
             Mode::Thread => {
                 let (opts, log, stop) = (opts.clone(), Arc::clone(log), stop.clone());
                 let worker = calls.named(String::new());
@@ -442,6 +451,120 @@ fn serve_event(
             let (stream, _, _) = conns.swap_remove(i);
             let _ = super::close(calls, stream);
         }
+    }
+}
+
+/// Tokio tasks on one thread (a current-thread runtime): the accept loop
+/// and each connection's task wait on their socket and on the stop with
+/// `select!`, as mini-redis does. No thread per connection: while one task
+/// waits in recv(), the thread runs the others.
+fn serve_async(
+    listener: TcpListener,
+    opts: &ServeOptions,
+    calls: &Calls,
+    stop: &Shutdown,
+    log: &SharedLog,
+) -> Result<TcpListener, CallError> {
+    let failed = |source: std::io::Error| CallError {
+        call: Box::new(Call::new(Op::Accept)),
+        errno: source.raw_os_error(),
+        source,
+    };
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_io()
+        .enable_time()
+        .build()
+        .map_err(failed)?;
+    listener.set_nonblocking(true).map_err(failed)?;
+    runtime.block_on(async {
+        let listener = tokio::net::TcpListener::from_std(listener).map_err(failed)?;
+        let mut tasks = tokio::task::JoinSet::new();
+        let mut number = 0;
+        loop {
+            let accepted = tokio::select! {
+                biased;
+                () = stop.stopped() => break,
+                accepted = listener.accept() => accepted,
+            };
+            let call = on(Call::new(Op::Accept), &listener);
+            let Ok((stream, peer)) = calls.run(call, || accepted, |(s, peer)| Returned {
+                fd: Some(s.as_raw_fd()),
+                peer: Some(*peer),
+                local: s.local_addr().ok(),
+                ..Returned::default()
+            }) else {
+                continue;
+            };
+            if let Ok(mut l) = log.lock() {
+                l.peers.push(peer);
+            }
+            number += 1;
+            let calls = calls.named(format!("server task {number}"));
+            let (opts, log, stop) = (opts.clone(), Arc::clone(log), stop.clone());
+            tasks.spawn(async move { handle_async(stream, peer, &opts, &calls, &log, &stop).await });
+        }
+        // Every task heard the stop too, and closes its connection.
+        while tasks.join_next().await.is_some() {}
+        listener.into_std().map_err(failed)
+    })
+}
+
+/// [`handle`] as a task: recv and send are awaited, and the stop is one of
+/// the things a recv waits for.
+async fn handle_async(
+    mut stream: tokio::net::TcpStream,
+    peer: SocketAddr,
+    opts: &ServeOptions,
+    calls: &Calls,
+    log: &SharedLog,
+    stop: &Shutdown,
+) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    calls.say(&format!("serving {peer}"));
+    if opts.linger0 {
+        let sock = socket2::SockRef::from(&stream);
+        let _ = calls.run(
+            on(Call::new(Op::Setsockopt), &stream).option("SO_LINGER", super::LINGER_0),
+            || sock.set_linger(Some(Duration::ZERO)),
+            ok,
+        );
+    }
+    let mut buf = vec![0u8; opts.recv_buf.max(1)];
+    let mut carry = Vec::new();
+    loop {
+        let read = tokio::select! {
+            biased;
+            () = stop.stopped() => {
+                calls.say(&format!("stopping: closing the connection from {peer}"));
+                break;
+            }
+            read = stream.read(&mut buf) => read,
+        };
+        let call = on(Call::new(Op::Recv), &stream).size(buf.len());
+        let n = match calls.run_reading(call, || {
+            let n = read?;
+            Ok((n, received(&mut carry, &buf[..n])))
+        }) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => n,
+        };
+        if !opts.delay.is_zero() {
+            tokio::time::sleep(opts.delay).await;
+        }
+        let written = stream.write_all(&buf[..n]).await.map(|()| n);
+        let call = on(Call::new(Op::Send), &stream).data(&buf[..n]);
+        if calls.run(call, || written, |&n| moved(n)).is_err() {
+            break;
+        }
+        if let Ok(mut l) = log.lock() {
+            l.received(&buf[..n]);
+        }
+        if opts.recv_once {
+            break;
+        }
+    }
+    if let Ok(stream) = stream.into_std() {
+        let _ = super::close(calls, stream);
     }
 }
 

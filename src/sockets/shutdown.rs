@@ -132,6 +132,23 @@ impl Shutdown {
         while self.wait_readable(self.fd()) != Woken::Stop {}
     }
 
+    /// For tokio tasks: ready at the stop (a tokio `UnixStream` on a copy
+    /// of the stop's descriptor), to `select!` on beside a socket.
+    pub async fn stopped(&self) {
+        let copy = self.inner.readable.try_clone().and_then(|c| {
+            c.set_nonblocking(true)?;
+            tokio::net::UnixStream::from_std(c)
+        });
+        let Ok(copy) = copy else {
+            return;
+        };
+        while !self.is_triggered() {
+            if copy.readable().await.is_err() {
+                return;
+            }
+        }
+    }
+
     /// Trigger on Ctrl-C (SIGINT), SIGTERM, and after `duration`. The
     /// signal handler writes a byte to the stop's descriptor (all a signal
     /// handler may safely do): every waiter wakes.
