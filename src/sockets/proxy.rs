@@ -2,19 +2,24 @@
 //! client connection makes the proxy open its own connection upstream, so
 //! the server sees the proxy's address, and each has its own handshake and
 //! its own FINs. A FIN from one side is passed on as shutdown(SHUT_WR).
-//! Each relay waits for its socket and for the stop ([`Shutdown`]): at
-//! Ctrl-C or SIGTERM every connection is closed (visibly) at once, idle or
-//! mid-transfer.
+//!
+//! It runs on tokio, on one thread: the accept loop and every relay are
+//! tasks that `select!` on their socket and on the stop ([`Shutdown`]), so
+//! at Ctrl-C or SIGTERM every connection is closed (visibly) at once, idle
+//! or mid-transfer. Each direction is copied by hand rather than with
+//! `tokio::io::copy_bidirectional`, which would hide the recv(), send()
+//! and shutdown() calls the proxy lab shows.
 
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::os::fd::AsRawFd;
+use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::thread;
 
-use super::server::{accepted, open, ServeOptions};
-use super::shutdown::{Shutdown, Woken};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::tcp::{ReadHalf, WriteHalf};
+use tokio::net::TcpStream;
+
+use super::server::{open, ServeOptions};
+use super::shutdown::Shutdown;
 use super::{moved, ok, on, CallError, Calls};
 use crate::call::{Call, Op, Returned};
 
@@ -37,44 +42,69 @@ pub fn run(
         reuseaddr: Some(true),
         ..ServeOptions::default()
     };
-    let listener: TcpListener = open(&opts, calls)?.into();
-    let mut workers = Vec::new();
+    let listener: std::net::TcpListener = open(&opts, calls)?.into();
+    let failed = |source: std::io::Error| CallError {
+        call: Box::new(Call::new(Op::Accept)),
+        errno: source.raw_os_error(),
+        source,
+    };
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_io()
+        .build()
+        .map_err(failed)?;
+    listener.set_nonblocking(true).map_err(failed)?;
     let bytes = Arc::new(AtomicU64::new(0));
-    let mut connections = 0;
-    while stop.wait_readable(listener.as_raw_fd()) == Woken::Readable {
-        let Ok((client, peer)) = calls.run(
-            on(Call::new(Op::Accept), &listener),
-            || listener.accept(),
-            accepted,
-        ) else {
-            continue;
-        };
-        let upstream_conn = calls.run(
-            Call::new(Op::Connect).addr(upstream),
-            || TcpStream::connect(upstream),
-            |s| Returned {
-                value: Some(0),
-                local: s.local_addr().ok(),
-                ..Returned::default()
-            },
-        );
-        let Ok(server) = upstream_conn else {
-            calls.say(&format!(
-                "closing {peer}: the upstream server is not reachable"
-            ));
-            let _ = super::close(calls, client);
-            continue;
-        };
-        connections += 1;
-        let (calls, stop, bytes) = (calls.clone(), stop.clone(), Arc::clone(&bytes));
-        workers.push(thread::spawn(move || {
-            relay_both(client, server, peer, &calls, &stop, &bytes)
-        }));
-    }
-    // Every relay heard the stop too, and closes its two sockets.
-    for w in workers {
-        let _ = w.join();
-    }
+    let (listener, connections) = runtime.block_on(async {
+        let listener = tokio::net::TcpListener::from_std(listener).map_err(failed)?;
+        let mut relays = tokio::task::JoinSet::new();
+        let mut connections = 0;
+        loop {
+            let accepted = tokio::select! {
+                biased;
+                () = stop.stopped() => break,
+                accepted = listener.accept() => accepted,
+            };
+            let call = on(Call::new(Op::Accept), &listener);
+            let Ok((client, peer)) = calls.run(
+                call,
+                || accepted,
+                |(s, peer)| Returned {
+                    fd: Some(std::os::fd::AsRawFd::as_raw_fd(s)),
+                    peer: Some(*peer),
+                    local: s.local_addr().ok(),
+                    ..Returned::default()
+                },
+            ) else {
+                continue;
+            };
+            let connected = TcpStream::connect(upstream).await;
+            let call = Call::new(Op::Connect).addr(upstream);
+            let Ok(server) = calls.run(
+                call,
+                || connected,
+                |s| Returned {
+                    value: Some(0),
+                    fd: Some(std::os::fd::AsRawFd::as_raw_fd(s)),
+                    local: s.local_addr().ok(),
+                    ..Returned::default()
+                },
+            ) else {
+                calls.say(&format!(
+                    "closing {peer}: the upstream server is not reachable"
+                ));
+                close(calls, client);
+                continue;
+            };
+            connections += 1;
+            let (calls, stop, bytes) = (calls.clone(), stop.clone(), Arc::clone(&bytes));
+            relays.spawn(
+                async move { relay_both(client, server, peer, &calls, &stop, &bytes).await },
+            );
+        }
+        // Every relay heard the stop too, and closes its two sockets.
+        while relays.join_next().await.is_some() {}
+        Ok::<_, CallError>((listener.into_std().map_err(failed)?, connections))
+    })?;
     super::close(calls, listener)?;
     Ok(Relayed {
         connections,
@@ -82,68 +112,78 @@ pub fn run(
     })
 }
 
-/// Both directions of one client's connection, each on its own thread,
-/// then both sockets closed.
-fn relay_both(
-    client: TcpStream,
-    server: TcpStream,
+/// close() on a tokio socket, printed as every close is.
+fn close(calls: &Calls, stream: TcpStream) {
+    if let Ok(stream) = stream.into_std() {
+        let _ = super::close(calls, stream);
+    }
+}
+
+/// Both directions of one client's connection, concurrently, then both
+/// sockets closed.
+async fn relay_both(
+    mut client: TcpStream,
+    mut server: TcpStream,
     peer: SocketAddr,
     calls: &Calls,
     stop: &Shutdown,
     bytes: &AtomicU64,
 ) {
-    thread::scope(|scope| {
-        let up_calls = calls.named(format!("proxy {peer} -> server"));
-        let (client, server) = (&client, &server);
-        scope.spawn(move || relay(client, server, &up_calls, stop, bytes));
-        relay(
-            server,
-            client,
-            &calls.named(format!("proxy server -> {peer}")),
-            stop,
-            bytes,
+    {
+        let (client_read, client_write) = client.split();
+        let (server_read, server_write) = server.split();
+        let up = calls.named(format!("proxy {peer} -> server"));
+        let down = calls.named(format!("proxy server -> {peer}"));
+        tokio::join!(
+            relay(client_read, server_write, &up, stop, bytes),
+            relay(server_read, client_write, &down, stop, bytes),
         );
-    });
-    let _ = super::close(calls, client);
-    let _ = super::close(calls, server);
+    }
+    close(calls, client);
+    close(calls, server);
 }
 
 /// Copy one direction until EOF (then pass the FIN on) or the stop.
-fn relay(
-    mut from: &TcpStream,
-    mut to: &TcpStream,
+async fn relay(
+    mut from: ReadHalf<'_>,
+    mut to: WriteHalf<'_>,
     calls: &Calls,
     stop: &Shutdown,
     bytes: &AtomicU64,
 ) {
     let mut buf = [0u8; 16384];
     loop {
-        if stop.wait_readable(from.as_raw_fd()) == Woken::Stop {
-            return;
-        }
-        let call = on(Call::new(Op::Recv), from).size(buf.len());
-        match calls.run(call, || from.read(&mut buf), |&n| moved(n)) {
+        let read = tokio::select! {
+            biased;
+            () = stop.stopped() => return,
+            read = from.read(&mut buf) => read,
+        };
+        let call = on(Call::new(Op::Recv), from.as_ref()).size(buf.len());
+        match calls.run(call, || read, |&n| moved(n)) {
             Ok(0) => {
                 // The peer's FIN, passed on as ours.
-                let mut call = on(Call::new(Op::Shutdown), to).comment("the FIN passed on");
+                let done = to.shutdown().await;
+                let mut call =
+                    on(Call::new(Op::Shutdown), to.as_ref()).comment("the FIN passed on");
                 call.args.how = Some("SHUT_WR");
-                let _ = calls.run(call, || to.shutdown(std::net::Shutdown::Write), ok);
+                let _ = calls.run(call, || done, ok);
                 return;
             }
             Ok(n) => {
-                let call = on(Call::new(Op::Send), to).data(&buf[..n]);
-                if calls
-                    .run(call, || to.write_all(&buf[..n]).map(|()| n), |&n| moved(n))
-                    .is_err()
-                {
+                let written = to.write_all(&buf[..n]).await.map(|()| n);
+                let call = on(Call::new(Op::Send), to.as_ref()).data(&buf[..n]);
+                if calls.run(call, || written, |&n| moved(n)).is_err() {
                     return;
                 }
                 bytes.fetch_add(n as u64, Ordering::Relaxed);
             }
             Err(_) => {
-                let mut call = on(Call::new(Op::Shutdown), to).comment("the other side failed");
-                call.args.how = Some("SHUT_RDWR");
-                let _ = calls.run(call, || to.shutdown(std::net::Shutdown::Both), ok);
+                // The other side failed (a RST): pass the end on.
+                let done = to.shutdown().await;
+                let mut call =
+                    on(Call::new(Op::Shutdown), to.as_ref()).comment("the other side failed");
+                call.args.how = Some("SHUT_WR");
+                let _ = calls.run(call, || done, ok);
                 return;
             }
         }

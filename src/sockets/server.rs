@@ -487,12 +487,16 @@ fn serve_async(
                 accepted = listener.accept() => accepted,
             };
             let call = on(Call::new(Op::Accept), &listener);
-            let Ok((stream, peer)) = calls.run(call, || accepted, |(s, peer)| Returned {
-                fd: Some(s.as_raw_fd()),
-                peer: Some(*peer),
-                local: s.local_addr().ok(),
-                ..Returned::default()
-            }) else {
+            let Ok((stream, peer)) = calls.run(
+                call,
+                || accepted,
+                |(s, peer)| Returned {
+                    fd: Some(s.as_raw_fd()),
+                    peer: Some(*peer),
+                    local: s.local_addr().ok(),
+                    ..Returned::default()
+                },
+            ) else {
                 continue;
             };
             if let Ok(mut l) = log.lock() {
@@ -501,7 +505,8 @@ fn serve_async(
             number += 1;
             let calls = calls.named(format!("server task {number}"));
             let (opts, log, stop) = (opts.clone(), Arc::clone(log), stop.clone());
-            tasks.spawn(async move { handle_async(stream, peer, &opts, &calls, &log, &stop).await });
+            tasks
+                .spawn(async move { handle_async(stream, peer, &opts, &calls, &log, &stop).await });
         }
         // Every task heard the stop too, and closes its connection.
         while tasks.join_next().await.is_some() {}
