@@ -286,11 +286,20 @@ fn demo_backlog() {
 #[test]
 fn demo_concurrency() {
     let out = run_lab("concurrency");
-    passed(&out, "nine connections, each with its own handshake");
-    passed(
-        &out,
-        "the forking server serves all three clients correctly",
-    );
+    // The same three clients against five ways of serving them.
+    passed(&out, "fifteen connections, each with its own handshake");
+    for server in [
+        "single",
+        "thread-per-connection",
+        "event-loop (poll)",
+        "async (tokio tasks on one thread)",
+        "forking",
+    ] {
+        passed(
+            &out,
+            &format!("the {server} server serves all three clients correctly"),
+        );
+    }
 }
 
 #[test]
