@@ -203,14 +203,15 @@ pub fn wait_until(mut ready: impl FnMut() -> bool) -> bool {
 
 /// Whether `socket` has an error waiting to be reported (an ICMP error
 /// that arrived for a connected UDP socket).
-fn error_pending(socket: &impl std::os::fd::AsRawFd) -> bool {
-    let mut p = libc::pollfd {
-        fd: socket.as_raw_fd(),
-        events: 0,
-        revents: 0,
+fn error_pending(socket: &impl std::os::fd::AsFd) -> bool {
+    use rustix::event::{poll, PollFd, PollFlags, Timespec};
+    let mut fds = [PollFd::new(socket, PollFlags::empty())];
+    let now = Timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
     };
-    // SAFETY: one valid pollfd for the duration of the call.
-    unsafe { libc::poll(&mut p, 1, 0) > 0 && p.revents & libc::POLLERR != 0 }
+    poll(&mut fds, Some(&now)).is_ok_and(|n| n > 0)
+        && fds[0].revents().contains(PollFlags::ERR)
 }
 
 /// How long [`wait_until`] waits before the lab goes on regardless.

@@ -10,12 +10,14 @@
 
 use std::io::{ErrorKind, Read, Write};
 use std::net::{IpAddr, SocketAddr, TcpListener, TcpStream, UdpSocket};
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsFd, AsRawFd};
 use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::Duration;
 
 use socket2::{Domain, Protocol, SockAddr, Socket, Type};
+
+use rustix::event::{poll, PollFd, PollFlags};
 
 use super::shutdown::{Shutdown, Woken};
 use super::{moved, ok, on, received, received_from, CallError, Calls};
@@ -214,7 +216,7 @@ pub fn serve(
     }
     let mut workers = Vec::new();
     let mut children: Vec<libc::pid_t> = Vec::new();
-    while stop.wait_readable(listener.as_raw_fd()) == Woken::Readable {
+    while stop.wait_readable(&listener) == Woken::Readable {
         reap(&mut children);
         let Ok((stream, peer)) = calls.run(
             on(Call::new(Op::Accept), &listener),
@@ -322,7 +324,7 @@ fn handle(
     let mut buf = vec![0u8; opts.recv_buf.max(1)];
     let mut carry = Vec::new();
     loop {
-        if stop.wait_readable(stream.as_raw_fd()) == Woken::Stop {
+        if stop.wait_readable(&stream) == Woken::Stop {
             calls.say(&format!("stopping: closing the connection from {peer}"));
             break;
         }
@@ -381,29 +383,25 @@ fn serve_event(
     loop {
         // The stop's descriptor is polled last, with the sockets: the loop
         // wakes for whichever comes first.
-        let mut fds: Vec<libc::pollfd> = std::iter::once(listener.as_raw_fd())
-            .chain(conns.iter().map(|(s, _, _)| s.as_raw_fd()))
-            .chain(std::iter::once(stop.fd()))
-            .map(|fd| libc::pollfd {
-                fd,
-                events: libc::POLLIN,
-                revents: 0,
-            })
+        let mut fds: Vec<PollFd<'_>> = std::iter::once(listener.as_fd())
+            .chain(conns.iter().map(|(s, _, _)| s.as_fd()))
+            .chain(std::iter::once(stop.as_fd()))
+            .map(|fd| PollFd::from_borrowed_fd(fd, PollFlags::IN))
             .collect();
-        // SAFETY: `fds` is a valid array of pollfd for the call.
-        let ready = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, -1) };
-        if ready <= 0 {
-            continue;
+        if poll(&mut fds, None).is_err() {
+            continue; // EINTR
         }
-        if fds.last().is_some_and(|p| p.revents != 0) || stop.is_triggered() {
+        let ready: Vec<bool> = fds.iter().map(|p| !p.revents().is_empty()).collect();
+        drop(fds);
+        if ready.last() == Some(&true) || stop.is_triggered() {
             calls.say(&format!("stopping: closing {} connection(s)", conns.len()));
             for (stream, _, _) in conns.drain(..) {
                 let _ = super::close(calls, stream);
             }
             return;
         }
-        let fds = &fds[..fds.len() - 1];
-        if fds[0].revents != 0 {
+        let ready = &ready[..ready.len() - 1];
+        if ready[0] {
             loop {
                 // The loop accepts until the queue is empty (EAGAIN).
                 let call = on(Call::new(Op::Accept), &listener)
@@ -421,8 +419,8 @@ fn serve_event(
             }
         }
         let mut closed = Vec::new();
-        for (i, p) in fds.iter().enumerate().skip(1) {
-            if p.revents == 0 {
+        for (i, &woken) in ready.iter().enumerate().skip(1) {
+            if !woken {
                 continue;
             }
             let (stream, _, carry) = &mut conns[i - 1];
@@ -582,7 +580,7 @@ fn serve_udp(
 ) -> Result<(), CallError> {
     let mut big = vec![0u8; 65536];
     let mut buf = vec![0u8; opts.recv_buf.max(1)];
-    while stop.wait_readable(socket.as_raw_fd()) == Woken::Readable {
+    while stop.wait_readable(&socket) == Woken::Readable {
         // Peek first to learn the datagram's real size: recvfrom() with a
         // smaller buffer silently discards the rest.
         let whole = socket.peek_from(&mut big).map(|(n, _)| n).unwrap_or(0);

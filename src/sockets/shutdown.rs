@@ -11,11 +11,13 @@
 //! forked child inherits the descriptor, so the parent's stop reaches it.
 
 use std::io::Write;
-use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, OwnedFd, RawFd};
 use std::os::unix::net::UnixStream;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
+
+use rustix::event::{poll, PollFd, PollFlags};
 
 #[derive(Clone)]
 pub struct Shutdown {
@@ -37,6 +39,16 @@ pub enum Woken {
     Readable,
     /// The stop was triggered.
     Stop,
+}
+
+/// Whether `fd` has something to read, without waiting.
+pub fn readable_now(fd: impl AsFd) -> bool {
+    let mut fds = [PollFd::from_borrowed_fd(fd.as_fd(), PollFlags::IN)];
+    let now = rustix::event::Timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    poll(&mut fds, Some(&now)).is_ok_and(|n| n > 0)
 }
 
 /// The stop's descriptors live at 100 and above: a student's first socket
@@ -76,52 +88,32 @@ impl Shutdown {
         if self.inner.triggered.load(Ordering::SeqCst) {
             return true;
         }
-        let mut p = libc::pollfd {
-            fd: self.fd(),
-            events: libc::POLLIN,
-            revents: 0,
-        };
-        // SAFETY: one valid pollfd for the duration of the call.
-        let woken = unsafe { libc::poll(&mut p, 1, 0) } > 0;
+        let woken = readable_now(&self.inner.readable);
         if woken {
             self.inner.triggered.store(true, Ordering::SeqCst);
         }
         woken
     }
 
-    /// The descriptor that becomes readable at the stop.
-    pub fn fd(&self) -> RawFd {
-        self.inner.readable.as_raw_fd()
-    }
 
-    /// Block until `fd` is readable or the stop comes, whichever is first
-    /// (the stop wins a tie: a stopping server takes no new work).
-    pub fn wait_readable(&self, fd: RawFd) -> Woken {
+    /// Block until `socket` is readable or the stop comes, whichever is
+    /// first (the stop wins a tie: a stopping server takes no new work).
+    pub fn wait_readable(&self, socket: impl AsFd) -> Woken {
         loop {
             if self.is_triggered() {
                 return Woken::Stop;
             }
             let mut fds = [
-                libc::pollfd {
-                    fd: self.fd(),
-                    events: libc::POLLIN,
-                    revents: 0,
-                },
-                libc::pollfd {
-                    fd,
-                    events: libc::POLLIN,
-                    revents: 0,
-                },
+                PollFd::new(&self.inner.readable, PollFlags::IN),
+                PollFd::from_borrowed_fd(socket.as_fd(), PollFlags::IN),
             ];
-            // SAFETY: a valid array of two pollfd for the duration of the call.
-            let n = unsafe { libc::poll(fds.as_mut_ptr(), 2, -1) };
-            if n < 0 {
+            if poll(&mut fds, None).is_err() {
                 continue; // EINTR
             }
-            if fds[0].revents != 0 || self.is_triggered() {
+            if !fds[0].revents().is_empty() || self.is_triggered() {
                 return Woken::Stop;
             }
-            if fds[1].revents != 0 {
+            if !fds[1].revents().is_empty() {
                 return Woken::Readable;
             }
         }
@@ -129,7 +121,12 @@ impl Shutdown {
 
     /// Block until the stop.
     pub fn wait(&self) {
-        while self.wait_readable(self.fd()) != Woken::Stop {}
+        while self.wait_readable(&self.inner.readable) != Woken::Stop {}
+    }
+
+    /// The stop's descriptor, to poll beside a loop's own sockets.
+    pub fn as_fd(&self) -> std::os::fd::BorrowedFd<'_> {
+        self.inner.readable.as_fd()
     }
 
     /// For tokio tasks: ready at the stop (a tokio `UnixStream` on a copy
@@ -186,26 +183,25 @@ impl Shutdown {
 #[cfg(test)]
 mod tests {
     use super::{Shutdown, Woken};
-    use std::os::fd::AsRawFd;
 
     #[test]
     fn a_waiter_wakes_at_the_stop_and_sees_data_before_it() {
         let stop = Shutdown::new().unwrap();
         let (a, mut b) = std::os::unix::net::UnixStream::pair().unwrap();
         std::io::Write::write_all(&mut b, b"x").unwrap();
-        assert_eq!(stop.wait_readable(a.as_raw_fd()), Woken::Readable);
+        assert_eq!(stop.wait_readable(&a), Woken::Readable);
         let waiter = {
             let stop = stop.clone();
             let (c, d) = std::os::unix::net::UnixStream::pair().unwrap();
             std::thread::spawn(move || {
                 let _quiet_peer = d;
-                stop.wait_readable(c.as_raw_fd())
+                stop.wait_readable(&c)
             })
         };
         std::thread::sleep(std::time::Duration::from_millis(50));
         stop.trigger();
         stop.trigger();
         assert_eq!(waiter.join().unwrap(), Woken::Stop);
-        assert_eq!(stop.wait_readable(a.as_raw_fd()), Woken::Stop);
+        assert_eq!(stop.wait_readable(&a), Woken::Stop);
     }
 }
