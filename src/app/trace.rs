@@ -52,6 +52,35 @@ fn children_of(pid: u32) -> Vec<u32> {
         .collect()
 }
 
+/// Run strace (and so the program) to its end. SIGTERM to wirelab goes to
+/// the program (strace, started with -o, blocks fatal signals itself),
+/// which ends; then the timeline is shown as after Ctrl-C. The terminal
+/// sends Ctrl-C to all three. One tokio task waits for whichever comes
+/// first, the program's end or a SIGTERM, as often as they come.
+fn supervise(mut strace: tokio::process::Command) -> std::io::Result<std::process::ExitStatus> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_io()
+        .build()?;
+    runtime.block_on(async {
+        let mut child = strace.spawn()?;
+        let mut sigterm =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+        let strace_pid = child.id().unwrap_or(0);
+        loop {
+            tokio::select! {
+                status = child.wait() => return status,
+                Some(()) = sigterm.recv() => {
+                    for pid in children_of(strace_pid) {
+                        if let Some(pid) = rustix::process::Pid::from_raw(pid as i32) {
+                            let _ = rustix::process::kill_process(pid, rustix::process::Signal::TERM);
+                        }
+                    }
+                }
+            }
+        }
+    })
+}
+
 /// Whether `command` names a program: a path to an executable file, or a
 /// name found in PATH.
 fn program_exists(command: &str) -> bool {
@@ -142,7 +171,8 @@ pub(super) fn trace(args: &TraceArgs) -> anyhow::Result<()> {
                 args.command[0]
             );
         }
-        let child = std::process::Command::new("strace")
+        let mut strace = tokio::process::Command::new("strace");
+        strace
             .args([
                 "-f",
                 "-ttt",
@@ -167,29 +197,8 @@ pub(super) fn trace(args: &TraceArgs) -> anyhow::Result<()> {
             .args(run_as.iter().flat_map(|u| ["-u", u.as_str()]))
             .arg("--")
             .args(&args.command)
-            .stdin(Stdio::inherit())
-            .spawn();
-        // SIGTERM to wirelab goes to the program (strace, started with -o,
-        // blocks fatal signals itself), which ends; then the timeline is
-        // shown as after Ctrl-C. The terminal sends Ctrl-C to all three.
-        let status = child.and_then(|mut child| {
-            let mut signals = signal_hook::iterator::Signals::new([signal_hook::consts::SIGTERM])?;
-            let handle = signals.handle();
-            let strace_pid = child.id();
-            let forward = std::thread::spawn(move || {
-                for _ in signals.forever() {
-                    for pid in children_of(strace_pid) {
-                        // SAFETY: kill(2) with a pid read from /proc and a
-                        // valid signal number; no memory is shared.
-                        unsafe { libc::kill(pid as libc::pid_t, libc::SIGTERM) };
-                    }
-                }
-            });
-            let status = child.wait();
-            handle.close();
-            let _ = forward.join();
-            status
-        });
+            .stdin(Stdio::inherit());
+        let status = supervise(strace);
         // Let the last packets (a delayed ACK, the final FIN) reach the capture.
         std::thread::sleep(Duration::from_millis(200));
         stop.store(true, Ordering::Relaxed);

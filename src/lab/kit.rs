@@ -210,8 +210,7 @@ fn error_pending(socket: &impl std::os::fd::AsFd) -> bool {
         tv_sec: 0,
         tv_nsec: 0,
     };
-    poll(&mut fds, Some(&now)).is_ok_and(|n| n > 0)
-        && fds[0].revents().contains(PollFlags::ERR)
+    poll(&mut fds, Some(&now)).is_ok_and(|n| n > 0) && fds[0].revents().contains(PollFlags::ERR)
 }
 
 /// How long [`wait_until`] waits before the lab goes on regardless.

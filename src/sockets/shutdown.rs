@@ -95,7 +95,6 @@ impl Shutdown {
         woken
     }
 
-
     /// Block until `socket` is readable or the stop comes, whichever is
     /// first (the stop wins a tie: a stopping server takes no new work).
     pub fn wait_readable(&self, socket: impl AsFd) -> Woken {
