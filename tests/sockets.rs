@@ -936,3 +936,49 @@ fn fifty_concurrent_clients_complete_against_every_mode() {
         assert!(status.success(), "{mode}");
     }
 }
+
+// See: issue 18. `serve --capture -o FILE` stops at SIGTERM like the plain
+// server, and keeps its timeline whole: the server's FIN is in it.
+#[test]
+fn a_captured_server_keeps_its_timeline_on_sigterm() {
+    let dir = std::env::temp_dir().join(format!("wirelab-serve-term-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let out = dir.join("timeline.jsonl");
+    let port = free_port();
+    let (mut child, _lines) = program(&[
+        "serve",
+        "tcp",
+        "--port",
+        &port.to_string(),
+        "--capture",
+        "--no-kernel",
+        "-o",
+        out.to_str().unwrap(),
+    ]);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while TcpStream::connect(local(port)).is_err() && Instant::now() < deadline {
+        thread::sleep(Duration::from_millis(20));
+    }
+    let client = client_of(port, true);
+    thread::sleep(Duration::from_millis(300));
+    let (status, took) = stop_with(&mut child, libc::SIGTERM);
+    assert!(status.success(), "{status:?}");
+    assert!(took < Duration::from_secs(2), "{took:?}");
+    client.join().unwrap();
+    let text = std::fs::read_to_string(&out).unwrap();
+    let rows: Vec<serde_json::Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let server_fin = rows.iter().any(|r| {
+        r["kind"] == "packet"
+            && r["sport"] == port
+            && r["tcp_flags"]
+                .as_array()
+                .is_some_and(|f| f.iter().any(|x| x == "FIN"))
+    });
+    assert!(server_fin, "the server's FIN after its close():\n{text}");
+    assert!(rows.iter().any(|r| r["kind"] == "end"));
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -65,7 +65,15 @@ fn with_capture(
     if !capture {
         return body(&Calls::stdout(who));
     }
-    crate::cleanup::exit_cleanly_on(&[libc::SIGTERM, libc::SIGHUP]);
+    // A server and the proxy stop on Ctrl-C and SIGTERM themselves (their
+    // stop reaches every connection), and the capture's output is then kept
+    // whole; the client ends at SIGTERM, its temporary output removed.
+    let ends_at_once: &[libc::c_int] = if who == "client" {
+        &[libc::SIGTERM, libc::SIGHUP]
+    } else {
+        &[libc::SIGHUP]
+    };
+    crate::cleanup::exit_cleanly_on(ends_at_once);
     let session = Session::open(ports, kernel, output.verbose)?;
     let calls = Calls::queued(who, Arc::clone(&session.queue));
     eprintln!(
