@@ -8,7 +8,7 @@ use anyhow::{bail, Context};
 use super::live::Session;
 use super::output::{finish_sink, give_to_invoking_user, run_to, Sink};
 use super::pipeline::pump_with_calls;
-use crate::capture::live::LiveSource;
+use crate::capture::channel::ChannelSource;
 use crate::cli::{DemoArgs, Format};
 use crate::export::json::JsonRender;
 use crate::render::Render;
@@ -271,7 +271,7 @@ impl LabRun {
     fn pump(
         self,
         render: &mut dyn Render,
-        source: &mut LiveSource,
+        source: &mut ChannelSource,
         queue: &CallQueue,
         tap: Option<&mut dyn crate::render::FrameTap>,
     ) -> anyhow::Result<()> {

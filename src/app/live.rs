@@ -5,6 +5,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::capture::channel::ChannelSource;
 use crate::capture::live::{LiveOptions, LiveSource};
 use crate::cli::KernelArgs;
 use crate::sockets::CallQueue;
@@ -98,7 +99,7 @@ impl Session {
     /// queue; the caller then runs the program whose traffic it shows.
     pub(super) fn start(
         self,
-        pipeline: impl FnOnce(LiveSource, CallQueue) -> anyhow::Result<()> + Send + 'static,
+        pipeline: impl FnOnce(ChannelSource, CallQueue) -> anyhow::Result<()> + Send + 'static,
     ) -> Running {
         let Session {
             source,
@@ -106,6 +107,9 @@ impl Session {
             stop,
             kernel,
         } = self;
+        // Read on a thread of its own: the pipeline's waits (for calls, for
+        // the kernel's events) never hold the capture back.
+        let source = ChannelSource::start(source);
         let thread = std::thread::spawn(move || pipeline(source, queue));
         // The capture thread is reading before the program starts.
         std::thread::sleep(Duration::from_millis(100));

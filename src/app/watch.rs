@@ -9,6 +9,7 @@ use anyhow::{bail, Context};
 use super::live::{capture_filter, kernel_record};
 use super::output::{Run, Sink};
 use super::pipeline::Select;
+use crate::capture::channel::ChannelSource;
 use crate::capture::live::{LiveOptions, LiveSource};
 use crate::cli::WatchArgs;
 use crate::render::progress::Progress;
@@ -39,7 +40,7 @@ pub(super) fn watch(args: &WatchArgs) -> anyhow::Result<()> {
     // tcpdump keeps its -w file (`timeout 10 wirelab watch -o x.pcapng`).
     signal_hook::flag::register(libc::SIGTERM, Arc::clone(&stop))
         .context("cannot install the SIGTERM handler")?;
-    let mut source = LiveSource::open(&options, stop)?;
+    let source = LiveSource::open(&options, stop)?;
     // Started before "capturing on" is said, so that it sees what follows.
     let queue = CallQueue::default();
     crate::cleanup::exit_cleanly_on(&[libc::SIGHUP]);
@@ -55,8 +56,12 @@ pub(super) fn watch(args: &WatchArgs) -> anyhow::Result<()> {
             .unwrap_or_default()
     );
     let sink = Sink::open(args.output.path(), None, args.output.force)?;
+    let what = format!("wirelab watch on {}", source.interface());
+    // Read on a thread of its own: the pipeline's waits (for the kernel's
+    // events) never hold the capture back.
+    let mut source = ChannelSource::start(source);
     Run {
-        what: format!("wirelab watch on {}", source.interface()),
+        what,
         calls: Some(&queue),
         live: true,
         progress: Progress::off(),

@@ -3,6 +3,7 @@
 //! Both sources hand out one [`RawFrame`] at a time, borrowed from their own
 //! buffer, so nothing grows with the number of packets.
 
+pub mod channel;
 pub mod file;
 pub mod filter;
 pub mod link;
