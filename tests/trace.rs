@@ -29,9 +29,24 @@ fn trace(program: &str, port: u16, args: &[&str]) -> Vec<Value> {
         .collect()
 }
 
+/// A port P, with P+1 free too (some programs use both), below Linux's
+/// ephemeral range (32768-60999): an ephemeral port from the kernel could be
+/// taken by another test's connection before the program binds P+1 (seen
+/// once in fresh-check: EADDRINUSE).
 fn free_port() -> u16 {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    l.local_addr().unwrap().port()
+    use std::sync::atomic::{AtomicU16, Ordering};
+    static NEXT: AtomicU16 = AtomicU16::new(0);
+    let base = 21000 + (std::process::id() % 50) as u16 * 200;
+    loop {
+        let p = base + NEXT.fetch_add(2, Ordering::Relaxed) % 200;
+        let free = |port: u16| {
+            std::net::TcpListener::bind(("127.0.0.1", port)).is_ok()
+                && std::net::UdpSocket::bind(("127.0.0.1", port)).is_ok()
+        };
+        if free(p) && free(p + 1) {
+            return p;
+        }
+    }
 }
 
 /// A call row whose `op` is one of `ops`.

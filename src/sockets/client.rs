@@ -1,10 +1,12 @@
-//! `wirelab client`: the labs' echo client.
+//! `wirelab client`: the labs' echo client, on tokio: one thread, each
+//! concurrent connection a task. Every call is reported as it is made;
+//! one that sends is stamped before its await, as a blocking call is
+//! before it blocks ([`Calls::run_async`]).
 
-use std::io::{Read, Write};
-use std::net::{Shutdown, SocketAddr, TcpStream, UdpSocket};
-use std::sync::{Arc, Mutex};
-use std::thread;
+use std::net::SocketAddr;
 use std::time::Duration;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use socket2::{Domain, Protocol, SockAddr, Socket, Type};
 
@@ -85,15 +87,17 @@ impl From<CallError> for ClientError {
 
 /// One recv() on the connection, reported with the bytes it read (a
 /// character cut by the previous recv completed from `carry`).
-fn recv(
+async fn recv(
     calls: &Calls,
-    stream: &mut TcpStream,
+    stream: &mut tokio::net::TcpStream,
     buf: &mut [u8],
     carry: &mut Vec<u8>,
+    timeout: Duration,
 ) -> Result<usize, CallError> {
     let call = on(Call::new(Op::Recv), &*stream).size(buf.len());
+    let read = within(timeout, stream.read(buf)).await;
     calls.run_reading(call, || {
-        let n = stream.read(buf)?;
+        let n = read?;
         Ok((n, received(carry, &buf[..n])))
     })
 }
@@ -110,17 +114,17 @@ pub fn run(opts: &ClientOptions, calls: &Calls) -> Result<Vec<Exchange>, ClientE
             calls.say(&e);
             ClientError::Encoding(e)
         })?;
-    let mut all = Vec::new();
-    for round in 0..opts.repeat.max(1) {
-        if opts.clients <= 1 {
-            all.push(exchange(opts, &mut payloads.iter().cloned(), calls)?);
-            continue;
-        }
-        let results = Arc::new(Mutex::new(Vec::new()));
-        let handles: Vec<_> = (0..opts.clients)
-            .map(|i| {
-                let (opts, payloads, results) =
-                    (opts.clone(), payloads.clone(), Arc::clone(&results));
+    let runtime = super::runtime().map_err(ClientError::Call)?;
+    runtime.block_on(async {
+        let mut all = Vec::new();
+        for round in 0..opts.repeat.max(1) {
+            if opts.clients <= 1 {
+                all.push(exchange(opts, payloads.iter().cloned(), calls).await?);
+                continue;
+            }
+            // Concurrent clients are a set of tasks on one thread.
+            let mut clients = tokio::task::JoinSet::new();
+            for i in 0..opts.clients {
                 // "client 2", or with --repeat "client 2 (round 3)": no
                 // dotted numbers a reader has to decode.
                 let name = if opts.repeat > 1 {
@@ -128,24 +132,17 @@ pub fn run(opts: &ClientOptions, calls: &Calls) -> Result<Vec<Exchange>, ClientE
                 } else {
                     format!("client {}", i + 1)
                 };
-                let calls = calls.named(name);
-                thread::spawn(move || {
-                    let r = exchange(&opts, &mut payloads.iter().cloned(), &calls);
-                    if let Ok(mut v) = results.lock() {
-                        v.push(r);
-                    }
-                })
-            })
-            .collect();
-        for h in handles {
-            let _ = h.join();
+                let (opts, payloads, calls) = (opts.clone(), payloads.clone(), calls.named(name));
+                clients.spawn(async move { exchange(&opts, payloads.into_iter(), &calls).await });
+            }
+            while let Some(done) = clients.join_next().await {
+                if let Ok(exchanged) = done {
+                    all.push(exchanged?);
+                }
+            }
         }
-        let results = std::mem::take(&mut *results.lock().unwrap_or_else(|e| e.into_inner()));
-        for r in results {
-            all.push(r?);
-        }
-    }
-    Ok(all)
+        Ok(all)
+    })
 }
 
 fn new_socket(opts: &ClientOptions, calls: &Calls) -> Result<Socket, CallError> {
@@ -203,59 +200,76 @@ pub fn interactive(
     calls: &Calls,
 ) -> Result<Exchange, CallError> {
     // A line the encoding cannot hold is refused, not sent; the session goes on.
-    let mut payloads = lines.filter_map(|line| match encode(&line, opts.encoding) {
+    let payloads = lines.filter_map(|line| match encode(&line, opts.encoding) {
         Ok(bytes) => Some(bytes),
         Err(e) => {
             calls.say(&e);
             None
         }
     });
-    exchange(opts, &mut payloads, calls)
+    // Reading a line blocks this one-task runtime, as the session waits
+    // for its user anyway.
+    super::runtime()?.block_on(exchange(opts, payloads, calls))
 }
 
-fn exchange(
+/// A reply that did not come within `timeout`: EAGAIN, as SO_RCVTIMEO
+/// makes a blocking recv() fail.
+async fn within<T>(
+    timeout: Duration,
+    op: impl std::future::Future<Output = std::io::Result<T>>,
+) -> std::io::Result<T> {
+    tokio::time::timeout(timeout, op)
+        .await
+        .unwrap_or_else(|_| Err(std::io::Error::from_raw_os_error(libc::EAGAIN)))
+}
+
+/// One connection (or UDP socket) of the client: send each message and
+/// read its echo, on tokio; each call reported as it is made.
+async fn exchange(
     opts: &ClientOptions,
-    payloads: &mut dyn Iterator<Item = Vec<u8>>,
+    payloads: impl Iterator<Item = Vec<u8>>,
     calls: &Calls,
 ) -> Result<Exchange, CallError> {
     let socket = new_socket(opts, calls)?;
+    let failed = |source: std::io::Error| CallError {
+        call: Box::new(Call::new(Op::Socket)),
+        errno: source.raw_os_error(),
+        source,
+    };
+    socket.set_nonblocking(true).map_err(failed)?;
+    let mut buf = vec![0u8; opts.recv_buf.max(1)];
     if opts.udp {
-        let udp: UdpSocket = socket.into();
-        let _ = udp.set_read_timeout(Some(opts.timeout));
+        let udp = tokio::net::UdpSocket::from_std(socket.into()).map_err(failed)?;
         let mut ex = Exchange::default();
-        let mut buf = vec![0u8; opts.recv_buf.max(1)];
         for p in payloads {
-            calls.run(
-                on(Call::new(Op::Sendto), &udp).data(&p).addr(opts.server),
-                || udp.send_to(&p, opts.server),
-                |&n| moved(n),
-            )?;
+            let call = on(Call::new(Op::Sendto), &udp).data(&p).addr(opts.server);
+            calls
+                .run_async(call, udp.send_to(&p, opts.server), |&n| moved(n))
+                .await?;
             ex.local = udp.local_addr().ok();
-            let (n, _) =
-                calls.run_reading(on(Call::new(Op::Recvfrom), &udp).size(buf.len()), || {
-                    let (n, p) = udp.recv_from(&mut buf)?;
-                    Ok(((n, p), received_from(&buf[..n], p)))
-                })?;
+            let call = on(Call::new(Op::Recvfrom), &udp).size(buf.len());
+            let got = within(opts.timeout, udp.recv_from(&mut buf)).await;
+            let (n, _) = calls.run_reading(call, || {
+                let (n, p) = got?;
+                Ok(((n, p), received_from(&buf[..n], p)))
+            })?;
             ex.replies.push(buf[..n].to_vec());
         }
         return Ok(ex);
     }
-    calls.run(
-        on(Call::new(Op::Connect), &socket).addr(opts.server),
-        || socket.connect(&SockAddr::from(opts.server)),
-        |()| Returned {
+    let unconnected = tokio::net::TcpSocket::from_std_stream(socket.into());
+    let call = on(Call::new(Op::Connect), &unconnected).addr(opts.server);
+    let mut stream = calls
+        .run_async(call, unconnected.connect(opts.server), |s| Returned {
             value: Some(0),
-            local: socket.local_addr().ok().and_then(|a| a.as_socket()),
+            local: s.local_addr().ok(),
             ..Returned::default()
-        },
-    )?;
-    let mut stream: TcpStream = socket.into();
-    let _ = stream.set_read_timeout(Some(opts.timeout));
+        })
+        .await?;
     let mut ex = Exchange {
         local: stream.local_addr().ok(),
         replies: Vec::new(),
     };
-    let mut buf = vec![0u8; opts.recv_buf.max(1)];
     let mut carry = Vec::new();
     for p in payloads {
         if p.is_empty() {
@@ -265,18 +279,18 @@ fn exchange(
             ex.replies.push(Vec::new());
             continue;
         }
-        calls.run(
-            on(Call::new(Op::Send), &stream).data(&p),
-            || stream.write_all(&p).map(|()| p.len()),
-            |&n| moved(n),
-        )?;
+        let call = on(Call::new(Op::Send), &stream).data(&p);
+        let n = p.len();
+        calls
+            .run_async(call, stream.write_all(&p), |()| moved(n))
+            .await?;
         if opts.shutdown_write {
             continue;
         }
         // Read until the echo is complete: TCP keeps no message boundaries.
         let mut got = Vec::new();
         while got.len() < p.len() {
-            let n = recv(calls, &mut stream, &mut buf, &mut carry)?;
+            let n = recv(calls, &mut stream, &mut buf, &mut carry, opts.timeout).await?;
             if n == 0 {
                 break;
             }
@@ -287,10 +301,10 @@ fn exchange(
     if opts.shutdown_write {
         let mut call = on(Call::new(Op::Shutdown), &stream);
         call.args.how = Some("SHUT_WR");
-        calls.run(call, || stream.shutdown(Shutdown::Write), ok)?;
+        calls.run_async(call, stream.shutdown(), ok).await?;
         let mut got = Vec::new();
         loop {
-            let n = recv(calls, &mut stream, &mut buf, &mut carry)?;
+            let n = recv(calls, &mut stream, &mut buf, &mut carry, opts.timeout).await?;
             if n == 0 {
                 break;
             }
@@ -306,6 +320,7 @@ fn exchange(
             ok,
         )?;
     }
+    let stream = stream.into_std().map_err(failed)?;
     super::close(calls, stream)?;
     Ok(ex)
 }

@@ -44,6 +44,26 @@ pub fn errno_name(code: i32) -> &'static str {
     }
 }
 
+/// The echo programs' tokio runtime: one thread, connections as tasks. Its
+/// own descriptors (epoll, an eventfd) are made to sit above the first few,
+/// which are held open meanwhile, so a program's first socket is still
+/// fd 3, as in the students' own programs.
+pub fn runtime() -> Result<tokio::runtime::Runtime, CallError> {
+    let held: Vec<std::fs::File> = (0..16)
+        .filter_map(|_| std::fs::File::open("/dev/null").ok())
+        .collect();
+    let built = tokio::runtime::Builder::new_current_thread()
+        .enable_io()
+        .enable_time()
+        .build();
+    drop(held);
+    built.map_err(|source| CallError {
+        call: Box::new(Call::new(Op::Socket)),
+        errno: source.raw_os_error(),
+        source,
+    })
+}
+
 /// A socket call that failed, with the errno the kernel returned.
 #[derive(Debug)]
 pub struct CallError {
@@ -275,26 +295,67 @@ impl Calls {
     /// `f` returns the value and what to report.
     pub fn run_reading<T>(
         &self,
-        mut call: Call,
+        call: Call,
         f: impl FnOnce() -> io::Result<(T, Returned)>,
     ) -> Result<T, CallError> {
-        // A call that makes the kernel send (send, close, shutdown) is
-        // stamped when it starts, before its packet; one that waits for
-        // the network when it returns: connect() -> ok lands after the
-        // SYN-ACK that completed it, recv() after the data.
+        let started = self.begin(&call);
+        let outcome = f();
+        self.finish(call, &started, outcome)
+    }
+
+    /// [`Calls::run`] for a call awaited on tokio: stamped and marked
+    /// running before the await, as a blocking call is before it blocks,
+    /// so a send()'s packet still finds its call.
+    pub async fn run_async<T>(
+        &self,
+        call: Call,
+        op: impl std::future::Future<Output = io::Result<T>>,
+        result: impl FnOnce(&T) -> Returned,
+    ) -> Result<T, CallError> {
+        let started = self.begin(&call);
+        let outcome = op.await.map(|v| {
+            let r = result(&v);
+            (v, r)
+        });
+        self.finish(call, &started, outcome)
+    }
+
+    /// A call starts. One that makes the kernel send (send, close,
+    /// shutdown) is stamped when it starts, before its packet, and marked
+    /// running until it is reported; one that waits for the network when
+    /// it returns: connect() -> ok lands after the SYN-ACK that completed
+    /// it, recv() after the data.
+    fn begin(&self, call: &Call) -> Started<'_> {
         let entry = now_ns();
         let at_entry = call.op.sends()
             || matches!(
                 call.op,
                 Op::Close | Op::Shutdown | Op::Setsockopt | Op::Bind | Op::Listen
             );
-        let stamp = |call: &Call| if at_entry { entry } else { now_ns() }.max(call.ts_ns);
-        // Unmarked when this function returns, after the call is reported.
-        let _running = at_entry.then(|| self.running(entry));
-        match f() {
+        Started {
+            entry,
+            at_entry,
+            _running: at_entry.then(|| self.running(entry)),
+        }
+    }
+
+    /// A call has returned: report it (the running mark goes after).
+    fn finish<T>(
+        &self,
+        mut call: Call,
+        started: &Started<'_>,
+        outcome: io::Result<(T, Returned)>,
+    ) -> Result<T, CallError> {
+        let stamp = if started.at_entry {
+            started.entry
+        } else {
+            now_ns()
+        }
+        .max(call.ts_ns);
+        match outcome {
             Ok((v, returned)) => {
                 call.outcome = Outcome::Ok(returned);
-                self.call_at(stamp(&call), call);
+                self.call_at(stamp, call);
                 Ok(v)
             }
             Err(source) => {
@@ -303,7 +364,7 @@ impl Calls {
                     errno: errno.map_or("error", errno_name).to_string(),
                     text: os_text(&source),
                 };
-                self.call_at(stamp(&call), call.clone());
+                self.call_at(stamp, call.clone());
                 if call.actor.is_empty() {
                     call.actor.clone_from(&self.who);
                 }
@@ -315,6 +376,14 @@ impl Calls {
             }
         }
     }
+}
+
+/// When a call started, and its running mark (dropped after the call is
+/// reported).
+struct Started<'c> {
+    entry: i64,
+    at_entry: bool,
+    _running: Option<Running<'c>>,
 }
 
 /// A call marked running until dropped (after it is reported: the queue

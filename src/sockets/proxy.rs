@@ -48,10 +48,7 @@ pub fn run(
         errno: source.raw_os_error(),
         source,
     };
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_io()
-        .build()
-        .map_err(failed)?;
+    let runtime = super::runtime()?;
     listener.set_nonblocking(true).map_err(failed)?;
     let bytes = Arc::new(AtomicU64::new(0));
     let (listener, connections) = runtime.block_on(async {

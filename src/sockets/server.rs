@@ -468,11 +468,7 @@ fn serve_async(
         errno: source.raw_os_error(),
         source,
     };
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_io()
-        .enable_time()
-        .build()
-        .map_err(failed)?;
+    let runtime = super::runtime()?;
     listener.set_nonblocking(true).map_err(failed)?;
     runtime.block_on(async {
         let listener = tokio::net::TcpListener::from_std(listener).map_err(failed)?;
