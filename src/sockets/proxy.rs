@@ -159,28 +159,29 @@ async fn relay(
         match calls.run(call, || read, |&n| moved(n)) {
             Ok(0) => {
                 // The peer's FIN, passed on as ours.
-                let done = to.shutdown().await;
                 let mut call =
                     on(Call::new(Op::Shutdown), to.as_ref()).comment("the FIN passed on");
                 call.args.how = Some("SHUT_WR");
-                let _ = calls.run(call, || done, ok);
+                let _ = calls.run_async(call, to.shutdown(), ok).await;
                 return;
             }
             Ok(n) => {
-                let written = to.write_all(&buf[..n]).await.map(|()| n);
                 let call = on(Call::new(Op::Send), to.as_ref()).data(&buf[..n]);
-                if calls.run(call, || written, |&n| moved(n)).is_err() {
+                if calls
+                    .run_async(call, to.write_all(&buf[..n]), |()| moved(n))
+                    .await
+                    .is_err()
+                {
                     return;
                 }
                 bytes.fetch_add(n as u64, Ordering::Relaxed);
             }
             Err(_) => {
                 // The other side failed (a RST): pass the end on.
-                let done = to.shutdown().await;
                 let mut call =
                     on(Call::new(Op::Shutdown), to.as_ref()).comment("the other side failed");
                 call.args.how = Some("SHUT_WR");
-                let _ = calls.run(call, || done, ok);
+                let _ = calls.run_async(call, to.shutdown(), ok).await;
                 return;
             }
         }

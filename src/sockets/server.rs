@@ -550,9 +550,12 @@ async fn handle_async(
         if !opts.delay.is_zero() {
             tokio::time::sleep(opts.delay).await;
         }
-        let written = stream.write_all(&buf[..n]).await.map(|()| n);
         let call = on(Call::new(Op::Send), &stream).data(&buf[..n]);
-        if calls.run(call, || written, |&n| moved(n)).is_err() {
+        if calls
+            .run_async(call, stream.write_all(&buf[..n]), |()| moved(n))
+            .await
+            .is_err()
+        {
             break;
         }
         if let Ok(mut l) = log.lock() {
