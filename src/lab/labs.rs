@@ -175,7 +175,7 @@ pub const LABS: &[Lab] = &[
     Lab {
         name: "concurrency",
         question: "How do single, thread, event-loop, async and forking servers serve several clients at once?",
-        seconds: 1.5,
+        seconds: 3.5,
         ports: 5,
         run: concurrency::concurrency,
         packets: concurrency::concurrency_packets,

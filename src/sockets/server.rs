@@ -431,6 +431,11 @@ fn serve_event(
             }) {
                 Ok(0) | Err(_) => closed.push(i - 1),
                 Ok(n) => {
+                    if !opts.delay.is_zero() {
+                        // One loop serves everyone: while it waits here,
+                        // every other connection waits too.
+                        thread::sleep(opts.delay);
+                    }
                     let call = on(Call::new(Op::Send), &*stream).data(&buf[..n]);
                     let sent = calls.run(
                         call,
