@@ -45,9 +45,14 @@ fn demo_abort_shows_the_kernels_reason_for_each_reset() {
         .args(["demo", "abort", "--format", "json"])
         .output()
         .unwrap();
+    let failed: Vec<String> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter(|l| l.contains("\"kind\":\"check\"") && l.contains("\"passed\":false"))
+        .map(str::to_string)
+        .collect();
     assert!(
         out.status.success(),
-        "{}",
+        "{}\nfailed checks: {failed:#?}",
         String::from_utf8_lossy(&out.stderr)
     );
     let lines = json_lines(&out.stdout);

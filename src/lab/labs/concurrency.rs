@@ -73,10 +73,13 @@ pub fn concurrency(ctx: &mut LabCtx) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Who holds a connection's server end: (pid, fd), or nobody yet.
+type Holder = Option<(u32, i32)>;
+
 /// The processes holding the server's end of each connection on `port`
 /// (pid and fd, as `ss -tp` shows them); `None` for one still waiting in
 /// the accept queue.
-fn holders(port: u16) -> Vec<Option<(u32, i32)>> {
+fn holders(port: u16) -> Vec<Holder> {
     snapshot(&[port])
         .unwrap_or_default()
         .into_iter()
@@ -92,7 +95,7 @@ fn three_clients(
     ctx: &LabCtx,
     port: u16,
     mode: server::Mode,
-) -> anyhow::Result<(bool, Vec<Option<(u32, i32)>>)> {
+) -> anyhow::Result<(bool, Vec<Holder>)> {
     let opts = ClientOptions {
         server: local(port),
         clients: 3,
@@ -121,7 +124,7 @@ fn three_clients(
 }
 
 /// What the socket table shows of each way of serving.
-fn holders_check(ctx: &mut LabCtx, mode: server::Mode, holders: &[Option<(u32, i32)>]) {
+fn holders_check(ctx: &mut LabCtx, mode: server::Mode, holders: &[Holder]) {
     let held: Vec<(u32, i32)> = holders.iter().flatten().copied().collect();
     let mut pids: Vec<u32> = held.iter().map(|(pid, _)| *pid).collect();
     pids.sort_unstable();
