@@ -137,20 +137,20 @@ fn run_lab(lab: &crate::lab::Lab, args: &DemoArgs, sink: Sink) -> anyhow::Result
             }
             None => None,
         };
-        let (lab_name, question) = (lab.name, lab.question);
+        let lab_name = lab.name;
         let (done_tx, done_rx) = mpsc::channel::<()>();
         let (checks_tx, checks_rx) = mpsc::channel::<Vec<Check>>();
+        let lab_run = LabRun {
+            name: lab.name,
+            question: lab.question,
+            rows: recorded,
+            done: done_tx,
+            checks: checks_rx,
+        };
         let running = session.start(move |mut source, queue| {
             let Some((pcapng_sink, json_sink)) = save else {
                 let result = run_to(&sink, &out, true, |render| {
-                    let lab = LabRun {
-                        name: lab_name,
-                        question,
-                        rows: recorded,
-                        done: done_tx,
-                        checks: checks_rx,
-                    };
-                    lab.pump(render, &mut source, &queue, None)
+                    lab_run.pump(render, &mut source, &queue, None)
                 });
                 return finish_sink(sink, result);
             };
@@ -165,14 +165,7 @@ fn run_lab(lab: &crate::lab::Lab, args: &DemoArgs, sink: Sink) -> anyhow::Result
                         first: render,
                         second: &mut json,
                     };
-                    let lab = LabRun {
-                        name: lab_name,
-                        question,
-                        rows: recorded,
-                        done: done_tx,
-                        checks: checks_rx,
-                    };
-                    lab.pump(&mut tee, &mut source, &queue, Some(&mut writer))
+                    lab_run.pump(&mut tee, &mut source, &queue, Some(&mut writer))
                 });
                 writer.finish()?;
                 drop(json);

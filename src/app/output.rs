@@ -302,7 +302,19 @@ pub(super) struct Run<'a> {
     pub select: Select,
 }
 
-impl Run<'_> {
+impl<'a> Run<'a> {
+    /// A run of every frame, with the socket calls (and kernel events) of
+    /// `calls`, no progress bar.
+    pub(super) fn with_calls(what: String, calls: &'a CallQueue, live: bool) -> Run<'a> {
+        Run {
+            what,
+            calls: Some(calls),
+            live,
+            progress: Progress::off(),
+            select: Select::default(),
+        }
+    }
+
     /// The pipeline from `source` to `sink`, which is then kept (or, on
     /// an error, dropped unless the input was damaged: what was read is
     /// still a complete report).

@@ -8,9 +8,7 @@ use anyhow::Context;
 
 use super::live::{capture_filter, Session};
 use super::output::{Run, Sink};
-use super::pipeline::Select;
 use crate::cli::{ClientArgs, KernelArgs, OnOff, OutputArgs, ProxyArgs, ServeArgs, Transport};
-use crate::render::progress::Progress;
 use crate::sockets::shutdown::Shutdown;
 use crate::sockets::Calls;
 
@@ -85,27 +83,26 @@ fn with_capture(
     let args = output.clone();
     let what = format!("wirelab {who} --capture");
     let running = session.start(move |mut source, queue| {
-        Run {
-            what,
-            calls: Some(&queue),
-            live: true,
-            progress: Progress::off(),
-            select: Select::default(),
-        }
-        .to(sink, &args, &mut source)
+        Run::with_calls(what, &queue, true).to(sink, &args, &mut source)
     });
     let result = body(&calls);
     running.stop();
     result.and(running.join())
 }
 
+/// The first address `host` names (getaddrinfo, reported as `who`'s call
+/// with every address found).
+fn first_address(host: &str, port: u16, who: &str) -> anyhow::Result<std::net::SocketAddr> {
+    let addrs = crate::sockets::server::resolve(host, port, &Calls::stdout(who))?;
+    addrs
+        .first()
+        .copied()
+        .with_context(|| format!("{host} resolves to no address"))
+}
+
 pub(super) fn serve(args: &ServeArgs) -> anyhow::Result<()> {
     use crate::sockets::server::{self, ServeOptions};
-    let calls = Calls::stdout("server");
-    let addrs = server::resolve(&args.addr, args.port, &calls)?;
-    let addr = *addrs
-        .first()
-        .with_context(|| format!("{} resolves to no address", args.addr))?;
+    let addr = first_address(&args.addr, args.port, "server")?;
     let opts = ServeOptions {
         udp: args.transport == Transport::Udp,
         addr,
@@ -149,11 +146,7 @@ pub(super) fn serve(args: &ServeArgs) -> anyhow::Result<()> {
 
 pub(super) fn client(args: &ClientArgs) -> anyhow::Result<()> {
     use crate::sockets::client::{self, ClientOptions};
-    let calls = Calls::stdout("client");
-    let addrs = crate::sockets::server::resolve(&args.addr, args.port, &calls)?;
-    let server = *addrs
-        .first()
-        .with_context(|| format!("{} resolves to no address", args.addr))?;
+    let server = first_address(&args.addr, args.port, "client")?;
     let opts = ClientOptions {
         udp: args.transport == Transport::Udp,
         server,

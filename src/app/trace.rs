@@ -11,13 +11,11 @@ use anyhow::{bail, Context};
 
 use super::live::{capture_filter, kernel_record};
 use super::output::{Run, Sink};
-use super::pipeline::Select;
 use crate::capture::file::FileSource;
 use crate::capture::live::{LiveOptions, LiveSource};
 use crate::capture::FrameSource;
 use crate::cli::TraceArgs;
 use crate::decode::decode;
-use crate::render::progress::Progress;
 use crate::sockets::CallQueue;
 
 /// The traced program's own failure, passed on as wirelab's exit status
@@ -294,14 +292,8 @@ pub(super) fn trace(args: &TraceArgs) -> anyhow::Result<()> {
         let replay_path = keep.map_or(capture_path, |(path, _)| path);
         let mut source = FileSource::open(&replay_path)?;
         let sink = Sink::open(args.output.path(), None, args.output.force)?;
-        Run {
-            what: format!("wirelab trace -- {}", args.command.join(" ")),
-            calls: Some(&queue),
-            live: false,
-            progress: Progress::off(),
-            select: Select::default(),
-        }
-        .to(sink, &args.output, &mut source)?;
+        let what = format!("wirelab trace -- {}", args.command.join(" "));
+        Run::with_calls(what, &queue, false).to(sink, &args.output, &mut source)?;
         // The timeline is shown either way; then wirelab exits as the
         // program did (strace passes its status on), as `time` or `strace` do.
         if status.success() {

@@ -8,11 +8,9 @@ use anyhow::{bail, Context};
 
 use super::live::{capture_filter, kernel_record};
 use super::output::{Run, Sink};
-use super::pipeline::Select;
 use crate::capture::channel::ChannelSource;
 use crate::capture::live::{LiveOptions, LiveSource};
 use crate::cli::WatchArgs;
-use crate::render::progress::Progress;
 use crate::sockets::CallQueue;
 
 pub(super) fn watch(args: &WatchArgs) -> anyhow::Result<()> {
@@ -60,12 +58,5 @@ pub(super) fn watch(args: &WatchArgs) -> anyhow::Result<()> {
     // Read on a thread of its own: the pipeline's waits (for the kernel's
     // events) never hold the capture back.
     let mut source = ChannelSource::start(source);
-    Run {
-        what,
-        calls: Some(&queue),
-        live: true,
-        progress: Progress::off(),
-        select: Select::default(),
-    }
-    .to(sink, &args.output, &mut source)
+    Run::with_calls(what, &queue, true).to(sink, &args.output, &mut source)
 }

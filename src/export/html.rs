@@ -241,20 +241,17 @@ impl<W: Write> Render for HtmlRender<W> {
         if !self.checks.is_empty() {
             checks.push_str("<h2>What you should have seen</h2><ul id=\"checks\">");
             for c in &self.checks {
-                let (class, mark) = match c.passed {
-                    Some(true) => ("pass", "passed"),
-                    Some(false) => ("fail", "FAILED"),
-                    None => ("", "not checked"),
-                };
-                let detail = if c.detail.is_empty() {
-                    String::new()
-                } else {
-                    format!(" ({})", html(&c.detail))
+                let class = match c.passed {
+                    Some(true) => "pass",
+                    Some(false) => "fail",
+                    None => "",
                 };
                 let _ = write!(
                     checks,
-                    "<li class=\"{class}\">{mark}: {}{detail}</li>",
-                    html(&c.what)
+                    "<li class=\"{class}\">{}: {}{}</li>",
+                    c.verdict(),
+                    html(&c.what),
+                    html(&c.detail_suffix())
                 );
             }
             checks.push_str("</ul>\n");

@@ -141,16 +141,15 @@ impl<W: Write> Render for MarkdownRender<W> {
             writeln!(self.out)?;
             for c in &self.checks {
                 let mark = match c.passed {
-                    Some(true) => "passed",
                     Some(false) => "**FAILED**",
-                    None => "not checked",
+                    _ => c.verdict(),
                 };
-                let detail = if c.detail.is_empty() {
-                    String::new()
-                } else {
-                    format!(" ({})", md(&c.detail))
-                };
-                writeln!(self.out, "- {mark}: {}{detail}", md(&c.what))?;
+                writeln!(
+                    self.out,
+                    "- {mark}: {}{}",
+                    md(&c.what),
+                    md(&c.detail_suffix())
+                )?;
             }
         }
         self.out.flush()

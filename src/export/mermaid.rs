@@ -168,20 +168,10 @@ impl<W: Write> Render for MermaidRender<W> {
             _ => "Program".to_string(),
         };
         for c in checks {
-            let mark = match c.passed {
-                Some(true) => "passed",
-                Some(false) => "FAILED",
-                None => "not checked",
-            };
-            let detail = if c.detail.is_empty() {
-                String::new()
-            } else {
-                format!(" ({})", c.detail)
-            };
             writeln!(
                 self.out,
                 "    Note over {over}: {}",
-                label(&format!("{mark}. {}{detail}", c.what))
+                label(&format!("{}. {}{}", c.verdict(), c.what, c.detail_suffix()))
             )?;
         }
         Ok(())

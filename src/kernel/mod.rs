@@ -134,18 +134,7 @@ pub enum KernelEvent {
     Probe {
         local: SocketAddr,
         remote: SocketAddr,
-        /// Payload bytes of the segment that arrived.
-        data_len: u32,
-        /// Congestion window, in segments.
-        cwnd: u32,
-        /// Slow-start threshold, in segments (`None`: not set yet).
-        ssthresh: Option<u32>,
-        /// The peer's advertised window, bytes.
-        snd_wnd: u32,
-        /// Smoothed round-trip time, µs.
-        srtt_us: u32,
-        /// The window this socket advertises, bytes.
-        rcv_wnd: u32,
+        figures: ProbeFigures,
     },
     /// `inet_sk_error_report`: an error handed to a socket; its next call
     /// returns it (ECONNREFUSED after ICMP port unreachable, ECONNRESET).
@@ -316,17 +305,36 @@ pub fn parse_line(line: &str, offset_ns: i64) -> Option<(i64, KernelEvent)> {
             KernelEvent::Probe {
                 local: f.get("src")?.parse().ok()?,
                 remote: f.get("dest")?.parse().ok()?,
-                data_len: num("data_len")?,
-                cwnd: num("snd_cwnd")?,
-                ssthresh,
-                snd_wnd: num("snd_wnd")?,
-                srtt_us: num("srtt")?,
-                rcv_wnd: num("rcv_wnd")?,
+                figures: ProbeFigures {
+                    data_len: num("data_len")?,
+                    cwnd: num("snd_cwnd")?,
+                    ssthresh,
+                    snd_wnd: num("snd_wnd")?,
+                    srtt_us: num("srtt")?,
+                    rcv_wnd: num("rcv_wnd")?,
+                },
             }
         }
         _ => return None,
     };
     Some((ts, event))
+}
+
+/// `tcp_probe`'s figures, as JSON `probe` carries them too.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct ProbeFigures {
+    /// Payload bytes of the segment that arrived.
+    pub data_len: u32,
+    /// Congestion window, in segments.
+    pub cwnd: u32,
+    /// Slow-start threshold, in segments (`None`: not set yet).
+    pub ssthresh: Option<u32>,
+    /// The peer's advertised window, bytes.
+    pub snd_wnd: u32,
+    /// Smoothed round-trip time, µs.
+    pub srtt_us: u32,
+    /// The window this socket advertises, bytes.
+    pub rcv_wnd: u32,
 }
 
 #[cfg(test)]

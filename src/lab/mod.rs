@@ -167,6 +167,26 @@ pub struct Check {
     pub detail: String,
 }
 
+impl Check {
+    /// "passed", "FAILED" or "not checked".
+    pub fn verdict(&self) -> &'static str {
+        match self.passed {
+            Some(true) => "passed",
+            Some(false) => "FAILED",
+            None => "not checked",
+        }
+    }
+
+    /// " (detail)", or nothing when there is none; each format escapes it.
+    pub fn detail_suffix(&self) -> String {
+        if self.detail.is_empty() {
+            String::new()
+        } else {
+            format!(" ({})", self.detail)
+        }
+    }
+}
+
 /// What a lab body works with.
 pub struct LabCtx {
     pub calls: Calls,

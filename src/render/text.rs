@@ -326,21 +326,12 @@ impl<W: Write> Render for TextRender<W> {
 pub fn write_checks(out: &mut impl Write, checks: &[crate::lab::Check]) -> io::Result<()> {
     writeln!(out, "what you should have seen:")?;
     for c in checks {
-        let mark = match c.passed {
-            Some(true) => "passed",
-            Some(false) => "FAILED",
-            None => "not checked",
-        };
-        let detail = if c.detail.is_empty() {
-            String::new()
-        } else {
-            format!(" ({})", c.detail)
-        };
         writeln!(
             out,
-            "  [{mark}] {}{}",
+            "  [{}] {}{}",
+            c.verdict(),
             escape_text(&c.what),
-            escape_text(&detail)
+            escape_text(&c.detail_suffix())
         )?;
     }
     Ok(())

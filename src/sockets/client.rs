@@ -313,12 +313,7 @@ async fn exchange(
         ex.replies.push(got);
     }
     if opts.linger0 {
-        let sock = socket2::SockRef::from(&stream);
-        calls.run(
-            on(Call::new(Op::Setsockopt), &stream).option("SO_LINGER", super::LINGER_0),
-            || sock.set_linger(Some(Duration::ZERO)),
-            ok,
-        )?;
+        super::set_linger0(calls, &stream)?;
     }
     let stream = stream.into_std().map_err(failed)?;
     super::close(calls, stream)?;

@@ -431,6 +431,17 @@ pub fn on<S: std::os::fd::AsFd>(call: Call, socket: &S) -> Call {
 /// SO_LINGER's value that makes close() abort with RST.
 pub const LINGER_0: &str = "{l_onoff=1, l_linger=0}";
 
+/// setsockopt(SO_LINGER, {1, 0}) on `socket`, reported: its close() will
+/// send RST instead of FIN.
+pub fn set_linger0<S: std::os::fd::AsFd>(calls: &Calls, socket: &S) -> Result<(), CallError> {
+    let sock = socket2::SockRef::from(socket);
+    calls.run(
+        on(Call::new(Op::Setsockopt), socket).option("SO_LINGER", LINGER_0),
+        || sock.set_linger(Some(std::time::Duration::ZERO)),
+        ok,
+    )
+}
+
 /// close() on a socket, reported as a call: in Rust, dropping the socket
 /// is the close.
 pub fn close<S: std::os::fd::AsFd>(calls: &Calls, socket: S) -> Result<(), CallError> {

@@ -18,7 +18,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::tcp::{ReadHalf, WriteHalf};
 use tokio::net::TcpStream;
 
-use super::server::{open, ServeOptions};
+use super::server::{accepted_tokio, open, ServeOptions};
 use super::shutdown::Shutdown;
 use super::{moved, ok, on, CallError, Calls};
 use crate::call::{Call, Op, Returned};
@@ -55,23 +55,17 @@ pub fn run(
         let listener = tokio::net::TcpListener::from_std(listener).map_err(failed)?;
         let mut relays = tokio::task::JoinSet::new();
         let mut connections = 0;
+        // One wait for the stop, polled again at each turn (not one per turn).
+        let stopped = stop.stopped();
+        tokio::pin!(stopped);
         loop {
             let accepted = tokio::select! {
                 biased;
-                () = stop.stopped() => break,
+                () = &mut stopped => break,
                 accepted = listener.accept() => accepted,
             };
             let call = on(Call::new(Op::Accept), &listener);
-            let Ok((client, peer)) = calls.run(
-                call,
-                || accepted,
-                |(s, peer)| Returned {
-                    fd: Some(std::os::fd::AsRawFd::as_raw_fd(s)),
-                    peer: Some(*peer),
-                    local: s.local_addr().ok(),
-                    ..Returned::default()
-                },
-            ) else {
+            let Ok((client, peer)) = calls.run(call, || accepted, accepted_tokio) else {
                 continue;
             };
             let connected = TcpStream::connect(upstream).await;
@@ -149,10 +143,13 @@ async fn relay(
     bytes: &AtomicU64,
 ) {
     let mut buf = [0u8; 16384];
+    // One wait for the stop, polled again at each turn (not one per turn).
+    let stopped = stop.stopped();
+    tokio::pin!(stopped);
     loop {
         let read = tokio::select! {
             biased;
-            () = stop.stopped() => return,
+            () = &mut stopped => return,
             read = from.read(&mut buf) => read,
         };
         let call = on(Call::new(Op::Recv), from.as_ref()).size(buf.len());

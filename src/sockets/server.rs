@@ -314,12 +314,7 @@ fn handle(
     stop: &Shutdown,
 ) {
     if opts.linger0 {
-        let sock = socket2::SockRef::from(&stream);
-        let _ = calls.run(
-            on(Call::new(Op::Setsockopt), &stream).option("SO_LINGER", super::LINGER_0),
-            || sock.set_linger(Some(Duration::ZERO)),
-            ok,
-        );
+        let _ = super::set_linger0(calls, &stream);
     }
     let mut buf = vec![0u8; opts.recv_buf.max(1)];
     let mut carry = Vec::new();
@@ -361,10 +356,19 @@ fn handle(
 
 /// What accept() returned: the new descriptor, its peer and local address.
 pub fn accepted(&(ref s, peer): &(TcpStream, SocketAddr)) -> Returned {
+    accepted_as(s, peer, s.local_addr().ok())
+}
+
+/// [`accepted`] for a tokio socket (the same fields, another type).
+pub fn accepted_tokio(&(ref s, peer): &(tokio::net::TcpStream, SocketAddr)) -> Returned {
+    accepted_as(s, peer, s.local_addr().ok())
+}
+
+fn accepted_as(s: &impl AsRawFd, peer: SocketAddr, local: Option<SocketAddr>) -> Returned {
     Returned {
         fd: Some(s.as_raw_fd()),
         peer: Some(peer),
-        local: s.local_addr().ok(),
+        local,
         ..Returned::default()
     }
 }
@@ -479,23 +483,17 @@ fn serve_async(
         let listener = tokio::net::TcpListener::from_std(listener).map_err(failed)?;
         let mut tasks = tokio::task::JoinSet::new();
         let mut number = 0;
+        // One wait for the stop, polled again at each turn (not one per turn).
+        let stopped = stop.stopped();
+        tokio::pin!(stopped);
         loop {
             let accepted = tokio::select! {
                 biased;
-                () = stop.stopped() => break,
+                () = &mut stopped => break,
                 accepted = listener.accept() => accepted,
             };
             let call = on(Call::new(Op::Accept), &listener);
-            let Ok((stream, peer)) = calls.run(
-                call,
-                || accepted,
-                |(s, peer)| Returned {
-                    fd: Some(s.as_raw_fd()),
-                    peer: Some(*peer),
-                    local: s.local_addr().ok(),
-                    ..Returned::default()
-                },
-            ) else {
+            let Ok((stream, peer)) = calls.run(call, || accepted, accepted_tokio) else {
                 continue;
             };
             if let Ok(mut l) = log.lock() {
@@ -526,19 +524,17 @@ async fn handle_async(
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     calls.say(&format!("serving {peer}"));
     if opts.linger0 {
-        let sock = socket2::SockRef::from(&stream);
-        let _ = calls.run(
-            on(Call::new(Op::Setsockopt), &stream).option("SO_LINGER", super::LINGER_0),
-            || sock.set_linger(Some(Duration::ZERO)),
-            ok,
-        );
+        let _ = super::set_linger0(calls, &stream);
     }
     let mut buf = vec![0u8; opts.recv_buf.max(1)];
     let mut carry = Vec::new();
+    // One wait for the stop, polled again at each turn (not one per turn).
+    let stopped = stop.stopped();
+    tokio::pin!(stopped);
     loop {
         let read = tokio::select! {
             biased;
-            () = stop.stopped() => {
+            () = &mut stopped => {
                 calls.say(&format!("stopping: closing the connection from {peer}"));
                 break;
             }

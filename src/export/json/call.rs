@@ -79,23 +79,12 @@ pub struct KernelJson {
     /// `state`: what the packets so far say of this socket, and whether
     /// the kernel agrees (after normalising its TIME-WAIT report).
     #[serde(skip_serializing_if = "Option::is_none")]
-    probe: Option<ProbeJson>,
+    probe: Option<crate::kernel::ProbeFigures>,
     #[serde(skip_serializing_if = "Option::is_none")]
     inferred_state: Option<TcpState>,
     #[serde(skip_serializing_if = "Option::is_none")]
     agrees: Option<bool>,
     text: String,
-}
-
-/// `tcp_probe`'s figures (with `-v`).
-#[derive(Serialize)]
-struct ProbeJson {
-    data_len: u32,
-    cwnd: u32,
-    ssthresh: Option<u32>,
-    snd_wnd: u32,
-    srtt_us: u32,
-    rcv_wnd: u32,
 }
 
 impl KernelJson {
@@ -136,24 +125,7 @@ impl KernelJson {
                     j.socket = Some(SocketKind::Udp);
                 }
             }
-            KernelEvent::Probe {
-                data_len,
-                cwnd,
-                ssthresh,
-                snd_wnd,
-                srtt_us,
-                rcv_wnd,
-                ..
-            } => {
-                j.probe = Some(ProbeJson {
-                    data_len: *data_len,
-                    cwnd: *cwnd,
-                    ssthresh: *ssthresh,
-                    snd_wnd: *snd_wnd,
-                    srtt_us: *srtt_us,
-                    rcv_wnd: *rcv_wnd,
-                })
-            }
+            KernelEvent::Probe { figures, .. } => j.probe = Some(*figures),
             KernelEvent::ReceivedReset { .. } | KernelEvent::SynAckRetransmit { .. } => {}
         }
         j

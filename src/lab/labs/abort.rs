@@ -1,15 +1,12 @@
 //! The `abort` lab: the program a student would write, and the checks.
 
-use std::time::Duration;
-
-use crate::call::{Call, Op};
 use crate::lab::kit::{
     bytes_queued, close, close_saying, conn_established, local, recv, send, tcp_pair, wait_until,
 };
 use crate::lab::sockstate::KernelState;
 use crate::lab::{packet_check, Check, LabCtx, RowRecord, ACK, FIN, RST};
 use crate::sockets::server::{self, ServeOptions};
-use crate::sockets::{ok, on, LINGER_0};
+use crate::sockets::set_linger0;
 use crate::track::state::TcpState;
 
 pub fn abort(ctx: &mut LabCtx) -> anyhow::Result<()> {
@@ -27,12 +24,7 @@ pub fn abort(ctx: &mut LabCtx) -> anyhow::Result<()> {
     let cl = calls.named("client".into());
     let (client, mut conn) = tcp_pair(&cl, &srv, &listener, port)?;
     ctx.step("the client sets SO_LINGER {1, 0} and closes")?;
-    let sock = socket2::SockRef::from(&client);
-    cl.run(
-        on(Call::new(Op::Setsockopt), &client).option("SO_LINGER", LINGER_0),
-        || sock.set_linger(Some(Duration::ZERO)),
-        ok,
-    )?;
+    set_linger0(&cl, &client)?;
     close(&cl, client)?;
     // The RST has reached the server's socket: it left ESTABLISHED.
     wait_until(|| !conn_established(&conn));

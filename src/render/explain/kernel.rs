@@ -165,12 +165,15 @@ pub fn kernel_text(k: &KernelLine) -> String {
         ),
         KernelEvent::Probe {
             local,
-            data_len,
-            cwnd,
-            ssthresh,
-            snd_wnd,
-            srtt_us,
-            rcv_wnd,
+            figures:
+                crate::kernel::ProbeFigures {
+                    data_len,
+                    cwnd,
+                    ssthresh,
+                    snd_wnd,
+                    srtt_us,
+                    rcv_wnd,
+                },
             ..
         } => {
             let _ = write!(
