@@ -18,7 +18,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::tcp::{ReadHalf, WriteHalf};
 use tokio::net::TcpStream;
 
-use super::server::{accepted_tokio, open, ServeOptions};
+use super::server::{accept_tasks, open, ServeOptions};
 use super::shutdown::Shutdown;
 use super::{moved, ok, on, CallError, Calls};
 use crate::call::{Call, Op, Returned};
@@ -43,31 +43,10 @@ pub fn run(
         ..ServeOptions::default()
     };
     let listener: std::net::TcpListener = open(&opts, calls)?.into();
-    let failed = |source: std::io::Error| CallError {
-        call: Box::new(Call::new(Op::Accept)),
-        errno: source.raw_os_error(),
-        source,
-    };
-    let runtime = super::runtime()?;
-    listener.set_nonblocking(true).map_err(failed)?;
     let bytes = Arc::new(AtomicU64::new(0));
-    let (listener, connections) = runtime.block_on(async {
-        let listener = tokio::net::TcpListener::from_std(listener).map_err(failed)?;
-        let mut relays = tokio::task::JoinSet::new();
-        let mut connections = 0;
-        // One wait for the stop, polled again at each turn (not one per turn).
-        let stopped = stop.stopped();
-        tokio::pin!(stopped);
-        loop {
-            let accepted = tokio::select! {
-                biased;
-                () = &mut stopped => break,
-                accepted = listener.accept() => accepted,
-            };
-            let call = on(Call::new(Op::Accept), &listener);
-            let Ok((client, peer)) = calls.run(call, || accepted, accepted_tokio) else {
-                continue;
-            };
+    let (listener, connections) = accept_tasks(listener, calls, stop, |client, peer| {
+        let (calls, stop, bytes) = (calls.clone(), stop.clone(), Arc::clone(&bytes));
+        async move {
             let connected = TcpStream::connect(upstream).await;
             let call = Call::new(Op::Connect).addr(upstream);
             let Ok(server) = calls.run(
@@ -83,18 +62,11 @@ pub fn run(
                 calls.say(&format!(
                     "closing {peer}: the upstream server is not reachable"
                 ));
-                close(calls, client);
-                continue;
+                close(&calls, client);
+                return None;
             };
-            connections += 1;
-            let (calls, stop, bytes) = (calls.clone(), stop.clone(), Arc::clone(&bytes));
-            relays.spawn(
-                async move { relay_both(client, server, peer, &calls, &stop, &bytes).await },
-            );
+            Some(async move { relay_both(client, server, peer, &calls, &stop, &bytes).await })
         }
-        // Every relay heard the stop too, and closes its two sockets.
-        while relays.join_next().await.is_some() {}
-        Ok::<_, CallError>((listener.into_std().map_err(failed)?, connections))
     })?;
     super::close(calls, listener)?;
     Ok(Relayed {

@@ -472,6 +472,37 @@ fn serve_async(
     stop: &Shutdown,
     log: &SharedLog,
 ) -> Result<TcpListener, CallError> {
+    let mut number = 0;
+    let (listener, _) = accept_tasks(listener, calls, stop, |stream, peer| {
+        if let Ok(mut l) = log.lock() {
+            l.peers.push(peer);
+        }
+        number += 1;
+        let calls = calls.named(format!("server task {number}"));
+        let (opts, log, stop) = (opts.clone(), Arc::clone(log), stop.clone());
+        std::future::ready(Some(async move {
+            handle_async(stream, peer, &opts, &calls, &log, &stop).await;
+        }))
+    })?;
+    Ok(listener)
+}
+
+/// The tokio accept loop of the async server and the proxy, on one thread:
+/// accept (each call reported) until the stop; `start` turns a connection
+/// into its task, or declines it (`None`); then wait for every task, each
+/// of which hears the stop too. Returns the listener, to be closed, and how
+/// many tasks ran.
+pub fn accept_tasks<Start, Starting, Task>(
+    listener: TcpListener,
+    calls: &Calls,
+    stop: &Shutdown,
+    mut start: Start,
+) -> Result<(TcpListener, u64), CallError>
+where
+    Start: FnMut(tokio::net::TcpStream, SocketAddr) -> Starting,
+    Starting: std::future::Future<Output = Option<Task>>,
+    Task: std::future::Future<Output = ()> + Send + 'static,
+{
     let failed = |source: std::io::Error| CallError {
         call: Box::new(Call::new(Op::Accept)),
         errno: source.raw_os_error(),
@@ -482,7 +513,7 @@ fn serve_async(
     runtime.block_on(async {
         let listener = tokio::net::TcpListener::from_std(listener).map_err(failed)?;
         let mut tasks = tokio::task::JoinSet::new();
-        let mut number = 0;
+        let mut started = 0;
         // One wait for the stop, polled again at each turn (not one per turn).
         let stopped = stop.stopped();
         tokio::pin!(stopped);
@@ -496,18 +527,13 @@ fn serve_async(
             let Ok((stream, peer)) = calls.run(call, || accepted, accepted_tokio) else {
                 continue;
             };
-            if let Ok(mut l) = log.lock() {
-                l.peers.push(peer);
+            if let Some(task) = start(stream, peer).await {
+                started += 1;
+                tasks.spawn(task);
             }
-            number += 1;
-            let calls = calls.named(format!("server task {number}"));
-            let (opts, log, stop) = (opts.clone(), Arc::clone(log), stop.clone());
-            tasks
-                .spawn(async move { handle_async(stream, peer, &opts, &calls, &log, &stop).await });
         }
-        // Every task heard the stop too, and closes its connection.
         while tasks.join_next().await.is_some() {}
-        listener.into_std().map_err(failed)
+        Ok((listener.into_std().map_err(failed)?, started))
     })
 }
 
