@@ -11,6 +11,7 @@ mod programs;
 mod replay;
 mod trace;
 mod watch;
+mod web;
 
 use crate::cli::Command;
 
@@ -28,6 +29,16 @@ pub fn run(command: Command) -> anyhow::Result<()> {
         Command::Trace(a) => &a.output,
     };
     output.check().map_err(anyhow::Error::msg)?;
+    let web = match &command {
+        Command::Replay(a) => a.web.web,
+        Command::Watch(a) => a.web.web,
+        Command::Demo(a) => a.web.web,
+        Command::Trace(a) => a.web.web,
+        Command::Serve(_) | Command::Client(_) | Command::Proxy(_) => None,
+    };
+    if output.quiz && web.is_none() && output.format() != crate::cli::Format::Html {
+        anyhow::bail!("--quiz is a mode of the classroom view: add --web, or --format html for a page to hand out");
+    }
     match command {
         Command::Replay(args) => replay::replay(&args),
         Command::Watch(args) => watch::watch(&args),

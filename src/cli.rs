@@ -47,6 +47,8 @@ pub struct TraceArgs {
     pub kernel: KernelArgs,
     #[command(flatten)]
     pub output: OutputArgs,
+    #[command(flatten)]
+    pub web: WebArgs,
     /// The program and its arguments, after `--`
     #[arg(
         required = true,
@@ -77,6 +79,8 @@ pub struct DemoArgs {
     pub kernel: KernelArgs,
     #[command(flatten)]
     pub output: OutputArgs,
+    #[command(flatten)]
+    pub web: WebArgs,
 }
 
 #[derive(Debug, Args)]
@@ -235,6 +239,8 @@ pub struct ReplayArgs {
     pub count: Option<u64>,
     #[command(flatten)]
     pub output: OutputArgs,
+    #[command(flatten)]
+    pub web: WebArgs,
     /// The filter expression as tcpdump takes it, after the file
     #[arg(value_name = "EXPRESSION")]
     pub expression: Vec<String>,
@@ -295,6 +301,8 @@ pub struct WatchArgs {
     pub kernel: KernelArgs,
     #[command(flatten)]
     pub output: OutputArgs,
+    #[command(flatten)]
+    pub web: WebArgs,
     /// The filter expression as tcpdump takes it (`wirelab watch udp port 8000`)
     #[arg(value_name = "EXPRESSION")]
     pub expression: Vec<String>,
@@ -306,6 +314,30 @@ impl WatchArgs {
         let words: Vec<&str> = self.expression.iter().map(String::as_str).collect();
         joined_filter(self.filter.as_deref(), &words)
     }
+}
+
+/// The classroom view: the run as a live ladder diagram in a browser.
+#[derive(Debug, Clone, Copy, Args, Default)]
+pub struct WebArgs {
+    /// Show the run live in a browser: serve the classroom view on
+    /// [ADDR:]PORT (default 127.0.0.1:8787; loopback unless an address is
+    /// given) and print its address
+    #[arg(long, value_name = "[ADDR:]PORT", num_args = 0..=1, require_equals = true,
+          default_missing_value = "127.0.0.1:8787", value_parser = web_address)]
+    pub web: Option<std::net::SocketAddr>,
+    /// Keep serving the classroom view after the run ends, until Ctrl-C
+    #[arg(long, requires = "web")]
+    pub web_keep: bool,
+}
+
+/// `PORT` (on loopback) or `ADDR:PORT`.
+fn web_address(text: &str) -> Result<std::net::SocketAddr, String> {
+    if let Ok(port) = text.parse::<u16>() {
+        return Ok(std::net::SocketAddr::from(([127, 0, 0, 1], port)));
+    }
+    text.parse().map_err(|_| {
+        format!("{text} is not PORT or ADDR:PORT (e.g. 8787, 127.0.0.1:8787, [::1]:8787)")
+    })
 }
 
 /// The kernel's own TCP record beside the packets (Linux, root).
@@ -320,7 +352,7 @@ pub struct KernelArgs {
 #[derive(Debug, Clone, Args)]
 pub struct OutputArgs {
     /// Output format [default: from -o's extension (.txt .json .jsonl .csv .md .mmd .html
-    /// .pcapng), else table]
+    /// .svg .pcapng), else table]
     #[arg(long = "format", value_enum)]
     pub format_given: Option<Format>,
     /// Write to this file instead of standard output (written whole or not
@@ -354,6 +386,11 @@ pub struct OutputArgs {
     /// Show each packet's IP and TCP/UDP header bytes with the fields they encode (byte order)
     #[arg(long)]
     pub hex: bool,
+    /// The classroom view (--web, --format html) asks the student to
+    /// predict each TCP packet (flags, ack, the sender's next state) before
+    /// showing it, and keeps score
+    #[arg(long)]
+    pub quiz: bool,
 }
 
 impl OutputArgs {
@@ -413,8 +450,10 @@ pub enum Format {
     Md,
     /// A Mermaid sequenceDiagram (at most 2000 packets)
     Mermaid,
-    /// One self-contained HTML ladder diagram (at most 2000 packets)
+    /// The classroom view as one self-contained HTML page (at most 2000 packets)
     Html,
+    /// The ladder diagram as one SVG picture, for slides (at most 2000 packets)
+    Svg,
     /// The capture as pcapng, each packet's explanation as its comment (needs --output)
     Pcapng,
 }
@@ -440,6 +479,7 @@ impl Format {
             "md" => Format::Md,
             "mmd" => Format::Mermaid,
             "html" | "htm" => Format::Html,
+            "svg" => Format::Svg,
             "pcapng" => Format::Pcapng,
             _ => return None,
         })
@@ -455,6 +495,7 @@ impl Format {
             Format::Md => "md",
             Format::Mermaid => "mermaid",
             Format::Html => "html",
+            Format::Svg => "svg",
             Format::Pcapng => "pcapng",
         }
     }

@@ -44,3 +44,4 @@ pub mod synth;
 pub mod timeline;
 pub mod trace;
 pub mod track;
+pub mod web;

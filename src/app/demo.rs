@@ -13,6 +13,7 @@ use crate::cli::{DemoArgs, Format};
 use crate::export::json::JsonRender;
 use crate::render::Render;
 use crate::sockets::{CallQueue, Calls};
+use crate::web::hub::Hub;
 
 pub(super) fn demo(args: &DemoArgs) -> anyhow::Result<()> {
     use crate::lab::labs::{find, LABS};
@@ -40,13 +41,22 @@ pub(super) fn demo(args: &DemoArgs) -> anyhow::Result<()> {
         vec![find(name)
             .with_context(|| format!("no lab named {name} (wirelab demo --list shows them)"))?]
     };
+    if args.web.web.is_some() && args.no_capture {
+        bail!("--web shows the lab's capture: leave out --no-capture (and run as root)");
+    }
     // One output for every lab (`demo all -o FILE`): each lab writes
     // through to it, and it is kept only when all were written.
     let sink = Sink::open(args.output.path(), None, args.output.force)?;
+    // The view waits for a browser: a lab is over in a second or two.
+    let web = super::web::start(&args.web, args.output.quiz, true)?;
+    let hub = super::web::hub(&web);
     let mut failed = 0;
     let mut result = Ok(());
     for lab in labs {
-        match sink.share().and_then(|shared| run_lab(lab, args, shared)) {
+        match sink
+            .share()
+            .and_then(|shared| run_lab(lab, args, shared, hub.as_ref()))
+        {
             Ok((f, quit)) => {
                 failed += f;
                 if quit {
@@ -60,6 +70,9 @@ pub(super) fn demo(args: &DemoArgs) -> anyhow::Result<()> {
         }
     }
     finish_sink(sink, result)?;
+    if let Some(web) = web {
+        web.finish()?;
+    }
     if failed > 0 {
         bail!("{failed} check(s) failed");
     }
@@ -74,7 +87,12 @@ fn free_port() -> anyhow::Result<u16> {
 
 /// Run one lab: capture its ports, run its program, then check what was seen.
 /// Returns the number of failed checks, and whether the student quit (`q`).
-fn run_lab(lab: &crate::lab::Lab, args: &DemoArgs, sink: Sink) -> anyhow::Result<(usize, bool)> {
+fn run_lab(
+    lab: &crate::lab::Lab,
+    args: &DemoArgs,
+    sink: Sink,
+    web: Option<&Arc<Hub>>,
+) -> anyhow::Result<(usize, bool)> {
     use crate::lab::{Check, LabCtx, RowRecord};
     let json = args.output.format() == Format::Json;
     // The lab's title and checks go where its timeline goes when that is
@@ -97,7 +115,7 @@ fn run_lab(lab: &crate::lab::Lab, args: &DemoArgs, sink: Sink) -> anyhow::Result
         writeln!(
             out,
             "{}",
-            serde_json::json!({"kind": "lab", "name": lab.name, "question": lab.question})
+            crate::export::json::lab_line(lab.name, lab.question)
         )?;
     } else {
         writeln!(out, "== {}: {}", lab.name, lab.question)?;
@@ -118,7 +136,9 @@ fn run_lab(lab: &crate::lab::Lab, args: &DemoArgs, sink: Sink) -> anyhow::Result
             Calls::queued("lab", Arc::clone(&session.queue)),
             ports,
             args.step,
-        );
+        )
+        .with_web(web.cloned(), lab.name);
+        let web = web.cloned();
         let rows: Arc<std::sync::Mutex<Vec<RowRecord>>> = Arc::default();
         let recorded = Arc::clone(&rows);
         let out = args.output.clone();
@@ -149,7 +169,7 @@ fn run_lab(lab: &crate::lab::Lab, args: &DemoArgs, sink: Sink) -> anyhow::Result
         };
         let running = session.start(move |mut source, queue| {
             let Some((pcapng_sink, json_sink)) = save else {
-                let result = run_to(&sink, &out, true, |render| {
+                let result = run_to(&sink, &out, true, web.as_ref(), |render| {
                     lab_run.pump(render, &mut source, &queue, None)
                 });
                 return finish_sink(sink, result);
@@ -160,7 +180,7 @@ fn run_lab(lab: &crate::lab::Lab, args: &DemoArgs, sink: Sink) -> anyhow::Result
                     &format!("wirelab demo {lab_name}: packet comments are wirelab's explanations"),
                 )?;
                 let mut json = JsonRender::new(json_sink.writer(false)?, true);
-                let result = run_to(&sink, &out, true, |render| {
+                let result = run_to(&sink, &out, true, web.as_ref(), |render| {
                     let mut tee = crate::render::Tee {
                         first: render,
                         second: &mut json,
@@ -204,11 +224,7 @@ fn run_lab(lab: &crate::lab::Lab, args: &DemoArgs, sink: Sink) -> anyhow::Result
     if json {
         // Checks as JSON Lines too, so the output stays one JSON object per line.
         for c in &checks {
-            writeln!(
-                out,
-                "{}",
-                serde_json::json!({"kind": "check", "lab": lab.name, "what": c.what, "passed": c.passed, "detail": c.detail})
-            )?;
+            writeln!(out, "{}", crate::export::json::check_line(lab.name, c))?;
         }
         out.flush()?;
         return Ok((failed, ctx.quit));

@@ -4,6 +4,7 @@
 use std::fs::{self, File};
 use std::io::{self, BufWriter, IsTerminal, Write};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use anyhow::{bail, Context};
 
@@ -15,8 +16,10 @@ use crate::render::escape::escape_text;
 use crate::render::progress::Progress;
 use crate::render::table::TableRender;
 use crate::render::text::TextRender;
-use crate::render::{Render, RunEnd, Verbosity};
+use crate::render::{Render, RunEnd, Tee, Verbosity};
 use crate::sockets::CallQueue;
+use crate::web::hub::Hub;
+use crate::web::WebRender;
 
 /// Under sudo, hand a file or directory we created to the user who ran
 /// sudo (SUDO_UID/SUDO_GID), so a student can edit or delete what
@@ -217,7 +220,9 @@ fn format_renderer<'w>(
         Format::Csv => Box::new(crate::export::csv::CsvRender::new(out)),
         Format::Md => Box::new(crate::export::markdown::MarkdownRender::new(out)),
         Format::Mermaid => Box::new(crate::export::mermaid::MermaidRender::new(Held::new(out))),
-        Format::Html => Box::new(crate::export::html::HtmlRender::new(Held::new(out))),
+        // The page is written whole at the end: a cut-short one writes nothing.
+        Format::Html => Box::new(crate::export::html::HtmlRender::new(out).quiz(args.quiz)),
+        Format::Svg => Box::new(crate::export::svg::SvgRender::new(out)),
         // The frames go to the pcapng writer (a tap), not to a renderer.
         Format::Pcapng => Box::new(crate::render::NullRender),
         Format::Text => Box::new(
@@ -300,6 +305,8 @@ pub(super) struct Run<'a> {
     pub live: bool,
     pub progress: Progress,
     pub select: Select,
+    /// The classroom view, fed the same events (`--web`).
+    pub web: Option<Arc<Hub>>,
 }
 
 impl<'a> Run<'a> {
@@ -312,7 +319,14 @@ impl<'a> Run<'a> {
             live,
             progress: Progress::off(),
             select: Select::default(),
+            web: None,
         }
+    }
+
+    /// The same run, also shown in the classroom view.
+    pub(super) fn web(mut self, hub: Option<Arc<Hub>>) -> Run<'a> {
+        self.web = hub;
+        self
     }
 
     /// The pipeline from `source` to `sink`, which is then kept (or, on
@@ -325,9 +339,16 @@ impl<'a> Run<'a> {
         source: &mut dyn FrameSource,
     ) -> anyhow::Result<()> {
         let result = if args.format() == Format::Pcapng {
-            write_pcapng(&sink, &self.what, source, self.calls, &mut self.select)
+            write_pcapng(
+                &sink,
+                &self.what,
+                source,
+                self.calls,
+                &mut self.select,
+                self.web.as_ref(),
+            )
         } else {
-            run_to(&sink, args, self.live, |render| {
+            run_to(&sink, args, self.live, self.web.as_ref(), |render| {
                 pump_observed(
                     source,
                     render,
@@ -342,15 +363,25 @@ impl<'a> Run<'a> {
     }
 }
 
+/// `body` with the renderer for `args` writing to `sink` (and, with
+/// `web`, the classroom view fed the same events).
 pub(super) fn run_to(
     sink: &Sink,
     args: &OutputArgs,
     live: bool,
+    web: Option<&Arc<Hub>>,
     body: impl FnOnce(&mut dyn Render) -> anyhow::Result<()>,
 ) -> anyhow::Result<()> {
     let to_terminal = matches!(sink, Sink::Stdout) && io::stdout().is_terminal();
     let mut render = renderer(args, sink.writer(live)?, to_terminal, live);
-    body(render.as_mut()).map_err(|e| {
+    let result = match web {
+        Some(hub) => body(&mut Tee {
+            first: render.as_mut(),
+            second: &mut WebRender::new(Arc::clone(hub)),
+        }),
+        None => body(render.as_mut()),
+    };
+    result.map_err(|e| {
         // A bare I/O error here came from writing the output (a full disk,
         // a closed pipe): say which output. A diagram over its cap is not
         // about the output.
@@ -395,6 +426,7 @@ fn write_pcapng(
     source: &mut dyn FrameSource,
     calls: Option<&CallQueue>,
     select: &mut Select,
+    web: Option<&Arc<Hub>>,
 ) -> anyhow::Result<()> {
     use std::cell::RefCell;
     use std::rc::Rc;
@@ -453,9 +485,22 @@ fn write_pcapng(
         writer: crate::export::pcapng::PcapngWriter::new(sink.writer(false)?, what)?,
         pending: Rc::clone(&pending),
     };
+    let mut pending = Pending(pending);
+    let mut shown = web.map(|hub| WebRender::new(Arc::clone(hub)));
+    let mut tee;
+    let render: &mut dyn Render = match &mut shown {
+        Some(web) => {
+            tee = Tee {
+                first: &mut pending,
+                second: web,
+            };
+            &mut tee
+        }
+        None => &mut pending,
+    };
     let result = pump_observed(
         source,
-        &mut Pending(pending),
+        render,
         calls,
         Some(&mut tap),
         &mut Progress::off(),

@@ -23,6 +23,8 @@ pub(super) fn replay(args: &ReplayArgs) -> anyhow::Result<()> {
     // A bar on stderr, unless the timeline itself goes to that terminal.
     let show_progress =
         io::stderr().is_terminal() && !(matches!(sink, Sink::Stdout) && io::stdout().is_terminal());
+    // The view waits for a browser: the replay would be over before anyone looked.
+    let web = super::web::start(&args.web, args.output.quiz, true)?;
     Run {
         what: format!("wirelab replay of {}", path.display()),
         calls: None,
@@ -31,6 +33,8 @@ pub(super) fn replay(args: &ReplayArgs) -> anyhow::Result<()> {
         live: source.is_stream(),
         progress: Progress::new(show_progress),
         select,
+        web: super::web::hub(&web),
     }
-    .to(sink, &args.output, &mut source)
+    .to(sink, &args.output, &mut source)?;
+    web.map_or(Ok(()), super::web::Web::finish)
 }

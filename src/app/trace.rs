@@ -130,6 +130,9 @@ pub(super) fn trace(args: &TraceArgs) -> anyhow::Result<()> {
         } else {
             capture_filter(None, &args.ports)
         };
+        // Started before the program: the page is open while it runs, and
+        // the timeline comes when it has ended (its calls are placed then).
+        let web = super::web::start(&args.web, args.output.quiz, false)?;
         let stop = Arc::new(AtomicBool::new(false));
         // Ctrl-C reaches the program (same process group); wirelab itself
         // waits for it to end, then shows what happened.
@@ -293,7 +296,12 @@ pub(super) fn trace(args: &TraceArgs) -> anyhow::Result<()> {
         let mut source = FileSource::open(&replay_path)?;
         let sink = Sink::open(args.output.path(), None, args.output.force)?;
         let what = format!("wirelab trace -- {}", args.command.join(" "));
-        Run::with_calls(what, &queue, false).to(sink, &args.output, &mut source)?;
+        Run::with_calls(what, &queue, false)
+            .web(super::web::hub(&web))
+            .to(sink, &args.output, &mut source)?;
+        if let Some(web) = web {
+            web.finish()?;
+        }
         // The timeline is shown either way; then wirelab exits as the
         // program did (strace passes its status on), as `time` or `strace` do.
         if status.success() {

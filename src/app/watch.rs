@@ -58,5 +58,9 @@ pub(super) fn watch(args: &WatchArgs) -> anyhow::Result<()> {
     // Read on a thread of its own: the pipeline's waits (for the kernel's
     // events) never hold the capture back.
     let mut source = ChannelSource::start(source);
-    Run::with_calls(what, &queue, true).to(sink, &args.output, &mut source)
+    let web = super::web::start(&args.web, args.output.quiz, false)?;
+    Run::with_calls(what, &queue, true)
+        .web(super::web::hub(&web))
+        .to(sink, &args.output, &mut source)?;
+    web.map_or(Ok(()), super::web::Web::finish)
 }

@@ -113,6 +113,9 @@ pub struct JsonRender<W: Write> {
     /// once, for a live view). A block at least as large as the output's
     /// BufWriter goes straight to the file, saving one copy of every byte.
     batch: usize,
+    /// Packet rows also carry their header bytes and payload in hex (the
+    /// classroom view's detail pane: `--web`, `--format html`).
+    bytes: bool,
 }
 
 /// The block size for [`JsonRender::batched`]: the output BufWriter's capacity.
@@ -125,7 +128,22 @@ impl<W: Write> JsonRender<W> {
             rows,
             line: Vec::new(),
             batch: 0,
+            bytes: false,
         }
+    }
+
+    /// Packet rows carry `headers` (the `--hex` lines) and `payload_hex`.
+    pub fn with_bytes(mut self) -> JsonRender<W> {
+        self.bytes = true;
+        self
+    }
+
+    pub fn get_mut(&mut self) -> &mut W {
+        &mut self.out
+    }
+
+    pub fn into_inner(self) -> W {
+        self.out
     }
 
     /// Lines are written in blocks of [`BATCH`] bytes (a replay, not a live view).
@@ -145,6 +163,20 @@ impl<W: Write> JsonRender<W> {
         Ok(())
     }
 }
+
+/// The first [`HEX_BYTES`] bytes of a payload, 16 to a line.
+fn payload_hex(payload: &[u8]) -> String {
+    use std::fmt::Write as _;
+    let mut hex = String::with_capacity(payload.len().min(HEX_BYTES) * 3);
+    for (n, b) in payload.iter().take(HEX_BYTES).enumerate() {
+        let _ = write!(hex, "{b:02x}{}", if n % 16 == 15 { "\n" } else { " " });
+    }
+    hex.truncate(hex.trim_end().len());
+    hex
+}
+
+/// How much of a payload the detail pane shows in hex.
+const HEX_BYTES: usize = 512;
 
 fn to_io(e: serde_json::Error) -> io::Error {
     io::Error::other(e)
@@ -229,7 +261,15 @@ impl<W: Write> Render for JsonRender<W> {
             }
             event.write_json(&mut self.line);
         }
-        self.line.extend_from_slice(b"],\"note\":");
+        self.line.push(b']');
+        if self.bytes {
+            self.line.extend_from_slice(b",\"headers\":");
+            let headers = crate::render::hex::header_lines(p);
+            serde_json::to_writer(&mut self.line, &headers).map_err(to_io)?;
+            self.line.extend_from_slice(b",\"payload_hex\":");
+            serde_json::to_writer(&mut self.line, &payload_hex(p.payload)).map_err(to_io)?;
+        }
+        self.line.extend_from_slice(b",\"note\":");
         serde_json::to_writer(&mut self.line, row.note.as_str()).map_err(to_io)?;
         self.line.push(b'}');
         self.line_done()
@@ -274,4 +314,21 @@ impl<W: Write> Render for JsonRender<W> {
         self.line.clear();
         self.out.flush()
     }
+}
+
+/// `{"kind":"lab",...}`: the lab a demo's timeline is (before its rows).
+pub fn lab_line(name: &str, question: &str) -> String {
+    serde_json::json!({"kind": "lab", "name": name, "question": question}).to_string()
+}
+
+/// `{"kind":"check",...}`: one of a lab's checks, as judged.
+pub fn check_line(lab: &str, check: &crate::lab::Check) -> String {
+    serde_json::json!({
+        "kind": "check",
+        "lab": lab,
+        "what": check.what,
+        "passed": check.passed,
+        "detail": check.detail,
+    })
+    .to_string()
 }

@@ -8,3 +8,4 @@ pub mod json;
 pub mod markdown;
 pub mod mermaid;
 pub mod pcapng;
+pub mod svg;

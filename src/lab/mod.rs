@@ -195,6 +195,9 @@ pub struct LabCtx {
     pub checks: Vec<Check>,
     pub step_mode: bool,
     pub quit: bool,
+    /// The classroom view (`--web`): each check is shown as it is made,
+    /// and `--step` waits for the page's Step button. With the lab's name.
+    web: Option<(Arc<crate::web::hub::Hub>, &'static str)>,
 }
 
 impl LabCtx {
@@ -205,7 +208,18 @@ impl LabCtx {
             checks: Vec::new(),
             step_mode,
             quit: false,
+            web: None,
         }
+    }
+
+    /// Show this lab (`name`) in the classroom view as it runs.
+    pub fn with_web(
+        mut self,
+        hub: Option<Arc<crate::web::hub::Hub>>,
+        name: &'static str,
+    ) -> LabCtx {
+        self.web = hub.map(|h| (h, name));
+        self
     }
 
     pub fn port(&self, i: usize) -> u16 {
@@ -219,6 +233,13 @@ impl LabCtx {
         if self.step_mode {
             // What the previous step did is on screen before the prompt.
             self.calls.wait_shown(std::time::Duration::from_secs(2));
+            if let Some((hub, _)) = &self.web {
+                // The browser's Step button is the prompt.
+                eprintln!("[{text}] waiting for Step in the browser");
+                hub.pause(text);
+                self.calls.step(text);
+                return Ok(());
+            }
             eprint!("[{text}] Enter continues, q quits: ");
             let mut line = String::new();
             let _ = std::io::stdin().read_line(&mut line);
@@ -252,11 +273,18 @@ impl LabCtx {
     }
 
     pub fn check(&mut self, what: &str, passed: bool, detail: impl Into<String>) {
-        self.checks.push(Check {
+        let check = Check {
             what: what.to_string(),
             passed: Some(passed),
             detail: detail.into(),
-        });
+        };
+        if let Some((hub, lab)) = &self.web {
+            hub.push(
+                crate::export::json::check_line(lab, &check),
+                crate::web::hub::Kind::Always,
+            );
+        }
+        self.checks.push(check);
     }
 }
 

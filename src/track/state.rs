@@ -3,7 +3,7 @@
 use std::fmt;
 
 /// The state of one endpoint, as inferred from the segments seen on the wire.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub enum TcpState {
     /// Not known yet (e.g. the side that has only received a SYN: it may
     /// listen, or nothing may be bound there).
