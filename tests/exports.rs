@@ -13,8 +13,18 @@ fn export_snapshots_of_reference_captures() {
         insta::assert_snapshot!("csv", replay_to_string(path, "csv"));
         insta::assert_snapshot!("md", replay_to_string(path, "md"));
         insta::assert_snapshot!("mermaid", replay_to_string(path, "mermaid"));
-        insta::assert_snapshot!("html", replay_to_string(path, "html"));
+        // The page's code is the same for every capture: its data is the snapshot.
+        insta::assert_snapshot!("html", page_data(&replay_to_string(path, "html")));
+        insta::assert_snapshot!("svg", replay_to_string(path, "svg"));
     });
+}
+
+/// The events embedded in a `--format html` page, one per line.
+pub fn page_data(page: &str) -> String {
+    let open = "<script id=\"data\" type=\"application/json\">";
+    let start = page.find(open).expect("the page embeds its events") + open.len();
+    let end = start + page[start..].find("</script>").unwrap();
+    page[start..end].replace(",\n{", "\n{")
 }
 
 #[test]
@@ -129,10 +139,19 @@ fn hostile_packets() -> Vec<serde_json::Value> {
 fn hostile_payload_is_inert_in_every_format() {
     let packets = hostile_packets();
     assert_eq!(packets.len(), 24);
-    for format in ["text", "table", "json", "csv", "md", "mermaid", "html"] {
+    for format in [
+        "text", "table", "json", "csv", "md", "mermaid", "html", "svg",
+    ] {
         let out = replay_to_string(&hostile(), format);
         let bad = dangerous_chars(&out);
         assert!(bad.is_empty(), "{format}: raw {bad:?}");
+        if format == "svg" {
+            // A picture for slides: no payload, no script, and well-formed.
+            assert!(!out.contains("<script") && !out.contains("alert(1)"));
+            assert_eq!(out.matches("<svg ").count(), 1);
+            assert!(out.ends_with("</svg>\n"));
+            continue;
+        }
         // The terminal escape from the payload is there, as visible text.
         let visible = match format {
             "md" => "\\\\x1b\\]0;owned",
@@ -291,7 +310,7 @@ fn rendered_dom(html_file: &std::path::Path, fragment: &str, profile: &std::path
 }
 
 #[test]
-fn html_ladder_renders_in_headless_chromium_and_payload_stays_inert() {
+fn html_page_renders_in_headless_chromium_and_payload_stays_inert() {
     let dir = std::env::temp_dir().join(format!("wirelab-html-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let page = dir.join("hostile.html");
@@ -305,27 +324,30 @@ fn html_ladder_renders_in_headless_chromium_and_payload_stays_inert() {
         24,
         "one arrow per packet"
     );
-    // Only the page's two script elements (its JSON data and its code), no injected element.
-    assert_eq!(dom.matches("<script").count(), 2);
+    // Only the page's three script elements (settings, events, code), no injected element.
+    assert_eq!(dom.matches("<script").count(), 3);
     assert!(!dom.contains("<img"));
-    let detail = &dom[dom.find("<pre id=\"detail\">").unwrap()..];
+    let detail = &dom[dom.find("<aside id=\"detail\"").unwrap()..];
+    assert!(detail.contains("data-frame=\"4\""), "{detail}");
     assert!(
-        detail.starts_with("<pre id=\"detail\">frame: 4\n"),
+        detail.contains("<pre class=\"payload\">&lt;script&gt;alert(1)&lt;/script&gt;</pre>"),
         "{detail}"
     );
-    assert!(detail.contains("payload_text: \"&lt;script&gt;alert(1)&lt;/script&gt;\""));
-    assert!(detail.contains("payload_hex: 3c 73 63 72 69 70 74 3e"));
+    assert!(
+        detail.contains("<pre class=\"payloadhex\">3c 73 63 72 69 70 74 3e"),
+        "{detail}"
+    );
     // The header bytes with their fields, as `--hex` prints them.
     assert!(
-        detail.contains("headers: IPv4 header (20 bytes): 45 00"),
+        detail.contains("<pre class=\"headers\">IPv4 header (20 bytes): 45 00"),
         "{detail}"
     );
     assert!(detail.contains("= destination port"), "{detail}");
     // The escape-sequence payload is shown as text in its row's detail too.
     let dom = rendered_dom(&page, "#frame-8", &dir.join("profile"));
-    let detail = &dom[dom.find("<pre id=\"detail\">").unwrap()..];
+    let detail = &dom[dom.find("<aside id=\"detail\"").unwrap()..];
     assert!(
-        detail.contains("payload_text: \"\\x1b]0;owned\\x07"),
+        detail.contains("<pre class=\"payload\">\\x1b]0;owned\\x07"),
         "{detail}"
     );
     assert!(dangerous_chars(&dom).is_empty());
@@ -341,7 +363,7 @@ fn a_diagram_over_its_cap_writes_nothing_and_says_how_to_choose_fewer() {
     let path = dir.join("big.pcap");
     let file = std::fs::File::create(&path).unwrap();
     wirelab::synth::write_capture(file, 3000, wirelab::synth::Kind::Echo).unwrap();
-    for format in ["html", "mermaid"] {
+    for format in ["html", "mermaid", "svg"] {
         let out = wirelab()
             .args(["replay", "--format", format])
             .arg(&path)

@@ -12,6 +12,8 @@ mod screen;
 mod demo;
 // Decoding agrees with tshark field by field on tcpdump's wellformed captures.
 mod decode_vs_tshark;
+// The classroom view (--web) over HTTP and in headless Chromium.
+mod web;
 // Exports: CSV, Markdown, Mermaid, HTML, pcapng.
 mod exports;
 // Damaged captures replay without panic or hang.

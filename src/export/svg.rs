@@ -28,13 +28,15 @@ const COL: usize = 250;
 const HEAD: usize = 64;
 const ROW: usize = 62;
 const CALL_ROW: usize = 24;
-const NOTE_WIDTH: usize = 560;
-/// Characters of an explanation shown beside its row (a slide has no room for more).
-const NOTE_CHARS: usize = 80;
+const NOTE_WIDTH: usize = 600;
+/// An explanation beside its row: two lines of this many characters at
+/// most (a slide has no room for more).
+const NOTE_CHARS: usize = 66;
 
 enum Item {
     Packet {
         frame: u64,
+        conn: Option<u64>,
         from: String,
         to: String,
         label: String,
@@ -55,7 +57,8 @@ pub struct SvgRender<W: Write> {
     packets: u64,
     /// Sockets in order of first appearance, with their role.
     sockets: Vec<(String, &'static str)>,
-    /// (frame, client side, state) the kernel reported.
+    /// (conversation, client side, state): the kernel reported that socket
+    /// entering that state.
     confirmed: HashSet<(u64, bool, TcpState)>,
     title: Option<String>,
 }
@@ -159,6 +162,7 @@ impl<W: Write> Render for SvgRender<W> {
         };
         self.items.push(Item::Packet {
             frame: p.frame,
+            conn: row.conn.map(|c| c.id),
             from,
             to,
             label,
@@ -173,13 +177,15 @@ impl<W: Write> Render for SvgRender<W> {
         let socket = match line {
             Line::Call(call) => call.local.map(|a| a.to_string()),
             Line::Kernel(k) => {
-                if let (Some(frame), Some(client), KernelEvent::State { new, .. }) =
-                    (k.frame, k.client_side, &k.event)
+                if let (Some(conn), Some(client), KernelEvent::State { new, .. }) =
+                    (k.conn, k.client_side, &k.event)
                 {
-                    self.confirmed.insert((frame, client, *new));
+                    self.confirmed.insert((conn, client, *new));
+                    // TIME-WAIT, which Linux reports as CLOSED, through
+                    // its agreement with the inferred state.
                     if let (Some(inferred), Some(seen)) = (k.inferred, k.kernel_view) {
                         if inferred == seen {
-                            self.confirmed.insert((frame, client, inferred));
+                            self.confirmed.insert((conn, client, inferred));
                         }
                     }
                 }
@@ -249,11 +255,12 @@ impl<W: Write> Render for SvgRender<W> {
             );
         }
         let mut y = title_h + HEAD;
-        let mut last: HashMap<(String, bool), TcpState> = HashMap::new();
+        let mut last: HashMap<(Option<u64>, bool), TcpState> = HashMap::new();
         for item in &self.items {
             match item {
                 Item::Packet {
                     frame,
+                    conn,
                     from,
                     to,
                     label,
@@ -285,8 +292,9 @@ impl<W: Write> Render for SvgRender<W> {
                             continue;
                         }
                         let client = i == 0;
-                        let same = last.insert((socket.clone(), client), *state) == Some(*state);
-                        let kernel = self.confirmed.contains(&(*frame, client, *state));
+                        let same = last.insert((*conn, client), *state) == Some(*state);
+                        let kernel =
+                            conn.is_some_and(|c| self.confirmed.contains(&(c, client, *state)));
                         let name = state.name();
                         let w = name.len() * 9 + 16 + if kernel { 14 } else { 0 };
                         let bx = x[socket.as_str()].saturating_sub(w / 2);
@@ -305,12 +313,20 @@ impl<W: Write> Render for SvgRender<W> {
                             if kernel { " \u{2713}" } else { "" },
                         );
                     }
-                    let _ = writeln!(
+                    let _ = write!(
                         s,
-                        "<text x=\"{note_x}\" y=\"{}\" font-family=\"DejaVu Sans, sans-serif\">{}</text>",
-                        y + 30,
-                        html(&shortened(note)),
+                        "<text x=\"{note_x}\" y=\"{}\" font-family=\"DejaVu Sans, sans-serif\">",
+                        y + 24
                     );
+                    for (i, line) in two_lines(note).iter().enumerate() {
+                        let _ = write!(
+                            s,
+                            "<tspan x=\"{note_x}\" dy=\"{}\">{}</tspan>",
+                            if i == 0 { 0 } else { 18 },
+                            html(line)
+                        );
+                    }
+                    s.push_str("</text>\n");
                     y += ROW;
                 }
                 Item::Call { socket, text } => {
@@ -342,4 +358,22 @@ fn shortened(text: &str) -> String {
         Some((at, _)) => format!("{}…", &text[..at]),
         None => text.to_string(),
     }
+}
+
+/// `text` wrapped into two lines at most, the second cut with "…".
+fn two_lines(text: &str) -> Vec<String> {
+    let options = textwrap::Options::new(NOTE_CHARS).break_words(false);
+    let mut lines: Vec<String> = textwrap::wrap(text, options)
+        .into_iter()
+        .map(std::borrow::Cow::into_owned)
+        .collect();
+    if lines.len() > 2 {
+        let rest = lines[1..].join(" ");
+        lines.truncate(1);
+        lines.push(shortened(&format!("{rest} ")).trim_end().to_string());
+        if !lines[1].ends_with('…') {
+            lines[1].push('…');
+        }
+    }
+    lines
 }

@@ -68,9 +68,12 @@
           var who = (ev.actor || '') + (ev.pid ? '[' + ev.pid + ']' : '');
           if (!r.labels[ev.local]) { r.labels[ev.local] = who; }
         }
-        if (ev.kind === 'kernel' && ev.frame !== undefined && ev.side) {
-          if (ev.new_state) { r.confirmed[ev.frame + ':' + ev.side + ':' + ev.new_state] = true; }
-          if (ev.agrees && ev.inferred_state) { r.confirmed[ev.frame + ':' + ev.side + ':' + ev.inferred_state] = true; }
+        // The kernel reported this side of this conversation entering a
+        // state (TIME-WAIT, which Linux reports as CLOSED, through its
+        // agreement with the inferred state).
+        if (ev.kind === 'kernel' && ev.conn !== undefined && ev.side) {
+          if (ev.new_state) { r.confirmed[ev.conn + ':' + ev.side + ':' + ev.new_state] = true; }
+          if (ev.agrees && ev.inferred_state) { r.confirmed[ev.conn + ':' + ev.side + ':' + ev.inferred_state] = true; }
         }
         r.items.push(ev);
         break;
@@ -318,7 +321,7 @@
         [['client', client, ev.client_state], ['server', server, ev.server_state]].forEach(function (s) {
           if (!s[2] || s[2] === '-') { return; }
           var k = ev.conn + ':' + s[0];
-          var cls = (last[k] === s[2] ? 'same' : 'changed') + (r.confirmed[ev.frame + ':' + s[0] + ':' + s[2]] ? ' kernel' : ' inferred');
+          var cls = (last[k] === s[2] ? 'same' : 'changed') + (r.confirmed[ev.conn + ':' + s[0] + ':' + s[2]] ? ' kernel' : ' inferred');
           last[k] = s[2];
           box(svg, L.x[s[1]], extra + ROW - 22, s[2], cls, s[0]);
         });
@@ -339,10 +342,9 @@
     if (ev.kind === 'call' || ev.kind === 'kernel') {
       el('circle', { 'class': ev.kind === 'call' ? 'mark' : 'kmark', cx: callX(L, ev), cy: extra + CALLROW / 2, r: 6 }, null, svg);
     }
+    // A call's and the kernel's text name who acted; a note's does not.
     var text = ev.text || '';
-    if (ev.kind === 'call' && ev.actor) { text = ev.actor + (ev.pid ? '[' + ev.pid + ']' : '') + ': ' + text; }
     if (ev.kind === 'note' && ev.actor) { text = ev.actor + ': ' + text; }
-    if (ev.kind === 'kernel') { text = 'kernel: ' + text; }
     h('div', 'note', text, row);
     return row;
   }

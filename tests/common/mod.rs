@@ -127,3 +127,33 @@ pub fn one_line_error(out: &std::process::Output) -> String {
     assert_eq!(stderr.lines().count(), 1, "{stderr}");
     stderr
 }
+
+pub mod browser;
+
+/// `wirelab ARGS --web=127.0.0.1:PORT` started in the background, and the
+/// view's address once it answers.
+pub fn with_web(args: &[&std::ffi::OsStr]) -> (std::process::Child, String) {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let child = std::process::Command::new(assert_cmd::cargo::cargo_bin("wirelab"))
+        .args(args)
+        .arg(format!("--web=127.0.0.1:{port}"))
+        .env("NO_COLOR", "1")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the view did not start"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    (child, format!("http://127.0.0.1:{port}/"))
+}
