@@ -9,6 +9,8 @@ use std::process::{Command, Stdio};
 
 use serde_json::Value;
 
+use crate::common::free_port;
+
 const INSTANCES: &str = "/sys/kernel/tracing/instances";
 
 /// The trace instances a wirelab process `pid` has (`wirelab-PID-N`).
@@ -22,14 +24,6 @@ fn instances_of(pid: u32) -> Vec<String> {
                 .collect()
         })
         .unwrap_or_default()
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 fn json_lines(stdout: &[u8]) -> Vec<Value> {

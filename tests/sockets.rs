@@ -16,13 +16,7 @@ use wirelab::sockets::server::{self, Mode, ServeOptions, SharedLog};
 use wirelab::sockets::shutdown::Shutdown;
 use wirelab::sockets::Calls;
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+use crate::common::free_port;
 
 fn local(port: u16) -> SocketAddr {
     SocketAddr::from(([127, 0, 0, 1], port))

@@ -88,11 +88,7 @@ fn the_view_answers_get_only_to_its_own_name_and_streams_the_whole_run() {
 fn an_address_that_is_not_loopback_is_served_with_a_warning() {
     let path = capture("tcp_echo.pcap");
     let (mut child, base) = {
-        let port = std::net::TcpListener::bind("0.0.0.0:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
+        let port = crate::common::free_port_on([0, 0, 0, 0]);
         let child = std::process::Command::new(assert_cmd::cargo::cargo_bin("wirelab"))
             .arg("replay")
             .arg(&path)

@@ -7,19 +7,13 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
+use super::free_port;
+
 pub struct Browser {
     driver: Child,
     base: String,
     session: String,
     profile: std::path::PathBuf,
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 fn chromium() -> String {

@@ -130,14 +130,24 @@ pub fn one_line_error(out: &std::process::Output) -> String {
 
 pub mod browser;
 
-/// `wirelab ARGS --web=127.0.0.1:PORT` started in the background, and the
-/// view's address once it answers.
-pub fn with_web(args: &[&std::ffi::OsStr]) -> (std::process::Child, String) {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
+/// A port the kernel just gave out on 127.0.0.1 (free at that moment).
+pub fn free_port() -> u16 {
+    free_port_on([127, 0, 0, 1])
+}
+
+/// The same on `ip` (0.0.0.0: every address).
+pub fn free_port_on(ip: [u8; 4]) -> u16 {
+    std::net::TcpListener::bind((std::net::Ipv4Addr::from(ip), 0))
         .unwrap()
         .local_addr()
         .unwrap()
-        .port();
+        .port()
+}
+
+/// `wirelab ARGS --web=127.0.0.1:PORT` started in the background, and the
+/// view's address once it answers.
+pub fn with_web(args: &[&std::ffi::OsStr]) -> (std::process::Child, String) {
+    let port = free_port();
     let child = std::process::Command::new(assert_cmd::cargo::cargo_bin("wirelab"))
         .args(args)
         .arg(format!("--web=127.0.0.1:{port}"))
