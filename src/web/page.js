@@ -104,7 +104,9 @@
 
   // ---- quiz: each TCP packet is predicted before it is shown ----
   var quiz = { pending: [], asking: null, right: 0, wrong: 0 };
+  var received = 0; // packets received (a quiz shows fewer)
   function take(ev) {
+    if (ev.kind === 'packet') { received++; }
     if (!cfg.quiz) { apply(ev); return; }
     quiz.pending.push(ev);
     pump();
@@ -460,8 +462,7 @@
   function finished() {
     ended = true;
     $('step').hidden = true;
-    var n = 0; runs.forEach(function (r) { n += r.packets; });
-    status('ended', 'the run ended: ' + n + ' packets');
+    status('ended', 'the run ended: ' + received + ' packets');
   }
 
   // ---- input ----
@@ -469,7 +470,7 @@
   if (data) {
     JSON.parse(data.textContent).forEach(take);
     finished();
-    status('file', 'saved run: ' + runs.reduce(function (n, r) { return n + r.packets; }, 0) + ' packets');
+    status('file', 'saved run: ' + received + ' packets');
     var m = /^#frame-(\d+)$/.exec(location.hash);
     if (m) { draw(); var r = shown(); r.items.forEach(function (ev) { if (ev.kind === 'packet' && ev.frame === +m[1]) { select(ev._i, true); } }); }
   } else if (cfg.live) {
