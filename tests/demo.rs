@@ -619,11 +619,7 @@ fn document_exports_of_a_lab_carry_its_title_question_and_checks() {
             "html" => {
                 assert!(text.contains("<title>refused: "), "{ext}");
                 // The page's events: the lab, then its judged checks.
-                let data = crate::exports::page_data(&text);
-                let events: Vec<serde_json::Value> = data
-                    .lines()
-                    .map(|l| serde_json::from_str(l).unwrap())
-                    .collect();
+                let events = crate::exports::page_events(&text);
                 assert_eq!(events[0]["kind"], "lab");
                 let judged = events.iter().find(|e| e["kind"] == "checks").unwrap();
                 judged["checks"]

@@ -19,12 +19,22 @@ fn export_snapshots_of_reference_captures() {
     });
 }
 
-/// The events embedded in a `--format html` page, one per line.
-pub fn page_data(page: &str) -> String {
+/// The JSON array of events embedded in a `--format html` page.
+fn page_json(page: &str) -> &str {
     let open = "<script id=\"data\" type=\"application/json\">";
     let start = page.find(open).expect("the page embeds its events") + open.len();
     let end = start + page[start..].find("</script>").unwrap();
-    page[start..end].replace(",\n{", "\n{")
+    &page[start..end]
+}
+
+/// The embedded events, one per line (for snapshots).
+fn page_data(page: &str) -> String {
+    page_json(page).replace(",\n{", "\n{")
+}
+
+/// The embedded events, parsed.
+pub fn page_events(page: &str) -> Vec<serde_json::Value> {
+    serde_json::from_str(page_json(page)).unwrap()
 }
 
 #[test]
