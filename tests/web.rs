@@ -306,3 +306,27 @@ fn a_hostile_capture_stays_inert_in_the_live_view() {
     assert!(!b.dialog_open());
     assert!(child.wait().unwrap().success());
 }
+
+#[test]
+fn web_keep_serves_the_run_to_later_browsers_until_sigterm() {
+    use std::os::unix::process::ExitStatusExt;
+    let path = capture("udp_echo.pcap");
+    let (mut child, base) = with_web(&[
+        OsStr::new("replay"),
+        path.as_os_str(),
+        OsStr::new("--web-keep"),
+    ]);
+    let first = stream(&base);
+    assert_eq!(first.last().unwrap()["kind"], "bye");
+    // The run is over; a browser opened now still gets all of it.
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(child.try_wait().unwrap().is_none(), "still serving");
+    assert_eq!(stream(&base), first);
+    // SAFETY: kill has no memory effects; the pid is our child's.
+    unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGTERM) };
+    let status = child.wait().unwrap();
+    assert!(
+        status.success() || status.signal() == Some(libc::SIGTERM),
+        "{status:?}"
+    );
+}

@@ -12,7 +12,7 @@
 
   // ---- model: runs (one per lab of `demo all`, else one) ----
   var runs = [];
-  var view = { run: -1, conn: 'all', spacing: 'even', sel: -1 };
+  var view = { run: -1, conn: 'all', spacing: 'even', sel: -1, calls: true };
   var ended = false;
 
   function newRun(name, question) {
@@ -190,6 +190,7 @@
     return e;
   }
   function visible(r, ev) {
+    if (!view.calls && ev.kind !== 'packet' && ev.kind !== 'step') { return false; }
     if (view.conn === 'all') { return true; }
     if (ev.kind === 'packet' || ev.kind === 'kernel') { return String(ev.conn) === view.conn; }
     if (ev.kind === 'call') {
@@ -243,7 +244,7 @@
   }
   function box(svg, x, y, state, cls, side) {
     var g = el('g', { 'class': 'box ' + cls, 'data-side': side, 'data-state': state }, null, svg);
-    var w = Math.max(60, state.length * 8.2 + 14);
+    var w = Math.max(60, state.length * 8.8 + 16);
     el('rect', { x: x - w / 2, y: y, width: w, height: 19, rx: 4 }, null, g);
     el('text', { x: x, y: y + 14, 'text-anchor': 'middle' }, state + (cls.indexOf('kernel') >= 0 ? ' \u2713' : ''), g);
   }
@@ -451,6 +452,7 @@
     $('spacing').textContent = 'spacing: ' + (view.spacing === 'even' ? 'even' : 'by time');
     draw();
   });
+  $('showcalls').addEventListener('change', function () { view.calls = $('showcalls').checked; draw(); });
   $('step').addEventListener('click', function () {
     $('step').disabled = true;
     $('stepnext').textContent = '';
