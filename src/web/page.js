@@ -64,8 +64,12 @@
         break;
       case 'call': case 'kernel': case 'step': case 'note':
         r = current();
+        // A socket's lifeline is labelled with who made its calls: the
+        // program's name and pid under trace (`python3[4121]`), the
+        // lab's actor in a demo (`client 1`).
         if (ev.kind === 'call' && ev.local && (ev.pid || ev.actor)) {
-          var who = (ev.actor || '') + (ev.pid ? '[' + ev.pid + ']' : '');
+          var actor = ev.actor || '';
+          var who = ev.pid ? actor.split(' ')[0] + '[' + ev.pid + ']' : actor;
           if (!r.labels[ev.local]) { r.labels[ev.local] = who; }
         }
         // The kernel reported this side of this conversation entering a
