@@ -1,5 +1,6 @@
 //! Decoded fields agree with tshark's, packet by packet, on tcpdump's
-//! wellformed test captures. Expected values were made by
+//! wellformed test captures and on captures built for wirelab's own cases
+//! (`captures/built/`). Expected values were made by
 //! `scripts/tshark-expected` and are committed.
 
 use std::fs;
@@ -34,15 +35,31 @@ fn decode_matches_tshark_on_wellformed_captures() {
         files.len() >= 10,
         "expected tcpdump's wellformed captures in captures/tcpdump/wellformed"
     );
+    let checked = compare_with_tshark(&files, "wellformed");
+    assert!(checked >= 44, "only {checked} packets compared");
+}
+
+#[test]
+fn decode_matches_tshark_on_built_captures() {
+    let files = captures_in(&repo().join("captures/built"));
+    assert!(!files.is_empty(), "captures/built/ has no capture");
+    let checked = compare_with_tshark(&files, "built");
+    assert!(checked >= 90, "only {checked} packets compared");
+}
+
+/// Every frame of `files` against tshark's fields in
+/// tests/expected/`expected`/NAME.tsv; how many were compared.
+fn compare_with_tshark(files: &[std::path::PathBuf], expected: &str) -> usize {
     let mut checked = 0;
     for path in files {
         let name = path.file_name().unwrap().to_string_lossy().into_owned();
         let tsv = repo()
-            .join("tests/expected/wellformed")
+            .join("tests/expected")
+            .join(expected)
             .join(format!("{name}.tsv"));
         let expected =
             fs::read_to_string(&tsv).unwrap_or_else(|e| panic!("{}: {e}", tsv.display()));
-        let mut source = FileSource::open(&path).unwrap();
+        let mut source = FileSource::open(path).unwrap();
         for line in expected.lines() {
             let cols: Vec<&str> = line.split('\t').collect();
             let frame = source
@@ -126,5 +143,5 @@ fn decode_matches_tshark_on_wellformed_captures() {
             "{name}: more frames than tshark"
         );
     }
-    assert!(checked >= 44, "only {checked} packets compared");
+    checked
 }

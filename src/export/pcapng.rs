@@ -1,5 +1,6 @@
-//! A small pcapng writer: section header, one interface, enhanced packet
-//! blocks with optional comments. Written by hand because libpcap writes
+//! A small pcapng writer: section header, one interface description per
+//! link type seen (a capture of `any` and of `lo` merged has two), enhanced
+//! packet blocks pointing at theirs, with optional comments. Written by hand because libpcap writes
 //! only classic pcap, and what is needed here is ~100 lines of the format
 //! (pcapng spec, draft-ietf-opsawg-pcapng): little-endian blocks, the
 //! timestamp resolution declared as nanoseconds (if_tsresol = 9).
@@ -34,10 +35,12 @@ fn block(w: &mut impl Write, kind: u32, body: &[u8]) -> io::Result<()> {
     w.write_all(&total.to_le_bytes())
 }
 
-/// Writes frames of one link type, each with an optional comment.
+/// Writes frames, each with an optional comment.
 pub struct PcapngWriter<W: Write> {
     out: W,
-    interface_written: bool,
+    /// The link type of each interface described so far; a frame's
+    /// interface is the position of its link type here.
+    interfaces: Vec<u32>,
     comment: String,
 }
 
@@ -59,7 +62,7 @@ impl<W: Write> PcapngWriter<W> {
         block(&mut out, SHB, &body)?;
         Ok(PcapngWriter {
             out,
-            interface_written: false,
+            interfaces: Vec::new(),
             comment: String::new(),
         })
     }
@@ -77,19 +80,24 @@ impl<W: Write> PcapngWriter<W> {
         orig_len: u32,
         data: &[u8],
     ) -> io::Result<()> {
-        if !self.interface_written {
-            let mut body = Vec::new();
-            body.extend_from_slice(&(linktype as u16).to_le_bytes());
-            body.extend_from_slice(&0u16.to_le_bytes());
-            body.extend_from_slice(&262_144u32.to_le_bytes());
-            option(&mut body, OPT_IF_TSRESOL, &[9]);
-            body.extend_from_slice(&[0, 0, 0, 0]);
-            block(&mut self.out, IDB, &body)?;
-            self.interface_written = true;
-        }
+        let interface = match self.interfaces.iter().position(|&l| l == linktype) {
+            Some(i) => i,
+            None => {
+                // Described before its first frame, as the format requires.
+                let mut body = Vec::new();
+                body.extend_from_slice(&(linktype as u16).to_le_bytes());
+                body.extend_from_slice(&0u16.to_le_bytes());
+                body.extend_from_slice(&262_144u32.to_le_bytes());
+                option(&mut body, OPT_IF_TSRESOL, &[9]);
+                body.extend_from_slice(&[0, 0, 0, 0]);
+                block(&mut self.out, IDB, &body)?;
+                self.interfaces.push(linktype);
+                self.interfaces.len() - 1
+            }
+        };
         let ts = ts_ns.max(0) as u64;
         let mut body = Vec::with_capacity(32 + data.len());
-        body.extend_from_slice(&0u32.to_le_bytes());
+        body.extend_from_slice(&(interface as u32).to_le_bytes());
         body.extend_from_slice(&((ts >> 32) as u32).to_le_bytes());
         body.extend_from_slice(&(ts as u32).to_le_bytes());
         body.extend_from_slice(&(data.len() as u32).to_le_bytes());
@@ -137,6 +145,34 @@ mod tests {
         let f = source.next_frame().unwrap().unwrap();
         assert_eq!(f.ts_ns, 1_700_000_001_000_000_001);
         assert!(source.next_frame().unwrap().is_none());
+        std::fs::remove_file(path).unwrap();
+    }
+
+    #[test]
+    fn each_link_type_gets_its_interface() {
+        use crate::capture::link::LinkType;
+        let path = std::env::temp_dir().join(format!("wirelab-idb-{}.pcapng", std::process::id()));
+        let file = std::fs::File::create(&path).unwrap();
+        let mut w = PcapngWriter::new(file, "test").unwrap();
+        for linktype in [1, 101, 1, 0] {
+            w.frame(linktype, 1_700_000_000_000_000_000, 20, &[0x45; 20])
+                .unwrap();
+        }
+        w.finish().unwrap();
+        let mut source = FileSource::open(&path).unwrap();
+        let mut links = Vec::new();
+        while let Some(f) = source.next_frame().unwrap() {
+            links.push(f.link);
+        }
+        assert_eq!(
+            links,
+            [
+                LinkType::Ethernet,
+                LinkType::RawIp,
+                LinkType::Ethernet,
+                LinkType::Null
+            ]
+        );
         std::fs::remove_file(path).unwrap();
     }
 }
