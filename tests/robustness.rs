@@ -24,10 +24,17 @@ fn regressions(target: &str) -> Vec<std::path::PathBuf> {
 
 #[test]
 fn past_fuzz_crashes_stay_fixed() {
-    for path in regressions("packets") {
+    let packets = regressions("packets");
+    let replays = regressions("replay");
+    // An empty folder would make this test pass without testing anything.
+    assert!(
+        packets.len() + replays.len() > 0,
+        "tests/fuzz-regressions/ has no input"
+    );
+    for path in packets {
         wirelab::fuzzing::packets(&std::fs::read(&path).unwrap());
     }
-    for path in regressions("replay") {
+    for path in replays {
         wirelab::fuzzing::replay(&std::fs::read(&path).unwrap());
     }
 }
