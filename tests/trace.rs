@@ -450,15 +450,29 @@ fn without_ports_only_the_programs_own_traffic_is_shown() {
     let noise_port = noise.local_addr().unwrap().port();
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     noise.set_nonblocking(true).unwrap();
+    // The noise connects from a fixed port below the ephemeral range: from
+    // an ephemeral one, Linux may give it the very port number the traced
+    // client has (it shares a local port between connections to different
+    // servers), and trace keeps traffic by port number (seen once in
+    // fresh-check).
+    let noise_client = free_port();
     let busy = {
         let stop = std::sync::Arc::clone(&stop);
         std::thread::spawn(move || {
             let to = std::net::SocketAddr::from(([127, 0, 0, 1], noise_port));
+            let from = std::net::SocketAddr::from(([127, 0, 0, 1], noise_client));
             while !stop.load(std::sync::atomic::Ordering::Relaxed) {
-                let _ = std::net::TcpStream::connect_timeout(
-                    &to,
-                    std::time::Duration::from_millis(100),
-                );
+                let socket =
+                    socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None)
+                        .unwrap();
+                // RST on close: no TIME-WAIT holds the fixed port.
+                let _ = socket.set_linger(Some(std::time::Duration::ZERO));
+                let _ = socket.set_reuse_address(true);
+                if socket.bind(&from.into()).is_ok() {
+                    let _ =
+                        socket.connect_timeout(&to.into(), std::time::Duration::from_millis(100));
+                }
+                drop(socket);
                 // Accept (and close) so the listen queue never fills.
                 while noise.accept().is_ok() {}
                 std::thread::sleep(std::time::Duration::from_millis(5));

@@ -50,6 +50,20 @@ pub struct Packet<'a> {
     pub headers: &'a [u8],
     /// How many of `headers` are the IP header (with IPv6 extension headers).
     pub ip_header_len: usize,
+    /// A transport header whose length disagrees with the IP header: the
+    /// header is decoded all the same (as tshark does) and this says how.
+    pub length_lie: Option<LengthLie>,
+}
+
+/// A TCP or UDP header whose own length disagrees with the IP header's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LengthLie {
+    /// UDP's length field (its 8-byte header included) is not what the IP
+    /// header leaves for UDP. The IP header's figure is used.
+    Udp { field: u16, ip_payload: u32 },
+    /// TCP's data offset gives a header shorter than the 20-byte minimum,
+    /// or longer than what follows the IP header.
+    TcpHeader { header_len: u32, ip_payload: u32 },
 }
 
 /// Where `part` starts inside `whole`, if it is a sub-slice of it.
@@ -324,6 +338,7 @@ pub fn decode<'a>(frame: &RawFrame<'a>) -> Packet<'a> {
         issue: None,
         headers: &[],
         ip_header_len: 0,
+        length_lie: None,
     };
     let sliced = match slice_link(frame.link, frame.data) {
         Ok(sliced) => sliced,
@@ -402,12 +417,33 @@ pub fn decode<'a>(frame: &RawFrame<'a>) -> Packet<'a> {
             packet.payload = tcp.payload();
         }
         Some(TransportSlice::Udp(udp)) => {
+            let field = udp.length();
+            // An IPv6 jumbogram's UDP length is 0 (RFC 2675): not a lie.
+            if u32::from(field) != wire_len && field != 0 {
+                packet.length_lie = Some(LengthLie::Udp {
+                    field,
+                    ip_payload: wire_len,
+                });
+                if packet.issue.is_none() {
+                    packet.issue = issue(
+                        "udp",
+                        format!(
+                            "the length field says {field} bytes, the IP header leaves {wire_len}"
+                        ),
+                    );
+                }
+            }
             packet.transport = Transport::Udp(UdpDatagram {
                 src_port: udp.source_port(),
                 dst_port: udp.destination_port(),
                 payload_len: wire_len.saturating_sub(8),
             });
-            packet.payload = udp.payload();
+            packet.payload = match packet.length_lie {
+                // The length field cut the payload short: show what the IP
+                // header says is there, as the length reported is.
+                Some(_) => ip_payload.payload.get(8..).unwrap_or_default(),
+                None => udp.payload(),
+            };
         }
         Some(TransportSlice::Icmpv4(icmp)) => {
             // Error messages quote the packet they answer.
@@ -437,9 +473,18 @@ pub fn decode<'a>(frame: &RawFrame<'a>) -> Packet<'a> {
                 ip_payload.ip_number,
                 fixed_tcp_header(ip_payload.payload, wire_len),
             ) {
-                // The snaplen cut into the TCP options: the fixed header is
-                // still there, as tcpdump shows it.
-                (IpNumber::TCP, Some(seg)) => Transport::Tcp(seg),
+                // The snaplen cut into the TCP options, or the header's
+                // length is impossible: the fixed header is still there, as
+                // tcpdump and tshark show it.
+                (IpNumber::TCP, Some((seg, header_len))) => {
+                    if header_len < 20 || header_len > wire_len {
+                        packet.length_lie = Some(LengthLie::TcpHeader {
+                            header_len,
+                            ip_payload: wire_len,
+                        });
+                    }
+                    Transport::Tcp(seg)
+                }
                 _ => Transport::Other {
                     protocol: ip_payload.ip_number.0,
                 },
@@ -477,17 +522,17 @@ fn icmp_message(v6: bool, icmp_type: u8, code: u8, is_error: bool, payload: &[u8
 }
 
 /// The 20-byte fixed TCP header, when the options after it were not
-/// captured; options are left empty and no payload bytes are available.
-fn fixed_tcp_header(bytes: &[u8], ip_payload_wire_len: u32) -> Option<TcpSegment> {
+/// captured or the header's length field is impossible; options are left
+/// empty and no payload bytes are available. With the header length it
+/// claims. The payload length is what the IP header leaves after that
+/// claim, as tshark counts it.
+fn fixed_tcp_header(bytes: &[u8], ip_payload_wire_len: u32) -> Option<(TcpSegment, u32)> {
     let h = bytes.get(..20)?;
     let be16 = |i: usize| u16::from_be_bytes([h[i], h[i + 1]]);
     let be32 = |i: usize| u32::from_be_bytes([h[i], h[i + 1], h[i + 2], h[i + 3]]);
     let header_len = u32::from(h[12] >> 4) * 4;
-    if header_len < 20 {
-        return None;
-    }
     let flags = TcpFlags(h[13]);
-    Some(TcpSegment {
+    let segment = TcpSegment {
         src_port: be16(0),
         dst_port: be16(2),
         seq: SeqNum(be32(4)),
@@ -496,7 +541,8 @@ fn fixed_tcp_header(bytes: &[u8], ip_payload_wire_len: u32) -> Option<TcpSegment
         window: be16(14),
         options: TcpOptions::default(),
         payload_len: ip_payload_wire_len.saturating_sub(header_len),
-    })
+    };
+    Some((segment, header_len))
 }
 
 fn layer_name(layer: Layer) -> &'static str {

@@ -385,6 +385,21 @@ fn clause(row: &PacketRow<'_, '_>, event: &Event, me: &str, peer: &str, out: &mu
             (None, _) => out.write_str("not decoded"),
         },
         Event::Truncated => Ok(()),
+        Event::UdpLengthMismatch { field, ip_payload } => write!(
+            out,
+            "the UDP header's length field says {field} bytes, but the IP header leaves {ip_payload} for UDP: a damaged or crafted datagram (the IP header's figure is used)"
+        ),
+        Event::TcpHeaderLength { header_len, .. } if header_len < 20 => write!(
+            out,
+            "the TCP header says it is {header_len} bytes long, less than the 20 every TCP header has: a damaged or crafted segment; its fields are read as they stand"
+        ),
+        Event::TcpHeaderLength {
+            header_len,
+            ip_payload,
+        } => write!(
+            out,
+            "the TCP header says it is {header_len} bytes long, but the IP header leaves only {ip_payload} bytes for TCP: a damaged or crafted segment; its first 20 bytes are read as they stand"
+        ),
     };
 }
 

@@ -206,6 +206,18 @@ pub enum Event {
     NotDecoded,
     /// Only part of the packet was captured (snaplen).
     Truncated,
+    /// UDP's length field disagrees with the IP header (both in bytes,
+    /// `field` with UDP's 8-byte header).
+    UdpLengthMismatch {
+        field: u16,
+        ip_payload: u32,
+    },
+    /// TCP's data offset gives an impossible header length: under 20
+    /// bytes, or more than follows the IP header.
+    TcpHeaderLength {
+        header_len: u32,
+        ip_payload: u32,
+    },
 }
 
 /// What kind of RST this is, by what the packets show. The cause is named
@@ -314,6 +326,8 @@ impl Event {
             Event::NotIp => "not_ip",
             Event::NotDecoded => "not_decoded",
             Event::Truncated => "truncated",
+            Event::UdpLengthMismatch { .. } => "udp_length_mismatch",
+            Event::TcpHeaderLength { .. } => "tcp_header_length",
         }
     }
 }
@@ -501,6 +515,17 @@ impl Event {
             | Event::NotIp
             | Event::NotDecoded
             | Event::Truncated => {}
+            Event::UdpLengthMismatch { field, ip_payload } => {
+                o.num("length_field", field);
+                o.num("ip_payload", ip_payload);
+            }
+            Event::TcpHeaderLength {
+                header_len,
+                ip_payload,
+            } => {
+                o.num("header_len", header_len);
+                o.num("ip_payload", ip_payload);
+            }
         }
         o.name(
             "basis",

@@ -28,7 +28,7 @@ use self::history::History;
 use self::state::TcpState;
 use self::tcp::TcpConversation;
 use self::udp::UdpConversation;
-use crate::decode::{IcmpMessage, Packet, Transport};
+use crate::decode::{IcmpMessage, LengthLie, Packet, Transport};
 use crate::timeline::{ConnRef, ConnSummary, PacketRow, Utf8Carry};
 
 /// Live conversations kept at most; past this the least recently seen half is evicted.
@@ -351,6 +351,21 @@ impl Tracker {
             });
             return row;
         };
+        // A header whose length lies is said first: what follows is read
+        // from it all the same.
+        match packet.length_lie {
+            Some(LengthLie::Udp { field, ip_payload }) => row
+                .events
+                .push(Event::UdpLengthMismatch { field, ip_payload }),
+            Some(LengthLie::TcpHeader {
+                header_len,
+                ip_payload,
+            }) => row.events.push(Event::TcpHeaderLength {
+                header_len,
+                ip_payload,
+            }),
+            None => {}
+        }
         match packet.transport {
             Transport::Tcp(seg) => {
                 let src = SocketAddr::new(ip.src, seg.src_port);

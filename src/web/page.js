@@ -122,7 +122,7 @@
       apply(quiz.pending.shift());
     }
   }
-  function roleOf(r, ev, sending) {
+  function roleOf(ev, sending) {
     if (ev.dir === undefined) { return sending ? 'the sender' : 'the receiver'; }
     var client = (ev.dir === 'c2s') === sending;
     return client ? 'the client' : 'the server';
@@ -132,9 +132,9 @@
     var r = current();
     var se = ends(r, ev);
     $('quiz').hidden = false;
-    $('quizq').textContent = 'Frame ' + ev.frame + ' comes next: from ' + roleOf(r, ev, true) + ' ' + se[0] +
-      ' to ' + roleOf(r, ev, false) + ' ' + se[1] + '. What will it carry?';
-    $('quizwho').textContent = roleOf(r, ev, true);
+    $('quizq').textContent = 'Frame ' + ev.frame + ' comes next: from ' + roleOf(ev, true) + ' ' + se[0] +
+      ' to ' + roleOf(ev, false) + ' ' + se[1] + '. What will it carry?';
+    $('quizwho').textContent = roleOf(ev, true);
     Array.prototype.forEach.call(document.querySelectorAll('#quizflags input'), function (b) { b.checked = false; });
     $('quizack').value = '';
   }
@@ -215,7 +215,7 @@
   // Where a call's mark goes: its socket's lifeline (a wildcard address
   // matches by port), else the margin.
   function callX(L, ev) {
-    var k = ev.kind === 'kernel' ? ev.local : ev.local;
+    var k = ev.local;
     if (k && k in L.x) { return L.x[k]; }
     if (k) {
       var port = k.slice(k.lastIndexOf(':') + 1);
