@@ -45,6 +45,7 @@ pub fn packets(data: &[u8]) {
         Box::new(HtmlRender::new(io::sink())),
     ];
     let mut tracker = Tracker::new();
+    let mut reassembler = crate::decode::defrag::Reassembler::new();
     let mut rest = data;
     let mut index = 0;
     while let [selector, len, tail @ ..] = rest {
@@ -60,7 +61,7 @@ pub fn packets(data: &[u8]) {
             orig_len: len as u32 + u32::from(*selector >> 4),
             data: bytes,
         };
-        let packet = decode(&frame);
+        let packet = reassembler.feed(decode(&frame));
         let mut row = tracker.track(&packet);
         explain(&mut row);
         for r in renders.iter_mut() {

@@ -7,6 +7,7 @@ use std::fs;
 
 use wirelab::capture::file::FileSource;
 use wirelab::capture::FrameSource;
+use wirelab::decode::defrag::Reassembler;
 use wirelab::decode::{decode, LengthLie, Transport};
 
 use crate::common::{captures_in, repo, tcpdump_captures};
@@ -44,7 +45,7 @@ fn decode_matches_tshark_on_built_captures() {
     let files = captures_in(&repo().join("captures/built"));
     assert!(!files.is_empty(), "captures/built/ has no capture");
     let checked = compare_with_tshark(&files, "built");
-    assert!(checked >= 98, "only {checked} packets compared");
+    assert!(checked >= 117, "only {checked} packets compared");
 }
 
 /// Every frame of `files` against tshark's fields in
@@ -60,13 +61,15 @@ fn compare_with_tshark(files: &[std::path::PathBuf], expected: &str) -> usize {
         let expected =
             fs::read_to_string(&tsv).unwrap_or_else(|e| panic!("{}: {e}", tsv.display()));
         let mut source = FileSource::open(path).unwrap();
+        // IP fragments put back together, as tshark does by default.
+        let mut reassembler = Reassembler::new();
         for line in expected.lines() {
             let cols: Vec<&str> = line.split('\t').collect();
             let frame = source
                 .next_frame()
                 .unwrap()
                 .unwrap_or_else(|| panic!("{name}: fewer frames than tshark"));
-            let packet = decode(&frame);
+            let packet = reassembler.feed(decode(&frame));
             let at = format!("{name} frame {}", frame.index);
             assert_eq!(Some(frame.index), num(&cols, 0), "{at}: frame number");
             let ip = packet
@@ -197,4 +200,53 @@ fn length_lies_are_decoded_and_named() {
         (tcp["header_len"].as_u64(), tcp["ip_payload"].as_u64()),
         (Some(12), Some(28))
     );
+}
+
+// See: issue 20. Fragments were never put back together: a datagram larger
+// than the MTU appeared nowhere, and its first fragment was "IP protocol
+// 17 (other)".
+#[test]
+fn fragments_are_put_back_together_and_each_piece_is_named() {
+    let events = crate::common::packet_events(&repo().join("captures/built/fragments.pcap"));
+    let first = |e: &serde_json::Value| e["events"][0].clone();
+    let rows: Vec<String> = events
+        .iter()
+        .map(|e| {
+            let ev = first(e);
+            match ev["code"].as_str().unwrap() {
+                "fragment" => format!("frag {} {}+{}", ev["id"], ev["offset"], ev["len"]),
+                "reassembled" => format!(
+                    "whole {} of {} in {}: {} {}",
+                    ev["id"], ev["len"], ev["fragments"], e["proto"], e["len"]
+                ),
+                other => format!("{other} {} {}", e["proto"], e["len"]),
+            }
+        })
+        .collect();
+    let expected = [
+        "frag 101 0+1232",
+        "frag 101 1232+1232",
+        "whole 101 of 3008 in 3: \"udp\" 3000",
+        "frag 102 2464+544",
+        "frag 102 0+1232",
+        "whole 102 of 3008 in 3: \"udp\" 3000",
+        "frag 103 0+1232",
+        "frag 103 1216+1232",
+        "frag 103 1232+1232",
+        "whole 103 of 3008 in 4: \"udp\" 3000",
+        // Datagram 104 lost its middle piece: it never becomes a datagram.
+        "frag 104 0+1232",
+        "frag 104 2464+544",
+        "frag 105 0+1232",
+        "frag 105 1232+1232",
+        "whole 105 of 3008 in 3: \"udp\" 3000",
+        "frag 106 1232+1232",
+        "frag 106 2464+544",
+        "whole 106 of 3008 in 3: \"udp\" 3000",
+        "datagram \"udp\" 5",
+    ];
+    assert_eq!(rows, expected);
+    // The reassembled datagram's payload is the datagram's, not the piece's.
+    assert!(events[2]["payload"].as_str().unwrap().starts_with("AAAA"));
+    assert_eq!(events[2]["sport"], 40001);
 }

@@ -142,6 +142,9 @@ pub fn pump_observed(
     select: &mut Select,
 ) -> anyhow::Result<()> {
     let mut tracker = Tracker::new();
+    // IP fragments are put back together; the datagram is decoded at the
+    // fragment that completes it.
+    let mut reassembler = crate::decode::defrag::Reassembler::new();
     if source.is_live() {
         tracker.set_listening(ListenCheck(Box::new(crate::lab::sockstate::is_listening)));
     }
@@ -180,7 +183,7 @@ pub fn pump_observed(
             }
         }
         taken += 1;
-        let packet = decode(&frame);
+        let packet = reassembler.feed(decode(&frame));
         drain_calls(calls, Some(packet.ts_ns), Some(&mut tracker), render)?;
         let mut row = tracker.track(&packet);
         if tracker.explains() {

@@ -15,6 +15,7 @@
 //! The packet borrows its payload from the frame; everything else is copied
 //! out, so trackers and renderers can keep what they need.
 
+pub mod defrag;
 pub mod tcp;
 
 use std::net::IpAddr;
@@ -53,6 +54,20 @@ pub struct Packet<'a> {
     /// A transport header whose length disagrees with the IP header: the
     /// header is decoded all the same (as tshark does) and this says how.
     pub length_lie: Option<LengthLie>,
+    /// A fragment: how many bytes of the datagram it carries (on the wire).
+    pub fragment_len: u32,
+    /// The datagram this packet completed, reassembled from its fragments
+    /// (decode::defrag): its transport was decoded from all of them.
+    pub reassembled: Option<Reassembled>,
+}
+
+/// A datagram rebuilt from its IP fragments.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Reassembled {
+    pub fragments: u16,
+    /// The datagram's transport bytes (IP payload), all fragments together.
+    pub len: u32,
+    pub id: u32,
 }
 
 /// A TCP or UDP header whose own length disagrees with the IP header's.
@@ -339,6 +354,8 @@ pub fn decode<'a>(frame: &RawFrame<'a>) -> Packet<'a> {
         headers: &[],
         ip_header_len: 0,
         length_lie: None,
+        fragment_len: 0,
+        reassembled: None,
     };
     let sliced = match slice_link(frame.link, frame.data) {
         Ok(sliced) => sliced,
@@ -374,13 +391,8 @@ pub fn decode<'a>(frame: &RawFrame<'a>) -> Packet<'a> {
         }
         LaxNetSlice::Ipv6(v6) => {
             let h = v6.header();
-            // etherparse reports that an IPv6 payload is fragmented but not
-            // the fragment header's fields; the offset is left at 0.
-            let fragment = v6.is_payload_fragmented().then_some(Fragment {
-                offset: 0,
-                more_fragments: true,
-                id: 0,
-            });
+            // The fragment header, among the extension headers.
+            let fragment = ipv6_fragment(h.next_header().0, v6.extensions().slice());
             packet.ip = Some(IpInfo {
                 src: IpAddr::V6(h.source_addr()),
                 dst: IpAddr::V6(h.destination_addr()),
@@ -401,73 +413,20 @@ pub fn decode<'a>(frame: &RawFrame<'a>) -> Packet<'a> {
         LaxNetSlice::Arp(_) => None,
     };
     let transport_start = offset_in(frame.data, ip_payload.payload);
+    if packet.ip.is_some_and(|ip| ip.fragment.is_some()) {
+        // One piece of a larger datagram: its transport header (if this is
+        // the first piece) describes the whole datagram, not these bytes.
+        // The bytes are kept for reassembly (decode::defrag), which decodes
+        // the datagram at the fragment that completes it, as tshark does.
+        packet.transport = Transport::Other {
+            protocol: ip_payload.ip_number.0,
+        };
+        packet.payload = ip_payload.payload;
+        packet.fragment_len = wire_len;
+        return packet;
+    }
     match &sliced.transport {
-        Some(TransportSlice::Tcp(tcp)) => {
-            let flags = TcpFlags(tcp.slice().get(13).copied().unwrap_or(0));
-            packet.transport = Transport::Tcp(TcpSegment {
-                src_port: tcp.source_port(),
-                dst_port: tcp.destination_port(),
-                seq: SeqNum(tcp.sequence_number()),
-                ack: flags.ack().then(|| SeqNum(tcp.acknowledgment_number())),
-                flags,
-                window: tcp.window_size(),
-                options: tcp_options(tcp),
-                payload_len: wire_len.saturating_sub(tcp.header_len() as u32),
-            });
-            packet.payload = tcp.payload();
-        }
-        Some(TransportSlice::Udp(udp)) => {
-            let field = udp.length();
-            // An IPv6 jumbogram's UDP length is 0 (RFC 2675): not a lie.
-            if u32::from(field) != wire_len && field != 0 {
-                packet.length_lie = Some(LengthLie::Udp {
-                    field,
-                    ip_payload: wire_len,
-                });
-                if packet.issue.is_none() {
-                    packet.issue = issue(
-                        "udp",
-                        format!(
-                            "the length field says {field} bytes, the IP header leaves {wire_len}"
-                        ),
-                    );
-                }
-            }
-            packet.transport = Transport::Udp(UdpDatagram {
-                src_port: udp.source_port(),
-                dst_port: udp.destination_port(),
-                payload_len: wire_len.saturating_sub(8),
-            });
-            packet.payload = match packet.length_lie {
-                // The length field cut the payload short: show what the IP
-                // header says is there, as the length reported is.
-                Some(_) => ip_payload.payload.get(8..).unwrap_or_default(),
-                None => udp.payload(),
-            };
-        }
-        Some(TransportSlice::Icmpv4(icmp)) => {
-            // Error messages quote the packet they answer.
-            let is_error = matches!(icmp.type_u8(), 3 | 4 | 5 | 11 | 12);
-            packet.transport = icmp_message(
-                false,
-                icmp.type_u8(),
-                icmp.code_u8(),
-                is_error,
-                icmp.payload(),
-            );
-            packet.payload = icmp.payload();
-        }
-        Some(TransportSlice::Icmpv6(icmp)) => {
-            let is_error = matches!(icmp.type_u8(), 1..=4);
-            packet.transport = icmp_message(
-                true,
-                icmp.type_u8(),
-                icmp.code_u8(),
-                is_error,
-                icmp.payload(),
-            );
-            packet.payload = icmp.payload();
-        }
+        Some(transport) => transport_from(transport, ip_payload.payload, wire_len, &mut packet),
         None => {
             packet.transport = match (
                 ip_payload.ip_number,
@@ -510,6 +469,140 @@ pub fn decode<'a>(frame: &RawFrame<'a>) -> Packet<'a> {
         }
     }
     packet
+}
+
+/// The transport header and payload of a sliced TCP, UDP or ICMP packet
+/// into `packet`. `ip_payload`: the bytes after the IP header (captured);
+/// `wire_len`: their length on the wire.
+fn transport_from<'a>(
+    transport: &TransportSlice<'a>,
+    ip_payload: &'a [u8],
+    wire_len: u32,
+    packet: &mut Packet<'a>,
+) {
+    match transport {
+        TransportSlice::Tcp(tcp) => {
+            let flags = TcpFlags(tcp.slice().get(13).copied().unwrap_or(0));
+            packet.transport = Transport::Tcp(TcpSegment {
+                src_port: tcp.source_port(),
+                dst_port: tcp.destination_port(),
+                seq: SeqNum(tcp.sequence_number()),
+                ack: flags.ack().then(|| SeqNum(tcp.acknowledgment_number())),
+                flags,
+                window: tcp.window_size(),
+                options: tcp_options(tcp),
+                payload_len: wire_len.saturating_sub(tcp.header_len() as u32),
+            });
+            packet.payload = tcp.payload();
+        }
+        TransportSlice::Udp(udp) => {
+            let field = udp.length();
+            // An IPv6 jumbogram's UDP length is 0 (RFC 2675): not a lie.
+            if u32::from(field) != wire_len && field != 0 {
+                packet.length_lie = Some(LengthLie::Udp {
+                    field,
+                    ip_payload: wire_len,
+                });
+                if packet.issue.is_none() {
+                    packet.issue = issue(
+                        "udp",
+                        format!(
+                            "the length field says {field} bytes, the IP header leaves {wire_len}"
+                        ),
+                    );
+                }
+            }
+            packet.transport = Transport::Udp(UdpDatagram {
+                src_port: udp.source_port(),
+                dst_port: udp.destination_port(),
+                payload_len: wire_len.saturating_sub(8),
+            });
+            packet.payload = match packet.length_lie {
+                // The length field cut the payload short: show what the IP
+                // header says is there, as the length reported is.
+                Some(_) => ip_payload.get(8..).unwrap_or_default(),
+                None => udp.payload(),
+            };
+        }
+        TransportSlice::Icmpv4(icmp) => {
+            // Error messages quote the packet they answer.
+            let is_error = matches!(icmp.type_u8(), 3 | 4 | 5 | 11 | 12);
+            packet.transport = icmp_message(
+                false,
+                icmp.type_u8(),
+                icmp.code_u8(),
+                is_error,
+                icmp.payload(),
+            );
+            packet.payload = icmp.payload();
+        }
+        TransportSlice::Icmpv6(icmp) => {
+            let is_error = matches!(icmp.type_u8(), 1..=4);
+            packet.transport = icmp_message(
+                true,
+                icmp.type_u8(),
+                icmp.code_u8(),
+                is_error,
+                icmp.payload(),
+            );
+            packet.payload = icmp.payload();
+        }
+    }
+}
+
+/// The fragment header among an IPv6 packet's extension headers (`ext`,
+/// as far as they were captured; `next`: the IPv6 header's next header).
+/// Walked by hand with bounds checks: etherparse's iterator over a lax
+/// slice reads past a cut extension header and panics (seen on tcpdump's
+/// malformed captures).
+fn ipv6_fragment(mut next: u8, mut ext: &[u8]) -> Option<Fragment> {
+    loop {
+        let len = match next {
+            // Hop-by-hop, routing, destination options: (length + 1) * 8.
+            0 | 43 | 60 => (usize::from(*ext.get(1)?) + 1) * 8,
+            // Authentication header: (length + 2) * 4.
+            51 => (usize::from(*ext.get(1)?) + 2) * 4,
+            44 => {
+                let h = ext.get(..8)?;
+                let offset_flags = u16::from_be_bytes([h[2], h[3]]);
+                let fragment = Fragment {
+                    offset: u32::from(offset_flags >> 3) * 8,
+                    more_fragments: offset_flags & 1 == 1,
+                    id: u32::from_be_bytes([h[4], h[5], h[6], h[7]]),
+                };
+                // An "atomic" fragment (offset 0, no more) is a whole datagram.
+                return (fragment.offset > 0 || fragment.more_fragments).then_some(fragment);
+            }
+            _ => return None,
+        };
+        next = *ext.first()?;
+        ext = ext.get(len..)?;
+    }
+}
+
+/// The transport of a reassembled datagram (`bytes`: its whole IP
+/// payload), into `packet`.
+fn datagram_transport<'a>(protocol: u8, v6: bool, bytes: &'a [u8], packet: &mut Packet<'a>) {
+    let len = bytes.len() as u32;
+    let sliced = match IpNumber(protocol) {
+        IpNumber::TCP => etherparse::TcpSlice::from_slice(bytes)
+            .ok()
+            .map(TransportSlice::Tcp),
+        IpNumber::UDP => etherparse::UdpSlice::from_slice_lax(bytes)
+            .ok()
+            .map(TransportSlice::Udp),
+        IpNumber::ICMP if !v6 => etherparse::Icmpv4Slice::from_slice(bytes)
+            .ok()
+            .map(TransportSlice::Icmpv4),
+        IpNumber::IPV6_ICMP if v6 => etherparse::Icmpv6Slice::from_slice(bytes)
+            .ok()
+            .map(TransportSlice::Icmpv6),
+        _ => None,
+    };
+    match sliced {
+        Some(transport) => transport_from(&transport, bytes, len, packet),
+        None => packet.transport = Transport::Other { protocol },
+    }
 }
 
 fn icmp_message(v6: bool, icmp_type: u8, code: u8, is_error: bool, payload: &[u8]) -> Transport {

@@ -363,13 +363,27 @@ fn clause(row: &PacketRow<'_, '_>, event: &Event, me: &str, peer: &str, out: &mu
             let (t, c) = icmp_numbers(row);
             write!(out, "ICMP {} (type {t}, code {c})", icmp_name(row))
         }
-        Event::Fragment { offset, id } => write!(
-            out,
-            "IP fragment at byte {offset} of a larger datagram (id {id}); its transport header is in the first fragment"
-        ),
-        Event::FirstFragment => {
-            out.write_str("first IP fragment: the rest of this datagram follows in other packets")
+        Event::Fragment {
+            offset,
+            len,
+            id,
+            last,
+        } => {
+            let end = (offset + len).saturating_sub(1);
+            let piece = match (offset, last) {
+                (0, _) => ", the first piece (it holds the transport header)",
+                (_, true) => ", the last piece",
+                _ => "",
+            };
+            write!(
+                out,
+                "IP fragment of datagram {id}: its bytes {offset}-{end}{piece}; the datagram is decoded once every piece has come (lose one, lose the datagram)"
+            )
         }
+        Event::Reassembled { fragments, len, id } => write!(
+            out,
+            "the last missing piece of datagram {id}: {fragments} IP fragments put back together into {len} bytes; the rest of this line is about the whole datagram"
+        ),
         Event::OtherProtocol { protocol } => write!(
             out,
             "IP protocol {protocol} ({}), not TCP or UDP",

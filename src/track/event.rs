@@ -190,13 +190,21 @@ pub enum Event {
     Icmp,
 
     // ---- IP and decoding ----
-    /// A later fragment of a fragmented IP datagram.
+    /// One piece of a fragmented IP datagram (`id`): `len` bytes of it
+    /// from byte `offset`; `last`: no piece follows it in the datagram.
     Fragment {
         offset: u32,
+        len: u32,
+        id: u32,
+        last: bool,
+    },
+    /// This packet's piece completed datagram `id`: `fragments` pieces put
+    /// back together into `len` bytes; the row's transport is the datagram's.
+    Reassembled {
+        fragments: u16,
+        len: u32,
         id: u32,
     },
-    /// The first fragment: the rest of the datagram follows.
-    FirstFragment,
     OtherProtocol {
         protocol: u8,
     },
@@ -320,7 +328,7 @@ impl Event {
             Event::NeighbourDiscovery => "neighbour_discovery",
             Event::Icmp => "icmp",
             Event::Fragment { .. } => "fragment",
-            Event::FirstFragment => "first_fragment",
+            Event::Reassembled { .. } => "reassembled",
             Event::OtherProtocol { .. } => "other_protocol",
             Event::NoTransport => "no_transport",
             Event::NotIp => "not_ip",
@@ -360,6 +368,12 @@ impl JsonOut<'_> {
                 self.0.extend_from_slice(b"null");
             }
         }
+    }
+
+    fn flag(&mut self, key: &str, value: bool) {
+        self.key(key);
+        self.0
+            .extend_from_slice(if value { b"true" } else { b"false" });
     }
 
     fn name(&mut self, key: &str, name: &str) {
@@ -488,8 +502,20 @@ impl Event {
             Event::PortUnreachable { answers } | Event::IcmpError { answers } => {
                 o.opt("answers", answers)
             }
-            Event::Fragment { offset, id } => {
+            Event::Fragment {
+                offset,
+                len,
+                id,
+                last,
+            } => {
                 o.num("offset", offset);
+                o.num("len", len);
+                o.num("id", id);
+                o.flag("last", last);
+            }
+            Event::Reassembled { fragments, len, id } => {
+                o.num("fragments", fragments);
+                o.num("len", len);
                 o.num("id", id);
             }
             Event::OtherProtocol { protocol } => o.num("protocol", protocol),
@@ -510,7 +536,6 @@ impl Event {
             | Event::EchoReply
             | Event::NeighbourDiscovery
             | Event::Icmp
-            | Event::FirstFragment
             | Event::NoTransport
             | Event::NotIp
             | Event::NotDecoded

@@ -351,7 +351,16 @@ impl Tracker {
             });
             return row;
         };
-        // A header whose length lies is said first: what follows is read
+        // A datagram put back together is said first: what follows is
+        // about all of it, not this packet's piece.
+        if let Some(r) = packet.reassembled {
+            row.events.push(Event::Reassembled {
+                fragments: r.fragments,
+                len: r.len,
+                id: r.id,
+            });
+        }
+        // A header whose length lies is said next: what follows is read
         // from it all the same.
         match packet.length_lie {
             Some(LengthLie::Udp { field, ip_payload }) => row
@@ -445,9 +454,11 @@ impl Tracker {
             Transport::Icmp(icmp) => self.track_icmp(&icmp, &mut row),
             Transport::Other { protocol } => {
                 row.events.push(match ip.fragment {
-                    Some(f) if f.offset > 0 => Event::Fragment {
+                    Some(f) => Event::Fragment {
                         offset: f.offset,
+                        len: packet.fragment_len,
                         id: f.id,
+                        last: !f.more_fragments,
                     },
                     _ if packet.issue.is_some() => Event::NotDecoded,
                     _ => Event::OtherProtocol { protocol },
@@ -458,11 +469,6 @@ impl Tracker {
             } else {
                 Event::NoTransport
             }),
-        }
-        if let Some(f) = ip.fragment {
-            if f.offset == 0 && matches!(packet.transport, Transport::Tcp(_) | Transport::Udp(_)) {
-                row.events.push(Event::FirstFragment);
-            }
         }
         if packet.truncated {
             row.events.push(Event::Truncated);
