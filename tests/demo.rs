@@ -108,6 +108,20 @@ fn demo_udp_wrong_address() {
     passed(&out, "the TCP SYN to 127.0.0.1 is answered by RST");
 }
 
+// See: issue 20. A datagram larger than the MTU, on a real link.
+#[test]
+fn demo_udp_fragments() {
+    let out = run_lab("udp-fragments");
+    passed(&out, "the server's one recvfrom() returns all the bytes");
+    passed(
+        &out,
+        "with don't-fragment, sendto() fails at once with EMSGSIZE",
+    );
+    passed(&out, "the datagram crossed the link as 3 IP fragments");
+    passed(&out, "reassembled, it is one UDP datagram of 4000 bytes");
+    passed(&out, "the don't-fragment sendto() put nothing on the wire");
+}
+
 #[test]
 fn demo_send_buffer() {
     let out = run_lab("send-buffer");

@@ -130,14 +130,33 @@ fn run_lab(
         ctx = LabCtx::new(Calls::stdout("lab"), ports, args.step);
         unless_quit((lab.run)(&mut ctx))?;
     } else {
-        let session = Session::open(&ports, args.kernel, args.output.verbose)
-            .context("the demo captures its own traffic (or run it with --no-capture)")?;
+        // A lab on a network of its own captures there, every UDP and ICMP
+        // packet: a fragment after the first has no ports to filter on.
+        let veth = match lab.net {
+            crate::lab::Net::Loopback => None,
+            crate::lab::Net::Veth { mtu } => Some(Arc::new(crate::lab::netns::Veth::create(mtu)?)),
+        };
+        let session = match &veth {
+            None => Session::open(&ports, args.kernel, args.output.verbose),
+            Some(veth) => Session::open_on(
+                crate::capture::live::LiveOptions {
+                    interface: Some(veth.host.clone()),
+                    filter: Some("udp or icmp".to_string()),
+                    ..crate::capture::live::LiveOptions::default()
+                },
+                &ports,
+                args.kernel,
+                args.output.verbose,
+            ),
+        }
+        .context("the demo captures its own traffic (or run it with --no-capture)")?;
         ctx = LabCtx::new(
             Calls::queued("lab", Arc::clone(&session.queue)),
             ports,
             args.step,
         )
         .with_web(web.cloned(), lab.name);
+        ctx.veth = veth;
         let web = web.cloned();
         let rows: Arc<std::sync::Mutex<Vec<RowRecord>>> = Arc::default();
         let recorded = Arc::clone(&rows);

@@ -79,11 +79,26 @@ impl Session {
         kernel: KernelArgs,
         verbose: bool,
     ) -> anyhow::Result<Session> {
+        Session::open_on(
+            LiveOptions {
+                filter: capture_filter(None, ports),
+                ..LiveOptions::default()
+            },
+            ports,
+            kernel,
+            verbose,
+        )
+    }
+
+    /// The same, capturing as `options` say (an interface of a lab's own
+    /// network, a filter that keeps IP fragments, which carry no ports).
+    pub(super) fn open_on(
+        options: LiveOptions,
+        ports: &[u16],
+        kernel: KernelArgs,
+        verbose: bool,
+    ) -> anyhow::Result<Session> {
         let stop = Arc::new(AtomicBool::new(false));
-        let options = LiveOptions {
-            filter: capture_filter(None, ports),
-            ..LiveOptions::default()
-        };
         let source = LiveSource::open(&options, Arc::clone(&stop))?;
         let queue = CallQueue::default();
         let kernel = kernel_record(kernel, ports, &queue, verbose);

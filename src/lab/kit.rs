@@ -311,13 +311,18 @@ pub fn recvfrom(
 
 /// A UDP client socket on 127.0.0.1, its port chosen by bind().
 pub fn udp_client(calls: &Calls) -> anyhow::Result<UdpSocket> {
+    udp_bound(calls, local(0))
+}
+
+/// A UDP socket bound to `addr` (port 0: the kernel chooses one).
+pub fn udp_bound(calls: &Calls, addr: SocketAddr) -> anyhow::Result<UdpSocket> {
     let call = Call::new(Op::Bind)
-        .addr(local(0))
+        .addr(addr)
         .on(SocketKind::Udp)
         .comment("on a new socket(AF_INET, SOCK_DGRAM)");
     Ok(calls.run(
         call,
-        || UdpSocket::bind(local(0)),
+        || UdpSocket::bind(addr),
         |s| Returned {
             value: Some(0),
             local: s.local_addr().ok(),

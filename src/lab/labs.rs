@@ -21,10 +21,11 @@ mod reuseaddr;
 mod send_buffer;
 mod tcp_echo;
 mod udp_echo;
+mod udp_fragments;
 mod udp_no_server;
 mod udp_wrong_address;
 
-use super::Lab;
+use super::{Lab, Net};
 
 pub const LABS: &[Lab] = &[
     Lab {
@@ -34,6 +35,7 @@ pub const LABS: &[Lab] = &[
         ports: 1,
         run: tcp_echo::tcp_echo,
         packets: tcp_echo::tcp_echo_packets,
+        net: Net::Loopback,
     },
     Lab {
         name: "refused",
@@ -42,6 +44,7 @@ pub const LABS: &[Lab] = &[
         ports: 1,
         run: refused::refused,
         packets: refused::refused_packets,
+        net: Net::Loopback,
     },
     Lab {
         name: "udp-echo",
@@ -50,6 +53,7 @@ pub const LABS: &[Lab] = &[
         ports: 1,
         run: udp_echo::udp_echo,
         packets: udp_echo::udp_echo_packets,
+        net: Net::Loopback,
     },
     Lab {
         name: "udp-no-server",
@@ -58,6 +62,7 @@ pub const LABS: &[Lab] = &[
         ports: 1,
         run: udp_no_server::udp_no_server,
         packets: udp_no_server::udp_no_server_packets,
+        net: Net::Loopback,
     },
     Lab {
         name: "udp-wrong-address",
@@ -66,6 +71,16 @@ pub const LABS: &[Lab] = &[
         ports: 2,
         run: udp_wrong_address::udp_wrong_address,
         packets: udp_wrong_address::udp_wrong_address_packets,
+        net: Net::Loopback,
+    },
+    Lab {
+        name: "udp-fragments",
+        question: "What happens to a UDP datagram larger than the link's MTU, and what does don't-fragment change?",
+        seconds: 1.5,
+        ports: 1,
+        run: udp_fragments::udp_fragments,
+        packets: udp_fragments::udp_fragments_packets,
+        net: Net::Veth { mtu: 1500 },
     },
     Lab {
         name: "send-buffer",
@@ -74,6 +89,7 @@ pub const LABS: &[Lab] = &[
         ports: 1,
         run: send_buffer::send_buffer,
         packets: send_buffer::send_buffer_packets,
+        net: Net::Loopback,
     },
     Lab {
         name: "half-close",
@@ -82,6 +98,7 @@ pub const LABS: &[Lab] = &[
         ports: 1,
         run: half_close::half_close,
         packets: half_close::half_close_packets,
+        net: Net::Loopback,
     },
     Lab {
         name: "abort",
@@ -90,6 +107,7 @@ pub const LABS: &[Lab] = &[
         ports: 1,
         run: abort::abort,
         packets: abort::abort_packets,
+        net: Net::Loopback,
     },
     Lab {
         name: "empty-message",
@@ -98,6 +116,7 @@ pub const LABS: &[Lab] = &[
         ports: 2,
         run: empty_message::empty_message,
         packets: empty_message::empty_message_packets,
+        net: Net::Loopback,
     },
     Lab {
         name: "encoding",
@@ -106,6 +125,7 @@ pub const LABS: &[Lab] = &[
         ports: 1,
         run: encoding::encoding,
         packets: encoding::encoding_packets,
+        net: Net::Loopback,
     },
     Lab {
         name: "recv-buffer",
@@ -114,6 +134,7 @@ pub const LABS: &[Lab] = &[
         ports: 1,
         run: recv_buffer::recv_buffer,
         packets: recv_buffer::recv_buffer_packets,
+        net: Net::Loopback,
     },
     Lab {
         name: "ipv6-dual-stack",
@@ -122,6 +143,7 @@ pub const LABS: &[Lab] = &[
         ports: 2,
         run: ipv6_dual_stack::ipv6_dual_stack,
         packets: ipv6_dual_stack::ipv6_dual_stack_packets,
+        net: Net::Loopback,
     },
     Lab {
         name: "http-get",
@@ -131,6 +153,7 @@ pub const LABS: &[Lab] = &[
         ports: 1,
         run: http_get::http_get,
         packets: http_get::http_get_packets,
+        net: Net::Loopback,
     },
     Lab {
         name: "proxy",
@@ -139,6 +162,7 @@ pub const LABS: &[Lab] = &[
         ports: 2,
         run: proxy::proxy,
         packets: proxy::proxy_packets,
+        net: Net::Loopback,
     },
     Lab {
         name: "client-fixed-port",
@@ -147,6 +171,7 @@ pub const LABS: &[Lab] = &[
         ports: 2,
         run: client_fixed_port::client_fixed_port,
         packets: client_fixed_port::client_fixed_port_packets,
+        net: Net::Loopback,
     },
     Lab {
         name: "reuseaddr",
@@ -155,6 +180,7 @@ pub const LABS: &[Lab] = &[
         ports: 2,
         run: reuseaddr::reuseaddr,
         packets: reuseaddr::reuseaddr_packets,
+        net: Net::Loopback,
     },
     Lab {
         name: "bind-wildcard-vs-specific",
@@ -163,6 +189,7 @@ pub const LABS: &[Lab] = &[
         ports: 1,
         run: bind_wildcard_vs_specific::bind_wildcard,
         packets: bind_wildcard_vs_specific::no_packets,
+        net: Net::Loopback,
     },
     Lab {
         name: "backlog",
@@ -171,6 +198,7 @@ pub const LABS: &[Lab] = &[
         ports: 1,
         run: backlog::backlog,
         packets: backlog::backlog_packets,
+        net: Net::Loopback,
     },
     Lab {
         name: "concurrency",
@@ -179,6 +207,7 @@ pub const LABS: &[Lab] = &[
         ports: 5,
         run: concurrency::concurrency,
         packets: concurrency::concurrency_packets,
+        net: Net::Loopback,
     },
 ];
 

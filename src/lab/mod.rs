@@ -8,6 +8,7 @@
 
 mod kit;
 pub mod labs;
+pub mod netns;
 pub mod sockstate;
 
 use std::sync::{Arc, Mutex};
@@ -198,6 +199,8 @@ pub struct LabCtx {
     /// The classroom view (`--web`): each check is shown as it is made,
     /// and `--step` waits for the page's Step button. With the lab's name.
     web: Option<(Arc<crate::web::hub::Hub>, &'static str)>,
+    /// The private network of a [`Net::Veth`] lab.
+    pub veth: Option<Arc<netns::Veth>>,
 }
 
 impl LabCtx {
@@ -209,6 +212,7 @@ impl LabCtx {
             step_mode,
             quit: false,
             web: None,
+            veth: None,
         }
     }
 
@@ -299,6 +303,18 @@ pub struct Lab {
     pub run: fn(&mut LabCtx) -> anyhow::Result<()>,
     /// Checks on the captured rows.
     pub packets: fn(&LabCtx, &[RowRecord]) -> Vec<Check>,
+    /// Where its traffic goes.
+    pub net: Net,
+}
+
+/// A lab's network.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Net {
+    /// Loopback (`lo`), captured on the lab's ports.
+    Loopback,
+    /// A private namespace joined by a veth pair with this MTU, captured
+    /// on the host's end ([`netns::Veth`]).
+    Veth { mtu: u32 },
 }
 
 pub fn packet_check(what: &str, passed: bool, detail: impl Into<String>) -> Check {
