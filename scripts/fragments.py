@@ -13,36 +13,20 @@ Timestamps are fixed, so the file is the same every time."""
 import struct
 import sys
 
-
-def csum(b):
-    if len(b) % 2:
-        b += b'\0'
-    s = sum(struct.unpack('!%dH' % (len(b) // 2), b))
-    while s >> 16:
-        s = (s & 0xffff) + (s >> 16)
-    return (~s) & 0xffff
-
+from rawip import ipv4, ipv6, udp, write_pcap
 
 SRC4, DST4 = bytes([10, 0, 0, 1]), bytes([10, 0, 0, 2])
 SRC6 = bytes.fromhex('fd000000000000000000000000000001')
 DST6 = bytes.fromhex('fd000000000000000000000000000002')
 
 
-def udp(sport, dport, data):
-    return struct.pack('!HHHH', sport, dport, 8 + len(data), 0) + data
-
-
 def v4_fragment(ident, offset, more, chunk, proto=17):
-    flags = (0x2000 if more else 0) | (offset // 8)
-    h = struct.pack('!BBHHHBBH4s4s', 0x45, 0, 20 + len(chunk), ident, flags, 64, proto, 0, SRC4, DST4)
-    h = h[:10] + struct.pack('!H', csum(h)) + h[12:]
-    return h + chunk
+    return ipv4(proto, chunk, SRC4, DST4, ident, (0x2000 if more else 0) | (offset // 8))
 
 
 def v6_fragment(ident, offset, more, chunk, proto=17):
     frag = struct.pack('!BBHI', proto, 0, (offset // 8) << 3 | (1 if more else 0), ident)
-    h = struct.pack('!IHBB16s16s', 0x60000000, len(frag) + len(chunk), 44, 64, SRC6, DST6)
-    return h + frag + chunk
+    return ipv6(44, frag + chunk, SRC6, DST6)
 
 
 def pieces(datagram, size=1232):
@@ -67,12 +51,5 @@ e = pieces(udp(40005, 9000, payload(b'E')))
 packets += [v6_fragment(105, o, m, ch) for o, m, ch in e]
 f = pieces(udp(40006, 9000, payload(b'F')))
 packets += [v6_fragment(106, o, m, ch) for o, m, ch in [f[1], f[2], f[0]]]
-small = udp(40007, 9000, b'small')
-h = struct.pack('!BBHHHBBH4s4s', 0x45, 0, 20 + len(small), 107, 0x4000, 64, 17, 0, SRC4, DST4)
-packets.append(h[:10] + struct.pack('!H', csum(h)) + h[12:] + small)
-
-out = struct.pack('<IHHiIII', 0xa1b2c3d4, 2, 4, 0, 0, 65535, 101)
-for i, p in enumerate(packets):
-    out += struct.pack('<IIII', 1700000000, i * 1000, len(p), len(p)) + p
-with open(sys.argv[1], 'wb') as fh:
-    fh.write(out)
+packets.append(ipv4(17, udp(40007, 9000, b'small'), SRC4, DST4, 107))
+write_pcap(sys.argv[1], [(p, None) for p in packets])

@@ -14,15 +14,7 @@ header whose IHL is 2 (8 bytes, below the minimum)."""
 import struct
 import sys
 
-
-def csum(b):
-    if len(b) % 2:
-        b += b'\0'
-    s = sum(struct.unpack('!%dH' % (len(b) // 2), b))
-    while s >> 16:
-        s = (s & 0xffff) + (s >> 16)
-    return (~s) & 0xffff
-
+from rawip import ipv4 as ip4, ipv6, udp, write_pcap
 
 A, B = bytes([10, 0, 0, 1]), bytes([10, 0, 0, 2])
 A6 = bytes.fromhex('fd000000000000000000000000000001')
@@ -30,28 +22,25 @@ B6 = bytes.fromhex('fd000000000000000000000000000002')
 
 
 def ipv4(proto, payload, src=B, dst=A, total=None):
-    total = total if total is not None else 20 + len(payload)
-    h = struct.pack('!BBHHHBBH4s4s', 0x45, 0, total, 7, 0x4000, 64, proto, 0, src, dst)
-    return h[:10] + struct.pack('!H', csum(h)) + h[12:] + payload
+    return ip4(proto, payload, src, dst, ident=7, total=total)
 
 
 def icmp(t, c, body):
     return struct.pack('!BBHI', t, c, 0, 0) + body
 
 
-inner_udp = ipv4(17, struct.pack('!HHHH', 40001, 53, 20, 0) + b'question....', src=A, dst=B)
+inner_udp = ipv4(17, udp(40001, 53, b'question....'), src=A, dst=B)
 inner_tcp = ipv4(6, struct.pack('!HHI', 40002, 80, 12345), src=A, dst=B)
 packets = [
     (ipv4(1, icmp(3, 3, inner_udp[:28])), None),
     (ipv4(1, icmp(3, 3, inner_udp[:24])), None),
     (ipv4(1, icmp(3, 3, inner_udp[:10])), None),
     (ipv4(1, icmp(3, 3, b'')), None),
-    (ipv4(1, icmp(3, 3, ipv4(17, struct.pack('!HHHH', 40003, 53, 980, 0), src=A, dst=B, total=1000))), None),
+    (ipv4(1, icmp(3, 3, ipv4(17, udp(40003, 53, b'', length=980), src=A, dst=B, total=1000))), None),
     (ipv4(1, icmp(11, 0, inner_tcp[:28])), None),
 ]
-inner6 = struct.pack('!IHBB16s16s', 0x60000000, 8, 17, 64, A6, B6)
-icmp6 = struct.pack('!BBHI', 1, 4, 0, 0) + inner6[:20]
-packets.append((struct.pack('!IHBB16s16s', 0x60000000, len(icmp6), 58, 64, B6, A6) + icmp6, None))
+inner6 = ipv6(17, udp(40004, 53, b''), A6, B6)
+packets.append((ipv6(58, struct.pack('!BBHI', 1, 4, 0, 0) + inner6[:20], B6, A6), None))
 echo = ipv4(1, icmp(8, 0, b'ping' * 8), src=A, dst=B)
 packets.append((echo, 22))
 packets.append((ipv4(1, icmp(3, 3, inner_udp[:28])), 40))
@@ -59,9 +48,4 @@ packets.append((ipv4(1, icmp(3, 3, bytes([0x4f]) + inner_udp[1:28])), None))
 packets.append((ipv4(1, icmp(3, 3, bytes([0x65]) + inner_udp[1:28])), None))
 packets.append((ipv4(1, icmp(3, 3, bytes([0x42]) + inner_udp[1:28])), None))
 
-out = struct.pack('<IHHiIII', 0xa1b2c3d4, 2, 4, 0, 0, 65535, 101)
-for i, (p, cut) in enumerate(packets):
-    kept = p[:cut] if cut else p
-    out += struct.pack('<IIII', 1700000000, i * 1000, len(kept), len(p)) + kept
-with open(sys.argv[1], 'wb') as fh:
-    fh.write(out)
+write_pcap(sys.argv[1], packets)
