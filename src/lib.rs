@@ -10,7 +10,8 @@
 //! - [`track`]: conversations, roles, relative sequence numbers, TCP state
 //!   per endpoint, typed events per packet (observed or inferred),
 //!   Zeek-style summaries; bounded memory.
-//! - [`timeline`]: the rows the tracker produces.
+//! - [`timeline`]: the rows the tracker produces; [`time`]: every difference of
+//!   two capture or call times, saturating.
 //! - [`call`]: socket calls as data, from wirelab's own programs and from
 //!   strace, merged into the timeline by time.
 //! - [`render`]: `explain`, the one writer of explanations (from events);
@@ -41,6 +42,7 @@ pub mod lab;
 pub mod render;
 pub mod sockets;
 pub mod synth;
+pub mod time;
 pub mod timeline;
 pub mod trace;
 pub mod track;

@@ -188,6 +188,6 @@ pub enum End {
 
 impl ConnSummary {
     pub fn duration_ns(&self) -> i64 {
-        self.last_ns.saturating_sub(self.first_ns)
+        crate::time::since(self.last_ns, self.first_ns)
     }
 }

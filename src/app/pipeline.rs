@@ -162,7 +162,7 @@ pub fn pump_observed(
             Ok(Poll::Idle) => {
                 // A quiet moment: show the calls made until a little while
                 // ago (the packets they sent, if any, have been read by now).
-                let until = crate::sockets::now_ns() - QUIET_LAG_NS;
+                let until = crate::time::before(crate::sockets::now_ns(), QUIET_LAG_NS);
                 drain_calls(calls, Some(until), Some(&mut tracker), render)?;
                 continue;
             }

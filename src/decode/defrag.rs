@@ -63,7 +63,7 @@ impl Reassembler {
     /// for `more` bytes, the oldest ones.
     fn make_room(&mut self, now: i64, more: usize) {
         self.pending
-            .retain(|_, p| now.saturating_sub(p.first_ns) <= TIMEOUT_NS);
+            .retain(|_, p| crate::time::since(now, p.first_ns) <= TIMEOUT_NS);
         while !self.pending.is_empty()
             && (self.pending.len() >= MAX_DATAGRAMS || self.held() + more > MAX_BYTES)
         {

@@ -202,7 +202,7 @@ pub fn relative_time(ts_ns: i64, first_ns: i64, verbose: bool) -> String {
 /// such a `push_` form: a row is built in one reused buffer, without an
 /// allocation per column.
 pub fn push_relative_time(out: &mut String, ts_ns: i64, first_ns: i64, verbose: bool) {
-    let d = ts_ns.saturating_sub(first_ns);
+    let d = crate::time::since(ts_ns, first_ns);
     if d < 0 {
         out.push('-');
     }

@@ -152,7 +152,7 @@ impl Pending {
         let now = now_ns();
         self.running
             .iter()
-            .any(|&t| t <= ts_ns && now - t < WAIT_FOR_CALL_NS)
+            .any(|&t| t <= ts_ns && crate::time::since(now, t) < WAIT_FOR_CALL_NS)
     }
 }
 

@@ -109,7 +109,7 @@ pub fn place(ts: i64, anchor: &Anchor, packets: &[Indexed]) -> i64 {
             .iter()
             .filter(near)
             .find(|p| p.src == *from && p.dst == *to && starts(p, data))
-            .map_or(ts, |p| p.ts_ns - 1),
+            .map_or(ts, |p| crate::time::before(p.ts_ns, 1)),
         Anchor::AfterData { from, to, data } => packets
             .iter()
             .rev()
@@ -136,7 +136,7 @@ pub fn place(ts: i64, anchor: &Anchor, packets: &[Indexed]) -> i64 {
             .iter()
             .filter(near)
             .find(|p| p.src == *from && p.dst == *to && p.fin_or_rst)
-            .map_or(ts, |p| ts.min(p.ts_ns - 1)),
+            .map_or(ts, |p| ts.min(crate::time::before(p.ts_ns, 1))),
     }
 }
 

@@ -99,7 +99,7 @@ impl Processes {
                     .fd
                     .and_then(|fd| self.open.get_mut(&leader)?.remove(&fd));
                 if let Some(eof) = closed.and_then(|o| o.eof_ns) {
-                    call.eof_since_ns = Some(call.ts_ns - eof);
+                    call.eof_since_ns = Some(crate::time::since(call.ts_ns, eof));
                 }
             }
             _ => {
@@ -150,7 +150,7 @@ impl Processes {
                 call.args.exit_status = exit_status;
                 call.args.signal = signal.map(str::to_string);
                 call.outcome = Outcome::Ok(Returned::default());
-                call.eof_since_ns = o.eof_ns.map(|e| ts_ns - e);
+                call.eof_since_ns = o.eof_ns.map(|e| crate::time::since(ts_ns, e));
                 call
             })
             .collect()

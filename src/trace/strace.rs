@@ -259,7 +259,7 @@ impl Parser {
                 duration_ns: if duration_ns > 0 {
                     duration_ns
                 } else {
-                    entry_ns - start_ns
+                    crate::time::since(entry_ns, start_ns)
                 },
                 name: name.to_string(),
                 args: format!("{head}{args_tail}"),

@@ -91,7 +91,8 @@ impl Causes {
         ts_ns: i64,
         events: &mut Vec<Event>,
     ) {
-        self.pending.retain(|p| ts_ns - p.ts_ns <= WITHIN_NS);
+        self.pending
+            .retain(|p| crate::time::since(ts_ns, p.ts_ns) <= WITHIN_NS);
         let fin = events.iter().any(|e| {
             matches!(
                 e,
@@ -123,7 +124,7 @@ impl Causes {
         events.push(Event::CausedBy {
             cause: p.cause,
             pid: p.pid,
-            before_ns: ts_ns - p.ts_ns,
+            before_ns: crate::time::since(ts_ns, p.ts_ns),
         });
     }
 }

@@ -251,7 +251,11 @@ impl Tracker {
                     .recent_rsts
                     .iter()
                     .rev()
-                    .find(|r| r.0 == local && r.1 == remote && (k.ts_ns - r.3).abs() < 100_000_000)
+                    .find(|r| {
+                        r.0 == local
+                            && r.1 == remote
+                            && crate::time::apart(k.ts_ns, r.3) < 100_000_000
+                    })
                     .map(|r| r.2);
                 if k.frame.is_none() {
                     if self.coming_rsts.len() >= 32 {
@@ -424,7 +428,9 @@ impl Tracker {
                 if seg.flags.rst() {
                     // The kernel said it would send this one: its reason.
                     if let Some(i) = self.coming_rsts.iter().position(|c| {
-                        c.0 == src && c.1 == dst && (packet.ts_ns - c.2).abs() < 100_000_000
+                        c.0 == src
+                            && c.1 == dst
+                            && crate::time::apart(packet.ts_ns, c.2) < 100_000_000
                     }) {
                         if let Some((_, _, _, reason)) = self.coming_rsts.remove(i) {
                             row.events.push(Event::KernelReset { reason });
@@ -530,7 +536,7 @@ impl Tracker {
         self.last_sweep = self.stats.packets;
         let full = |live: &LiveMap| live.len() >= MAX_LIVE;
         while let Some(&(at, key, id)) = self.closing.front() {
-            if now.saturating_sub(at) <= CLOSED_GRACE_NS && !full(&self.live) {
+            if crate::time::since(now, at) <= CLOSED_GRACE_NS && !full(&self.live) {
                 break;
             }
             self.closing.pop_front();
@@ -539,7 +545,7 @@ impl Tracker {
             let Some(c) = self.live.get(&key).filter(|c| c.id == id) else {
                 continue;
             };
-            if now.saturating_sub(c.last_ns) > CLOSED_GRACE_NS || is_full {
+            if crate::time::since(now, c.last_ns) > CLOSED_GRACE_NS || is_full {
                 if let Some(c) = self.live.remove(&key) {
                     self.finished.push(c.summary(false));
                 }
@@ -552,11 +558,11 @@ impl Tracker {
         let finished = &mut self.finished;
         let scan_due = self
             .last_idle_scan_ns
-            .is_none_or(|t| now.saturating_sub(t) >= IDLE_SCAN_NS);
+            .is_none_or(|t| crate::time::since(now, t) >= IDLE_SCAN_NS);
         if scan_due || full(&self.live) {
             self.last_idle_scan_ns = Some(now);
             self.live.retain(|_, c| {
-                let idle = now.saturating_sub(c.last_ns);
+                let idle = crate::time::since(now, c.last_ns);
                 let done = c.is_finished() && idle > CLOSED_GRACE_NS;
                 let stale = idle > IDLE_TIMEOUT_NS;
                 if done || stale {

@@ -224,8 +224,8 @@ pub fn track_segment(
             tcp.retransmissions += 1;
             events.push(Event::SynRetransmitted {
                 attempt: snd.syn_count,
-                since_first_ns: now.saturating_sub(snd.first_syn_ns),
-                since_previous_ns: now.saturating_sub(snd.last_sent_ns),
+                since_first_ns: crate::time::since(now, snd.first_syn_ns),
+                since_previous_ns: crate::time::since(now, snd.last_sent_ns),
             });
         } else {
             snd.record_syn(seg, packet, TcpState::SynSent);
@@ -315,7 +315,7 @@ pub fn track_segment(
         } else {
             Event::KeepAlive {
                 len: seg.payload_len,
-                idle_ns: now.saturating_sub(snd.last_sent_ns.max(rcv.last_sent_ns)),
+                idle_ns: crate::time::since(now, snd.last_sent_ns.max(rcv.last_sent_ns)),
             }
         });
         snd.probe_pending = true;
@@ -416,7 +416,7 @@ pub fn track_segment(
                 // `new` is unknown, so 0.
                 snd.dup_acks = 0;
                 events.push(Event::Ack { received, new });
-                let delay = now.saturating_sub(rcv.last_data_ns);
+                let delay = crate::time::since(now, rcv.last_data_ns);
                 if rcv.last_data_ns > 0 && delay >= DELAYED_ACK_MIN_NS && !fin_acked {
                     events.push(Event::DelayedAck { delay_ns: delay });
                 }
@@ -462,7 +462,7 @@ pub fn track_segment(
                         other => other,
                     };
                     events.push(Event::AnsweringFin {
-                        after_ns: now.saturating_sub(rcv.fin_ns),
+                        after_ns: crate::time::since(now, rcv.fin_ns),
                     });
                 }
             }
