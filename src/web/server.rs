@@ -159,13 +159,9 @@ async fn own_origin_only(
         .get(header::HOST)
         .and_then(|h| h.to_str().ok())
         .unwrap_or_default();
-    let port_ok = |h: &str| {
-        shared
-            .hosts
-            .first()
-            .is_none_or(|_| shared.hosts.iter().any(|ok| ok == h))
-    };
-    if !port_ok(host) {
+    // No names to check when bound to every address (0.0.0.0, ::).
+    let ours = shared.hosts.is_empty() || shared.hosts.iter().any(|ok| ok == host);
+    if !ours {
         return (StatusCode::FORBIDDEN, "wrong Host header\n").into_response();
     }
     let mut response = next.run(request).await;
