@@ -142,10 +142,6 @@ impl<W: Write> JsonRender<W> {
         &mut self.out
     }
 
-    pub fn into_inner(self) -> W {
-        self.out
-    }
-
     /// Lines are written in blocks of [`BATCH`] bytes (a replay, not a live view).
     pub fn batched(mut self) -> JsonRender<W> {
         self.batch = BATCH;

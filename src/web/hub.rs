@@ -184,8 +184,18 @@ impl Hub {
         self.woken();
     }
 
-    pub fn is_stopped(&self) -> bool {
-        self.lock().stopped
+    /// Returns once [`Hub::stop`] was called (the server's graceful end).
+    pub async fn stopped(&self) {
+        loop {
+            let notified = self.arrived.notified();
+            tokio::pin!(notified);
+            // Registered before looking, as in `next`.
+            notified.as_mut().enable();
+            if self.lock().stopped {
+                return;
+            }
+            notified.await;
+        }
     }
 
     /// The lab waits before a step (`--step`): the page shows the step and

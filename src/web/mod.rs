@@ -106,10 +106,6 @@ impl<S: LineSink> WebRender<S> {
     pub fn sink(&mut self) -> &mut S {
         &mut self.json.get_mut().sink
     }
-
-    pub fn into_sink(self) -> S {
-        self.json.into_inner().sink
-    }
 }
 
 /// The last line of a live stream: the page stops listening.

@@ -80,7 +80,7 @@ impl Server {
                         ))
                         .with_state(shared);
                     let _ = axum::serve(listener, app)
-                        .with_graceful_shutdown(async move { stopped(&stopping).await })
+                        .with_graceful_shutdown(async move { stopping.stopped().await })
                         .await;
                 });
             })?;
@@ -135,14 +135,6 @@ impl Server {
 impl Drop for Server {
     fn drop(&mut self) {
         self.end();
-    }
-}
-
-async fn stopped(hub: &Hub) {
-    while !hub.is_stopped() {
-        // Woken at every line too; a stop is noticed at the next one or
-        // within the poll interval.
-        tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
 

@@ -10,7 +10,7 @@ use std::time::Duration;
 use anyhow::{bail, Context};
 
 use crate::call::{Call, Op};
-use crate::lab::kit::{recvfrom, sendto, udp_bound};
+use crate::lab::kit::{list, recvfrom, sendto, udp_bound};
 use crate::lab::{packet_check, Check, LabCtx, RowRecord};
 use crate::sockets::{ok, on};
 use crate::track::event::Event;
@@ -57,7 +57,7 @@ pub fn udp_fragments(ctx: &mut LabCtx) -> anyhow::Result<()> {
     ctx.check(
         "the server's one recvfrom() returns all the bytes: the receiving kernel put the fragments back together",
         received == [SIZE],
-        format!("{received:?} bytes"),
+        format!("{} bytes", list(&received)),
     );
     ctx.step("the same sendto() with IP_MTU_DISCOVER = IP_PMTUDISC_DO: the don't-fragment bit")?;
     let call = on(Call::new(Op::Setsockopt), &client).option("IP_MTU_DISCOVER", "IP_PMTUDISC_DO");
@@ -109,7 +109,14 @@ pub fn udp_fragments_packets(_ctx: &LabCtx, rows: &[RowRecord]) -> Vec<Check> {
         packet_check(
             "the datagram crossed the link as 3 IP fragments (1480 bytes of it in each full one), put back together at the last",
             whole.iter().any(|&(fragments, _, _)| fragments == 3),
-            format!("{whole:?} (fragments, IP payload, UDP payload)"),
+            list(
+                &whole
+                    .iter()
+                    .map(|(fragments, len, payload)| {
+                        format!("{fragments} fragments, {len} bytes of IP payload, {payload} of UDP payload")
+                    })
+                    .collect::<Vec<_>>(),
+            ),
         ),
         packet_check(
             "reassembled, it is one UDP datagram of 4000 bytes (4008 with its UDP header)",
