@@ -6,6 +6,7 @@
 mod demo;
 mod live;
 mod output;
+mod parallel;
 mod pipeline;
 mod programs;
 mod replay;

@@ -6,6 +6,7 @@ use std::time::Duration;
 use anyhow::bail;
 
 use crate::capture::filter::FrameFilter;
+use crate::capture::link::LinkType;
 use crate::capture::{FrameSource, Poll};
 use crate::decode::decode;
 use crate::render::explain::explain;
@@ -132,7 +133,20 @@ pub struct Select {
     pub count: Option<u64>,
 }
 
+/// A frame of a link type wirelab cannot decode ends the run: every frame
+/// of the file would be undecodable.
+pub(super) fn readable(link: LinkType) -> anyhow::Result<()> {
+    if !link.is_supported() {
+        bail!(
+            "unsupported link type {link} (wirelab reads Ethernet, Linux SLL/SLL2, BSD NULL/LOOP and raw IP)"
+        );
+    }
+    Ok(())
+}
+
 /// [`pump_with_calls`] with a progress bar and a selection of frames.
+/// A file read with nothing merged in (no calls, no filter, no pcapng tap)
+/// whose rows are rendered goes on two threads ([`super::parallel`]); the rest on this one.
 pub fn pump_observed(
     source: &mut dyn FrameSource,
     render: &mut dyn Render,
@@ -141,6 +155,13 @@ pub fn pump_observed(
     progress: &mut Progress,
     select: &mut Select,
 ) -> anyhow::Result<()> {
+    // With `--summary` nobody reads the rows: handing them over would cost
+    // the reader more than rendering saves.
+    if calls.is_none() && tap.is_none() && select.filter.is_none() && render.wants_notes() {
+        if let Some(file) = source.sendable() {
+            return super::parallel::pump(file, render, progress, select.count);
+        }
+    }
     let mut tracker = Tracker::new();
     // IP fragments are put back together; the datagram is decoded at the
     // fragment that completes it.
@@ -171,12 +192,7 @@ pub fn pump_observed(
                 break;
             }
         };
-        if !frame.link.is_supported() {
-            bail!(
-                "unsupported link type {} (wirelab reads Ethernet, Linux SLL/SLL2, BSD NULL/LOOP and raw IP)",
-                frame.link
-            );
-        }
+        readable(frame.link)?;
         if let Some(filter) = select.filter.as_mut() {
             if !filter.keeps(&frame)? {
                 continue;

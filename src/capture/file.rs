@@ -46,13 +46,14 @@ pub struct FileDamaged {
 /// A capture file opened for streaming.
 pub struct FileSource {
     path: PathBuf,
-    reader: Box<dyn PcapReaderIterator>,
+    reader: Box<dyn PcapReaderIterator + Send>,
     capacity: usize,
     interfaces: Vec<Interface>,
     frames: u64,
-    /// The current frame's bytes, copied out of the reader's buffer so the
-    /// reader can move on (a lending borrow across `consume` is not possible).
-    frame_buf: Vec<u8>,
+    /// The size of the record whose frame was handed out last: its bytes
+    /// stay in the reader's buffer, where the frame borrows them, until the
+    /// next call consumes them. No frame is copied.
+    pending: usize,
     size: u64,
     stream: bool,
 }
@@ -137,7 +138,7 @@ impl FileSource {
             capacity: INITIAL_BUFFER,
             interfaces: Vec::new(),
             frames: 0,
-            frame_buf: Vec::with_capacity(65536),
+            pending: 0,
             size,
             stream,
         })
@@ -192,11 +193,25 @@ fn to_ns(ticks: u64, units_per_second: u64, offset_seconds: i64) -> i64 {
 }
 
 impl FrameSource for FileSource {
+    fn sendable(&mut self) -> Option<&mut (dyn FrameSource + Send)> {
+        if self.stream {
+            None
+        } else {
+            Some(self)
+        }
+    }
+
     fn position(&self) -> Option<(u64, u64)> {
         (self.size > 0).then(|| (self.reader.consumed() as u64, self.size))
     }
 
     fn next_frame(&mut self) -> anyhow::Result<Option<RawFrame<'_>>> {
+        // The last frame's record, consumed without moving the buffer: a
+        // consume that shifts copies half the buffer each time it passes
+        // the middle (most of the file, over a replay); refill moves only
+        // the unread tail.
+        self.reader
+            .consume_noshift(std::mem::take(&mut self.pending));
         loop {
             // What the current block means for us, decided while the block
             // borrows the reader's buffer; acted on after `consume`.
@@ -205,9 +220,18 @@ impl FrameSource for FileSource {
                     ts_ns: i64,
                     link: LinkType,
                     orig_len: u32,
+                    /// Where the frame's bytes are in the reader's buffer.
+                    at: std::ops::Range<usize>,
                 },
                 Skip,
             }
+            // The block borrows the buffer: its bytes are found again by
+            // their place in it once the borrow has ended.
+            let base = self.reader.data().as_ptr() as usize;
+            let place = |data: &[u8]| {
+                let start = (data.as_ptr() as usize).wrapping_sub(base);
+                start..start + data.len()
+            };
             let step = match self.reader.next() {
                 Ok((size, block)) => {
                     let step = match block {
@@ -236,12 +260,11 @@ impl FrameSource for FileSource {
                             };
                             let ticks = u64::from(packet.ts_sec) * iface.units_per_second
                                 + u64::from(packet.ts_usec);
-                            self.frame_buf.clear();
-                            self.frame_buf.extend_from_slice(packet.data);
                             Step::Frame {
                                 ts_ns: to_ns(ticks, iface.units_per_second, 0),
                                 link: iface.link,
                                 orig_len: packet.origlen.max(packet.data.len() as u32),
+                                at: place(packet.data),
                             }
                         }
                         PcapBlockOwned::NG(Block::SectionHeader(_)) => {
@@ -269,12 +292,11 @@ impl FrameSource for FileSource {
                             // pcap-parser hands out the padded block body;
                             // the captured length says how much is packet.
                             let len = (epb.caplen as usize).min(epb.data.len());
-                            self.frame_buf.clear();
-                            self.frame_buf.extend_from_slice(&epb.data[..len]);
                             Step::Frame {
                                 ts_ns: to_ns(ticks, iface.units_per_second, iface.offset_seconds),
                                 link: iface.link,
                                 orig_len: epb.origlen.max(len as u32),
+                                at: place(&epb.data[..len]),
                             }
                         }
                         PcapBlockOwned::NG(Block::SimplePacket(spb)) => {
@@ -286,17 +308,21 @@ impl FrameSource for FileSource {
                                 ));
                             };
                             let len = (spb.origlen as usize).min(spb.data.len());
-                            self.frame_buf.clear();
-                            self.frame_buf.extend_from_slice(&spb.data[..len]);
                             Step::Frame {
                                 ts_ns: 0,
                                 link: iface.link,
                                 orig_len: spb.origlen,
+                                at: place(&spb.data[..len]),
                             }
                         }
                         PcapBlockOwned::NG(_) => Step::Skip,
                     };
-                    self.reader.consume(size);
+                    match step {
+                        Step::Frame { .. } => self.pending = size,
+                        Step::Skip => {
+                            self.reader.consume_noshift(size);
+                        }
+                    }
                     step
                 }
                 Err(PcapError::Eof) => return Ok(None),
@@ -343,15 +369,19 @@ impl FrameSource for FileSource {
                 ts_ns,
                 link,
                 orig_len,
+                at,
             } = step
             {
                 self.frames += 1;
+                // `at` lies inside the unconsumed data (the record was not
+                // consumed yet); `get` keeps that a checked fact.
+                let data = self.reader.data().get(at).unwrap_or_default();
                 return Ok(Some(RawFrame {
                     index: self.frames,
                     ts_ns,
                     link,
                     orig_len,
-                    data: &self.frame_buf,
+                    data,
                 }));
             }
         }

@@ -64,6 +64,13 @@ pub trait FrameSource {
         false
     }
 
+    /// This source, if it may be read on another thread ahead of the
+    /// renderer (app::parallel): a file. A live capture or a stream is
+    /// not, so that each row is shown as its packet arrives.
+    fn sendable(&mut self) -> Option<&mut (dyn FrameSource + Send)> {
+        None
+    }
+
     /// Bytes read so far and the total, for a progress bar (files only).
     fn position(&self) -> Option<(u64, u64)> {
         None

@@ -61,6 +61,28 @@ pub struct Packet<'a> {
     pub reassembled: Option<Reassembled>,
 }
 
+impl Packet<'_> {
+    /// This packet without its borrowed bytes (`payload` and `headers`
+    /// empty), to be kept past its frame; whoever keeps it keeps the bytes.
+    pub fn detached(&self) -> Packet<'static> {
+        Packet {
+            frame: self.frame,
+            ts_ns: self.ts_ns,
+            wire_len: self.wire_len,
+            truncated: self.truncated,
+            ip: self.ip,
+            transport: self.transport,
+            payload: &[],
+            issue: self.issue.clone(),
+            headers: &[],
+            ip_header_len: self.ip_header_len,
+            length_lie: self.length_lie,
+            fragment_len: self.fragment_len,
+            reassembled: self.reassembled,
+        }
+    }
+}
+
 /// A datagram rebuilt from its IP fragments.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Reassembled {
