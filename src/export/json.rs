@@ -7,86 +7,16 @@
 //! payload and the payload preview is escaped before it gets here.
 
 mod call;
+pub mod out;
 
 use std::io::{self, Write};
 
 use serde::Serialize;
 
+use self::out::JsonOut;
 use crate::decode::Transport;
 use crate::render::{payload_text, Render, RunEnd};
 use crate::timeline::{ConnSummary, PacketRow};
-
-#[derive(Serialize)]
-struct PacketJson<'r> {
-    kind: &'static str,
-    frame: u64,
-    ts_ns: i64,
-    // serde writes addresses as text without allocating.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    src: Option<std::net::IpAddr>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    dst: Option<std::net::IpAddr>,
-    proto: &'static str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    sport: Option<u16>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    dport: Option<u16>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    tcp_flags: Option<FlagNames>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    seq: Option<u32>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    ack: Option<u32>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    rel_seq: Option<u32>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    rel_ack: Option<u32>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    win: Option<u16>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    win_scale: Option<u8>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    len: Option<u32>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    icmp_type: Option<u8>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    icmp_code: Option<u8>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    conn: Option<u64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    dir: Option<&'static str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    client_state: Option<&'static str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    server_state: Option<&'static str>,
-    wire_len: u32,
-    #[serde(skip_serializing_if = "std::ops::Not::not")]
-    truncated: bool,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    payload: Option<&'r str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    issue: Option<String>,
-    // `events` and `note` follow, written by `JsonRender::packet`.
-}
-
-/// A row's events as a JSON array of `{"code":..., fields, "basis":...}`.
-/// TCP flags as a JSON array of names, e.g. `["SYN","ACK"]`.
-struct FlagNames(crate::decode::tcp::TcpFlags);
-
-impl Serialize for FlagNames {
-    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.collect_seq(self.0.names())
-    }
-}
-
-#[derive(Serialize)]
-struct ConnJson<'s> {
-    kind: &'static str,
-    #[serde(flatten)]
-    summary: &'s ConnSummary,
-    /// The conversation's end in words (render::explain).
-    outcome: String,
-}
 
 #[derive(Serialize)]
 struct EndJson {
@@ -187,69 +117,89 @@ impl<W: Write> Render for JsonRender<W> {
             return Ok(());
         }
         let p = row.packet;
-        let mut j = PacketJson {
-            kind: "packet",
-            frame: p.frame,
-            ts_ns: p.ts_ns,
-            src: p.ip.map(|ip| ip.src),
-            dst: p.ip.map(|ip| ip.dst),
-            proto: "other",
-            sport: None,
-            dport: None,
-            tcp_flags: None,
-            seq: None,
-            ack: None,
-            rel_seq: row.rel_seq,
-            rel_ack: row.rel_ack,
-            win: None,
-            win_scale: row.window_scale,
-            len: None,
-            icmp_type: None,
-            icmp_code: None,
-            conn: row.conn.map(|c| c.id),
-            dir: row.conn.map(|c| match c.direction {
-                crate::track::flow::Direction::ClientToServer => "c2s",
-                crate::track::flow::Direction::ServerToClient => "s2c",
-            }),
-            client_state: row.states.map(|s| s[0].name()),
-            server_state: row.states.map(|s| s[1].name()),
-            wire_len: p.wire_len,
-            truncated: p.truncated,
-            payload: None,
-            issue: p.issue.as_ref().map(|i| i.to_string()),
-        };
+        // The fields of docs/json-schema.md in order; a field that does not
+        // apply is left out.
+        self.line.extend_from_slice(b"{\"kind\":\"packet\"");
+        let mut o = JsonOut(&mut self.line);
+        o.num("frame", p.frame);
+        o.num("ts_ns", p.ts_ns);
+        if let Some(ip) = p.ip {
+            o.ip("src", ip.src);
+            o.ip("dst", ip.dst);
+        }
         match &p.transport {
             Transport::Tcp(t) => {
-                j.proto = "tcp";
-                j.sport = Some(t.src_port);
-                j.dport = Some(t.dst_port);
-                j.tcp_flags = Some(FlagNames(t.flags));
-                j.seq = Some(t.seq.0);
-                j.ack = t.ack.map(|a| a.0);
-                j.win = Some(t.window);
-                j.len = Some(t.payload_len);
+                o.name("proto", "tcp");
+                o.num("sport", t.src_port);
+                o.num("dport", t.dst_port);
+                o.key("tcp_flags");
+                o.0.push(b'[');
+                for (i, name) in t.flags.names().enumerate() {
+                    if i > 0 {
+                        o.0.push(b',');
+                    }
+                    o.0.push(b'"');
+                    o.0.extend_from_slice(name.as_bytes());
+                    o.0.push(b'"');
+                }
+                o.0.push(b']');
+                o.num("seq", t.seq.0);
+                o.some("ack", t.ack.map(|a| a.0));
+                o.some("rel_seq", row.rel_seq);
+                o.some("rel_ack", row.rel_ack);
+                o.num("win", t.window);
+                o.some("win_scale", row.window_scale);
+                o.num("len", t.payload_len);
             }
             Transport::Udp(u) => {
-                j.proto = "udp";
-                j.sport = Some(u.src_port);
-                j.dport = Some(u.dst_port);
-                j.len = Some(u.payload_len);
+                o.name("proto", "udp");
+                o.num("sport", u.src_port);
+                o.num("dport", u.dst_port);
+                o.some("rel_seq", row.rel_seq);
+                o.some("rel_ack", row.rel_ack);
+                o.some("win_scale", row.window_scale);
+                o.num("len", u.payload_len);
             }
             Transport::Icmp(i) => {
-                j.proto = if i.v6 { "icmpv6" } else { "icmp" };
-                j.icmp_type = Some(i.icmp_type);
-                j.icmp_code = Some(i.code);
+                o.name("proto", if i.v6 { "icmpv6" } else { "icmp" });
+                o.some("rel_seq", row.rel_seq);
+                o.some("rel_ack", row.rel_ack);
+                o.some("win_scale", row.window_scale);
+                o.num("icmp_type", i.icmp_type);
+                o.num("icmp_code", i.code);
             }
-            Transport::Other { .. } | Transport::None => {}
+            Transport::Other { .. } | Transport::None => {
+                o.name("proto", "other");
+                o.some("rel_seq", row.rel_seq);
+                o.some("rel_ack", row.rel_ack);
+                o.some("win_scale", row.window_scale);
+            }
+        }
+        if let Some(c) = row.conn {
+            o.num("conn", c.id);
+            o.name(
+                "dir",
+                match c.direction {
+                    crate::track::flow::Direction::ClientToServer => "c2s",
+                    crate::track::flow::Direction::ServerToClient => "s2c",
+                },
+            );
+        }
+        if let Some([client, server]) = row.states {
+            o.name("client_state", client.name());
+            o.name("server_state", server.name());
+        }
+        o.num("wire_len", p.wire_len);
+        if p.truncated {
+            o.flag("truncated", true);
         }
         let payload = payload_text(row, 64);
         if !payload.is_empty() {
-            j.payload = Some(&payload);
+            o.text("payload", &payload);
         }
-        serde_json::to_writer(&mut self.line, &j).map_err(to_io)?;
-        // What tracking found (schema version 2, see track::event), written
-        // by hand (see Event::write_json), then the sentence.
-        self.line.pop(); // the object's `}`
+        if let Some(issue) = &p.issue {
+            o.text("issue", &issue.to_string());
+        }
         self.line.extend_from_slice(b",\"events\":[");
         for (i, event) in row.events.iter().enumerate() {
             if i > 0 {
@@ -265,8 +215,7 @@ impl<W: Write> Render for JsonRender<W> {
             self.line.extend_from_slice(b",\"payload_hex\":");
             serde_json::to_writer(&mut self.line, &payload_hex(p.payload)).map_err(to_io)?;
         }
-        self.line.extend_from_slice(b",\"note\":");
-        serde_json::to_writer(&mut self.line, row.note.as_str()).map_err(to_io)?;
+        JsonOut(&mut self.line).text("note", &row.note);
         self.line.push(b'}');
         self.line_done()
     }
@@ -281,15 +230,30 @@ impl<W: Write> Render for JsonRender<W> {
     }
 
     fn conn(&mut self, summary: &ConnSummary) -> io::Result<()> {
-        serde_json::to_writer(
-            &mut self.line,
-            &ConnJson {
-                kind: "conn",
-                summary,
-                outcome: crate::render::explain::outcome(summary),
-            },
-        )
-        .map_err(to_io)?;
+        let s = summary;
+        self.line.extend_from_slice(b"{\"kind\":\"conn\"");
+        let mut o = JsonOut(&mut self.line);
+        o.num("conn", s.conn);
+        o.name("proto", s.proto);
+        o.socket("client", s.client);
+        o.socket("server", s.server);
+        o.num("first_ns", s.first_ns);
+        o.num("last_ns", s.last_ns);
+        o.num("packets_client", s.packets_client);
+        o.num("packets_server", s.packets_server);
+        o.num("bytes_client", s.bytes_client);
+        o.num("bytes_server", s.bytes_server);
+        o.name("conn_state", s.conn_state);
+        o.text("history", &s.history);
+        if let Some(state) = s.client_state {
+            o.name("client_state", state);
+        }
+        if let Some(state) = s.server_state {
+            o.name("server_state", state);
+        }
+        o.flag("evicted", s.evicted);
+        o.text("outcome", &crate::render::explain::outcome(s));
+        self.line.push(b'}');
         self.line_done()
     }
 

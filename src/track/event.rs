@@ -15,6 +15,7 @@
 //! docs/json-schema.md lists them.
 
 use super::state::TcpState;
+use crate::export::json::out::JsonOut;
 
 /// One thing a packet shows or implies. Byte numbers are relative to the
 /// sender's ISN, as Wireshark shows them (the first data byte is 1).
@@ -337,50 +338,6 @@ impl Event {
             Event::UdpLengthMismatch { .. } => "udp_length_mismatch",
             Event::TcpHeaderLength { .. } => "tcp_header_length",
         }
-    }
-}
-
-/// JSON written straight into the output buffer: the text a JSON packet
-/// row spends most of its time on otherwise (serde's map machinery cost
-/// `--format json` 12% more instructions per packet, measured with
-/// cachegrind). Keys are fixed ASCII; values are numbers, `null`, `true`
-/// or `false`, and the names of closed sets, none of which need escaping.
-struct JsonOut<'o>(&'o mut Vec<u8>);
-
-impl JsonOut<'_> {
-    fn key(&mut self, key: &str) {
-        self.0.extend_from_slice(b",\"");
-        self.0.extend_from_slice(key.as_bytes());
-        self.0.extend_from_slice(b"\":");
-    }
-
-    fn num<N: itoa::Integer>(&mut self, key: &str, n: N) {
-        self.key(key);
-        self.0
-            .extend_from_slice(itoa::Buffer::new().format(n).as_bytes());
-    }
-
-    fn opt<N: itoa::Integer>(&mut self, key: &str, n: Option<N>) {
-        match n {
-            Some(n) => self.num(key, n),
-            None => {
-                self.key(key);
-                self.0.extend_from_slice(b"null");
-            }
-        }
-    }
-
-    fn flag(&mut self, key: &str, value: bool) {
-        self.key(key);
-        self.0
-            .extend_from_slice(if value { b"true" } else { b"false" });
-    }
-
-    fn name(&mut self, key: &str, name: &str) {
-        self.key(key);
-        self.0.push(b'"');
-        self.0.extend_from_slice(name.as_bytes());
-        self.0.push(b'"');
     }
 }
 
