@@ -1,13 +1,16 @@
 //! Replaying a capture file on two cores.
 //!
 //! A file needs no row shown the moment its packet arrives, so the work is
-//! split: a reader thread reads, decodes and tracks (the stages that keep
-//! state from packet to packet), and the calling thread explains and
-//! renders. Rows cross in batches, in order, with the bytes they show
-//! (headers and payload) copied beside them; emptied batches go back to be
-//! filled again, so nothing is allocated per packet. The renderer sees the
-//! same calls in the same order as [`super::pipeline::pump_observed`] makes
-//! them on one thread, so the output is byte for byte the same.
+//! split between a reader thread and the calling thread, at one of two
+//! places ([`Cut`]): with rows to render, the reader reads, decodes and
+//! tracks (the stages that keep state from packet to packet) and the
+//! calling thread explains and renders; with `--summary`, the reader reads
+//! and decodes and the calling thread tracks. Packets cross in batches, in
+//! order, with the bytes they show (headers and payload) copied beside
+//! them; emptied batches go back to be filled again, so nothing is
+//! allocated per packet. The renderer sees the same calls in the same
+//! order as [`super::pipeline::pump_observed`] makes them on one thread,
+//! so the output is byte for byte the same.
 //!
 //! Live captures, streams, traced calls, BPF filters and the pcapng export
 //! stay on one thread (the pipeline decides): their rows are shown as
@@ -26,15 +29,26 @@ use crate::track::event::Event;
 use crate::track::state::TcpState;
 use crate::track::{Tracker, TrackerStats};
 
-/// Packets per batch: enough that handing a batch over costs nothing per
-/// packet, few enough that the batches in flight stay small (a batch of
-/// loopback echo packets is about 700 KB).
-const BATCH_PACKETS: usize = 2048;
-/// Batches between the threads: the reader may run this far ahead.
-const IN_FLIGHT: usize = 4;
+/// Where the work is split between the two threads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Cut {
+    /// The reader tracks as well; the calling thread explains and renders.
+    AfterTracking,
+    /// The calling thread tracks: `--summary` renders no rows, and
+    /// tracking is then the larger half.
+    AfterDecoding,
+}
 
-/// A tracked packet without its borrows: the bytes it shows are in its
-/// batch, its events in the batch's list.
+/// Packets per batch: enough that handing a batch over costs nothing per
+/// packet, few enough that a batch stays in the cache between the threads
+/// (256 loopback echo packets are about 100 KB; 2048 were slower).
+const BATCH_PACKETS: usize = 256;
+/// Batches between the threads: the reader may run this far ahead.
+const IN_FLIGHT: usize = 16;
+
+/// A packet without its borrows: the bytes it shows are in its batch, its
+/// events in the batch's list. Before tracking ([`Cut::AfterDecoding`])
+/// the row's fields are empty.
 struct Tracked {
     /// `payload` and `headers` are empty here; `payload` and `headers` below
     /// say where their bytes are in [`Batch::bytes`].
@@ -98,6 +112,24 @@ impl Batch {
             carry_in: row.carry_in,
         }));
     }
+
+    /// A packet not tracked yet ([`Cut::AfterDecoding`]).
+    fn push_packet(&mut self, packet: &Packet<'_>) {
+        let headers = self.keep(packet.headers);
+        let payload = self.keep(packet.payload);
+        self.items.push(Item::Packet(Tracked {
+            packet: packet.detached(),
+            payload,
+            headers,
+            events: 0..0,
+            conn: None,
+            rel_seq: None,
+            rel_ack: None,
+            window_scale: None,
+            states: None,
+            carry_in: Utf8Carry::default(),
+        }));
+    }
 }
 
 /// How the reader's side ended.
@@ -112,11 +144,13 @@ enum End {
     Failed(anyhow::Error),
 }
 
-/// Read, decode and track `source` to its end (or `count` frames), sending
-/// batches to `out` and taking emptied ones back from `back`.
-fn read_and_track(
+/// Read, decode (and with [`Cut::AfterTracking`] track) `source` to its
+/// end or `count` frames, sending batches to `out` and taking emptied ones
+/// back from `back`.
+fn read(
     source: &mut (dyn FrameSource + Send),
     count: Option<u64>,
+    cut: Cut,
     out: &mpsc::SyncSender<Batch>,
     back: &mpsc::Receiver<Batch>,
 ) -> End {
@@ -152,12 +186,17 @@ fn read_and_track(
         }
         taken += 1;
         let packet = reassembler.feed(decode(&frame));
-        let row = tracker.track(&packet);
-        batch.push_row(&row);
-        tracker.recycle(row);
-        batch.items.extend(tracker.drain_finished().map(Item::Conn));
+        match cut {
+            Cut::AfterTracking => {
+                let row = tracker.track(&packet);
+                batch.push_row(&row);
+                tracker.recycle(row);
+                batch.items.extend(tracker.drain_finished().map(Item::Conn));
+            }
+            Cut::AfterDecoding => batch.push_packet(&packet),
+        }
         if batch.items.len() >= BATCH_PACKETS {
-            batch.packets = tracker.stats().packets;
+            batch.packets = taken;
             batch.position = source.position();
             let next = back.try_recv().unwrap_or_default();
             if out.send(std::mem::replace(&mut batch, next)).is_err() {
@@ -165,10 +204,12 @@ fn read_and_track(
             }
         }
     }
-    batch
-        .items
-        .extend(tracker.finish().into_iter().map(Item::Conn));
-    batch.packets = tracker.stats().packets;
+    if cut == Cut::AfterTracking {
+        batch
+            .items
+            .extend(tracker.finish().into_iter().map(Item::Conn));
+    }
+    batch.packets = taken;
     batch.position = source.position();
     if out.send(batch).is_err() {
         return hung_up();
@@ -187,14 +228,22 @@ pub(super) fn pump(
     progress: &mut Progress,
     count: Option<u64>,
 ) -> anyhow::Result<()> {
+    let explains = render.wants_notes();
+    let cut = if explains {
+        Cut::AfterTracking
+    } else {
+        Cut::AfterDecoding
+    };
     let (to_render, batches) = mpsc::sync_channel::<Batch>(IN_FLIGHT);
     let (give_back, emptied) = mpsc::channel::<Batch>();
-    let explains = render.wants_notes();
+    // With Cut::AfterDecoding, this thread's tracker.
+    let mut tracker = Tracker::new();
+    tracker.set_explain(explains);
     std::thread::scope(|scope| {
         let reader = std::thread::Builder::new()
             .name("wirelab-read".into())
             .spawn_scoped(scope, move || {
-                read_and_track(source, count, &to_render, &emptied)
+                read(source, count, cut, &to_render, &emptied)
             })?;
         // The explanation and the events of the row being rendered; their
         // buffers are reused from row to row.
@@ -204,16 +253,24 @@ pub(super) fn pump(
             // The reader's sender is dropped when it returns: the end.
             for mut batch in batches.iter() {
                 for item in batch.items.drain(..) {
-                    match item {
-                        Item::Packet(t) => {
-                            let mut packet: Packet<'_> = t.packet;
-                            packet.payload = batch.bytes.get(t.payload).unwrap_or_default();
-                            packet.headers = batch.bytes.get(t.headers).unwrap_or_default();
+                    let t = match item {
+                        Item::Packet(t) => t,
+                        Item::Conn(summary) => {
+                            render.conn(&summary)?;
+                            continue;
+                        }
+                    };
+                    let mut packet: Packet<'_> = t.packet;
+                    packet.payload = batch.bytes.get(t.payload).unwrap_or_default();
+                    packet.headers = batch.bytes.get(t.headers).unwrap_or_default();
+                    let mut row = match cut {
+                        Cut::AfterDecoding => tracker.track(&packet),
+                        Cut::AfterTracking => {
                             events.clear();
                             events
                                 .extend_from_slice(batch.events.get(t.events).unwrap_or_default());
                             note.clear();
-                            let mut row = PacketRow {
+                            PacketRow {
                                 packet: &packet,
                                 conn: t.conn,
                                 rel_seq: t.rel_seq,
@@ -223,15 +280,24 @@ pub(super) fn pump(
                                 carry_in: t.carry_in,
                                 events: std::mem::take(&mut events),
                                 note: std::mem::take(&mut note),
-                            };
-                            if explains {
-                                explain(&mut row);
                             }
-                            render.packet(&row)?;
+                        }
+                    };
+                    if explains {
+                        explain(&mut row);
+                    }
+                    render.packet(&row)?;
+                    match cut {
+                        Cut::AfterDecoding => {
+                            tracker.recycle(row);
+                            for summary in tracker.drain_finished() {
+                                render.conn(&summary)?;
+                            }
+                        }
+                        Cut::AfterTracking => {
                             events = row.events;
                             note = row.note;
                         }
-                        Item::Conn(summary) => render.conn(&summary)?,
                     }
                 }
                 progress.tick(batch.packets, batch.position);
@@ -254,6 +320,15 @@ pub(super) fn pump(
                 stats,
                 source_error,
             } => {
+                let stats = match cut {
+                    Cut::AfterTracking => stats,
+                    Cut::AfterDecoding => {
+                        for summary in tracker.finish() {
+                            render.conn(&summary)?;
+                        }
+                        tracker.stats()
+                    }
+                };
                 render.finish(&RunEnd { stats, drops: None })?;
                 match source_error {
                     Some(e) => Err(e),

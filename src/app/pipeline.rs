@@ -146,7 +146,7 @@ pub(super) fn readable(link: LinkType) -> anyhow::Result<()> {
 
 /// [`pump_with_calls`] with a progress bar and a selection of frames.
 /// A file read with nothing merged in (no calls, no filter, no pcapng tap)
-/// whose rows are rendered goes on two threads ([`super::parallel`]); the rest on this one.
+/// goes on two threads ([`super::parallel`]); the rest on this one.
 pub fn pump_observed(
     source: &mut dyn FrameSource,
     render: &mut dyn Render,
@@ -155,9 +155,7 @@ pub fn pump_observed(
     progress: &mut Progress,
     select: &mut Select,
 ) -> anyhow::Result<()> {
-    // With `--summary` nobody reads the rows: handing them over would cost
-    // the reader more than rendering saves.
-    if calls.is_none() && tap.is_none() && select.filter.is_none() && render.wants_notes() {
+    if calls.is_none() && tap.is_none() && select.filter.is_none() {
         if let Some(file) = source.sendable() {
             return super::parallel::pump(file, render, progress, select.count);
         }

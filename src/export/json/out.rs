@@ -16,13 +16,18 @@ use std::net::{IpAddr, SocketAddr};
 /// the first pair).
 pub struct JsonOut<'o>(pub &'o mut Vec<u8>);
 
+// Inlined: a key or name then has a length known at compile time, and its
+// copy is a few moves instead of a call to memcpy (a quarter of the JSON
+// renderer's time went to such calls).
 impl JsonOut<'_> {
+    #[inline]
     pub fn key(&mut self, key: &str) {
         self.0.extend_from_slice(b",\"");
         self.0.extend_from_slice(key.as_bytes());
         self.0.extend_from_slice(b"\":");
     }
 
+    #[inline]
     pub fn num<N: itoa::Integer>(&mut self, key: &str, n: N) {
         self.key(key);
         self.0
@@ -30,6 +35,7 @@ impl JsonOut<'_> {
     }
 
     /// A number, or `null`.
+    #[inline]
     pub fn opt<N: itoa::Integer>(&mut self, key: &str, n: Option<N>) {
         match n {
             Some(n) => self.num(key, n),
@@ -41,12 +47,14 @@ impl JsonOut<'_> {
     }
 
     /// A number, or nothing at all (the field is left out).
+    #[inline]
     pub fn some<N: itoa::Integer>(&mut self, key: &str, n: Option<N>) {
         if let Some(n) = n {
             self.num(key, n);
         }
     }
 
+    #[inline]
     pub fn flag(&mut self, key: &str, value: bool) {
         self.key(key);
         self.0
@@ -54,6 +62,7 @@ impl JsonOut<'_> {
     }
 
     /// One of wirelab's own names (a state, a code): nothing to escape.
+    #[inline]
     pub fn name(&mut self, key: &str, name: &str) {
         self.key(key);
         self.0.push(b'"');
@@ -62,11 +71,13 @@ impl JsonOut<'_> {
     }
 
     /// Any text, escaped.
+    #[inline]
     pub fn text(&mut self, key: &str, text: &str) {
         self.key(key);
         quoted(self.0, text);
     }
 
+    #[inline]
     pub fn ip(&mut self, key: &str, ip: IpAddr) {
         self.key(key);
         self.0.push(b'"');
