@@ -73,6 +73,22 @@ impl TcpFlags {
             .map(|(_, name)| name)
     }
 
+    /// Wireshark's form, `SYN,ACK` (`none` for no flag), appended to `out`
+    /// (the Display form, without core::fmt: it is in every text row).
+    pub fn push_names(self, out: &mut String) {
+        let mut first = true;
+        for name in self.names() {
+            if !first {
+                out.push(',');
+            }
+            out.push_str(name);
+            first = false;
+        }
+        if first {
+            out.push_str("none");
+        }
+    }
+
     /// tcpdump's compact form: `S`, `S.`, `P.`, `F.`, `R`, `.` for a bare ACK.
     pub fn tcpdump(self) -> String {
         let mut s = String::with_capacity(4);
@@ -102,18 +118,9 @@ impl TcpFlags {
 impl fmt::Display for TcpFlags {
     /// Wireshark's form: `SYN,ACK`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let mut first = true;
-        for name in self.names() {
-            if !first {
-                f.write_str(",")?;
-            }
-            f.write_str(name)?;
-            first = false;
-        }
-        if first {
-            f.write_str("none")?;
-        }
-        Ok(())
+        let mut names = String::new();
+        self.push_names(&mut names);
+        f.write_str(&names)
     }
 }
 

@@ -8,6 +8,8 @@
 use std::borrow::Cow;
 use std::fmt::Write as _;
 
+use super::words;
+
 /// Characters that change how text around them is displayed.
 fn is_invisible_or_reordering(c: char) -> bool {
     matches!(c,
@@ -46,13 +48,7 @@ fn needs_escape(c: char) -> bool {
 /// (backslashes included); escaping them again would show `\\x1b` for
 /// an ESC byte. Text with nothing to escape, the common case, is not copied.
 pub fn escape_text(text: &str) -> Cow<'_, str> {
-    // Fast path: printable ASCII needs nothing, so only what follows the
-    // first other byte (a character boundary: all before it is ASCII) is
-    // checked character by character.
-    let Some(start) = text.bytes().position(|b| !(0x20..0x7f).contains(&b)) else {
-        return Cow::Borrowed(text);
-    };
-    if !text[start..].chars().any(needs_escape) {
+    if first_to_escape(text).is_none() {
         return Cow::Borrowed(text);
     }
     let mut out = String::with_capacity(text.len() + 8);
@@ -64,6 +60,35 @@ pub fn escape_text(text: &str) -> Cow<'_, str> {
         }
     }
     Cow::Owned(out)
+}
+
+/// Where the first character that needs escaping starts. Printable ASCII,
+/// nearly all of an explanation, is passed over eight bytes at a time;
+/// each other character is looked at on its own.
+fn first_to_escape(text: &str) -> Option<usize> {
+    let bytes = text.as_bytes();
+    // Bytes before `from` are known to need nothing.
+    let mut from = 0;
+    while from < bytes.len() {
+        let rest = &bytes[from..];
+        let plain = words::words(rest)
+            .find(|&(_, w)| {
+                words::has_below(w, 0x20) || words::has_byte(w, 0x7f) || words::has_high(w)
+            })
+            .map_or(rest.len() / 8 * 8, |(at, _)| at);
+        // The first byte from there that is not printable ASCII: the start
+        // of a character (all before it is ASCII).
+        let Some(at) = rest[plain..].iter().position(|b| !(0x20..0x7f).contains(b)) else {
+            return None;
+        };
+        let start = from + plain + at;
+        let c = text[start..].chars().next()?;
+        if needs_escape(c) {
+            return Some(start);
+        }
+        from = start + c.len_utf8();
+    }
+    None
 }
 
 /// A preview of payload bytes: valid UTF-8 shown as characters, anything
@@ -165,6 +190,26 @@ mod tests {
         assert_eq!(escape_text("\x7f"), "\\x7f");
         // Already-escaped text is left as it is.
         assert_eq!(escape_text("\\x1b"), "\\x1b");
+    }
+
+    #[test]
+    fn only_what_needs_it_is_escaped_wherever_it_is() {
+        for pad in 0..17 {
+            let plain = format!("{}µs → ok", "x".repeat(pad));
+            assert!(matches!(escape_text(&plain), std::borrow::Cow::Borrowed(_)));
+            for (c, bad) in [
+                ('\x1b', r"\x1b"),
+                ('\u{202e}', r"\u{202e}"),
+                ('\x7f', r"\x7f"),
+                ('\n', r"\n"),
+            ] {
+                let text = format!("{plain}{c}{}", "y".repeat(pad));
+                assert_eq!(
+                    escape_text(&text),
+                    format!("{plain}{bad}{}", "y".repeat(pad))
+                );
+            }
+        }
     }
 
     #[test]

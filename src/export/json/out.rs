@@ -12,6 +12,8 @@
 
 use std::net::{IpAddr, SocketAddr};
 
+use crate::render::{ipv4_text, words};
+
 /// Appends `,"key":value` pairs to a line (the caller writes the `{` and
 /// the first pair).
 pub struct JsonOut<'o>(pub &'o mut Vec<u8>);
@@ -106,18 +108,11 @@ impl JsonOut<'_> {
     }
 }
 
-/// An address as its text (IPv4 by hand, four small numbers; IPv6 through
-/// Display, which compresses zeros as the RFC says).
+/// An address as its text (IPv6 through Display, which compresses zeros as
+/// the RFC says).
 fn push_ip(out: &mut Vec<u8>, ip: IpAddr) {
     match ip {
-        IpAddr::V4(v4) => {
-            for (i, octet) in v4.octets().into_iter().enumerate() {
-                if i > 0 {
-                    out.push(b'.');
-                }
-                out.extend_from_slice(itoa::Buffer::new().format(octet).as_bytes());
-            }
-        }
+        IpAddr::V4(v4) => out.extend_from_slice(ipv4_text(v4, &mut [0; 15]).as_bytes()),
         IpAddr::V6(v6) => {
             use std::io::Write as _;
             let _ = write!(out, "{v6}");
@@ -132,18 +127,9 @@ pub fn quoted(out: &mut Vec<u8>, text: &str) {
     out.push(b'"');
 }
 
-/// Whether any of eight bytes is a control character, `"` or `\`
-/// (the classic "has a byte less than n / equal to c" bit tricks; a false
-/// positive cannot happen for the whole word, only for which byte).
+/// Whether any of eight bytes is a control character, `"` or `\\`.
 fn any_to_escape(word: u64) -> bool {
-    const ONES: u64 = 0x0101_0101_0101_0101;
-    const HIGH: u64 = 0x8080_8080_8080_8080;
-    let below_space = word.wrapping_sub(ONES * 0x20) & !word & HIGH;
-    let quote = word ^ (ONES * u64::from(b'"'));
-    let backslash = word ^ (ONES * u64::from(b'\\'));
-    let equal =
-        (quote.wrapping_sub(ONES) & !quote | backslash.wrapping_sub(ONES) & !backslash) & HIGH;
-    below_space | equal != 0
+    words::has_below(word, 0x20) || words::has_byte(word, b'"') || words::has_byte(word, b'\\')
 }
 
 /// What serde_json writes for a byte that needs escaping.
@@ -174,29 +160,22 @@ fn escaped(byte: u8) -> Option<&'static [u8]> {
 /// Append `bytes` (UTF-8) with JSON's escapes, as serde_json writes them.
 pub fn escape_into(out: &mut Vec<u8>, bytes: &[u8]) {
     let mut done = 0;
-    let mut words = bytes.chunks_exact(8);
-    let mut at = 0;
-    for word in words.by_ref() {
-        let mut eight = [0u8; 8];
-        eight.copy_from_slice(word);
-        if any_to_escape(u64::from_le_bytes(eight)) {
-            for (i, &b) in word.iter().enumerate() {
-                if let Some(e) = escaped(b) {
-                    out.extend_from_slice(&bytes[done..at + i]);
-                    out.extend_from_slice(e);
-                    done = at + i + 1;
-                }
+    let mut escape_from = |out: &mut Vec<u8>, at: usize, part: &[u8]| {
+        for (i, &b) in part.iter().enumerate() {
+            if let Some(e) = escaped(b) {
+                out.extend_from_slice(&bytes[done..at + i]);
+                out.extend_from_slice(e);
+                done = at + i + 1;
             }
         }
-        at += 8;
-    }
-    for (i, &b) in words.remainder().iter().enumerate() {
-        if let Some(e) = escaped(b) {
-            out.extend_from_slice(&bytes[done..at + i]);
-            out.extend_from_slice(e);
-            done = at + i + 1;
+    };
+    for (at, word) in words::words(bytes) {
+        if any_to_escape(word) {
+            escape_from(out, at, &bytes[at..at + 8]);
         }
     }
+    let tail = bytes.len() / 8 * 8;
+    escape_from(out, tail, &bytes[tail..]);
     out.extend_from_slice(&bytes[done..]);
 }
 
