@@ -78,9 +78,9 @@ fn first_to_escape(text: &str) -> Option<usize> {
             .map_or(rest.len() / 8 * 8, |(at, _)| at);
         // The first byte from there that is not printable ASCII: the start
         // of a character (all before it is ASCII).
-        let Some(at) = rest[plain..].iter().position(|b| !(0x20..0x7f).contains(b)) else {
-            return None;
-        };
+        let at = rest[plain..]
+            .iter()
+            .position(|b| !(0x20..0x7f).contains(b))?;
         let start = from + plain + at;
         let c = text[start..].chars().next()?;
         if needs_escape(c) {
