@@ -24,6 +24,45 @@ pub use kernel::{kernel_text, reason_text};
 /// sat in CLOSE-WAIT: it did not close when recv() returned 0.
 const CLOSE_WAIT_LINGER_NS: i64 = 1_000_000_000;
 
+/// A piece of a sentence: text, or a number written with itoa.
+trait Piece {
+    fn push_to(self, out: &mut String);
+}
+
+impl Piece for &str {
+    fn push_to(self, out: &mut String) {
+        out.push_str(self);
+    }
+}
+
+impl Piece for String {
+    fn push_to(self, out: &mut String) {
+        out.push_str(&self);
+    }
+}
+
+macro_rules! number_pieces {
+    ($($t:ty),*) => {$(
+        impl Piece for $t {
+            fn push_to(self, out: &mut String) {
+                crate::render::push_int(out, self);
+            }
+        }
+    )*};
+}
+number_pieces!(u8, u16, u32, u64, i64, usize);
+
+/// `say!(out, "the ", me, " sends ", n, " bytes")`: the pieces appended in
+/// order, without core::fmt (whose machinery was a third of the time spent
+/// writing an explanation; callgrind). Evaluates to `fmt::Result` `Ok`, as
+/// `write!` into a String does.
+macro_rules! say {
+    ($out:expr, $($piece:expr),+ $(,)?) => {{
+        $( Piece::push_to($piece, $out); )+
+        Ok::<(), std::fmt::Error>(())
+    }};
+}
+
 /// Write `row.note` from `row.events`.
 pub fn explain(row: &mut PacketRow<'_, '_>) {
     let mut note = std::mem::take(&mut row.note);
@@ -71,15 +110,18 @@ fn clause(row: &PacketRow<'_, '_>, event: &Event, me: &str, peer: &str, out: &mu
             mss,
             window_scale,
         } => {
-            let _ = write!(
+            let _ = say!(
                 out,
-                "handshake 1/3: the {me} asks to open a connection (connect()); its ISN is {isn}"
+                "handshake 1/3: the ",
+                me,
+                " asks to open a connection (connect()); its ISN is ",
+                isn
             );
             if let Some(mss) = mss {
-                let _ = write!(out, ", MSS {mss}");
+                let _ = say!(out, ", MSS ", mss);
             }
             if let Some(ws) = window_scale {
-                let _ = write!(out, ", window scale {ws}");
+                let _ = say!(out, ", window scale ", ws);
             }
             Ok(())
         }
@@ -101,13 +143,19 @@ fn clause(row: &PacketRow<'_, '_>, event: &Event, me: &str, peer: &str, out: &mu
             window_scale: _,
         } => {
             let port = server.map_or(0, |s| s.port());
-            let _ = write!(
+            let _ = say!(
                 out,
-                "handshake 2/3: a socket listens on port {port}, so the {me}'s kernel answers for it: it \
-                 acknowledges the {peer}'s SYN (ack = ISN+1) and sends its own ISN {isn}"
+                "handshake 2/3: a socket listens on port ",
+                port,
+                ", so the ",
+                me,
+                "'s kernel answers for it: it acknowledges the ",
+                peer,
+                "'s SYN (ack = ISN+1) and sends its own ISN ",
+                isn
             );
             if let Some(mss) = mss {
-                let _ = write!(out, ", MSS {mss}");
+                let _ = say!(out, ", MSS ", mss);
             }
             out.push_str(" (accept() later only takes the finished connection from the queue)");
             Ok(())
@@ -116,10 +164,14 @@ fn clause(row: &PacketRow<'_, '_>, event: &Event, me: &str, peer: &str, out: &mu
             out,
             "SYN-ACK sent again: the {peer} has not acknowledged the {me}'s SYN-ACK yet"
         ),
-        Event::HandshakeDone => write!(
+        Event::HandshakeDone => say!(
             out,
-            "handshake 3/3: the {me} acknowledges the {peer}'s SYN; both sides are ESTABLISHED \
-             (connect() has returned; the connection waits in the server's queue for accept())"
+            "handshake 3/3: the ",
+            me,
+            " acknowledges the ",
+            peer,
+            "'s SYN; both sides are ESTABLISHED (connect() has returned; the connection waits in \
+             the server's queue for accept())"
         ),
         Event::RolesGuessed => out.write_str(
             "the capture began mid-connection (no SYN seen): client and server are guessed from the \
@@ -131,13 +183,19 @@ fn clause(row: &PacketRow<'_, '_>, event: &Event, me: &str, peer: &str, out: &mu
              listening on port {}, so that side is the server",
             server.map_or(0, |s| s.port())
         ),
-        Event::Data { first, last, len } => {
-            write!(
-                out,
-                "{len} {} of data from the {me} (bytes {first}-{last} of its stream)",
-                plural(u64::from(len), "byte", "bytes")
-            )
-        }
+        Event::Data { first, last, len } => say!(
+            out,
+            len,
+            " ",
+            plural(u64::from(len), "byte", "bytes"),
+            " of data from the ",
+            me,
+            " (bytes ",
+            first,
+            "-",
+            last,
+            " of its stream)"
+        ),
         Event::LargeSegment { len } => write!(
             out,
             "{len} bytes in one segment, more than an Ethernet frame carries (1460): loopback's MTU \
@@ -185,14 +243,28 @@ fn clause(row: &PacketRow<'_, '_>, event: &Event, me: &str, peer: &str, out: &mu
             }
             Ok(())
         }
-        Event::Ack { received, new: 0 } => write!(
+        Event::Ack { received, new: 0 } => say!(
             out,
-            "ACK: the {me} has the {peer}'s bytes up to {received}; next expected byte {}",
+            "ACK: the ",
+            me,
+            " has the ",
+            peer,
+            "'s bytes up to ",
+            received,
+            "; next expected byte ",
             received.wrapping_add(1)
         ),
-        Event::Ack { received, new } => write!(
+        Event::Ack { received, new } => say!(
             out,
-            "ACK: the {me} confirms it has the {peer}'s bytes up to {received} ({new} new); next expected byte {}",
+            "ACK: the ",
+            me,
+            " confirms it has the ",
+            peer,
+            "'s bytes up to ",
+            received,
+            " (",
+            new,
+            " new); next expected byte ",
             received.wrapping_add(1)
         ),
         Event::AckNothingNew => write!(out, "ACK from the {me}, nothing new to acknowledge"),
@@ -233,38 +305,60 @@ fn clause(row: &PacketRow<'_, '_>, event: &Event, me: &str, peer: &str, out: &mu
              must stop sending and probe later"
         ),
         Event::FinAcked { state } => match state {
-            TcpState::FinWait2 => write!(
+            TcpState::FinWait2 => say!(
                 out,
-                "ACK of the {peer}'s FIN: the {peer} is in FIN-WAIT-2, waiting for the {me}'s FIN"
+                "ACK of the ",
+                peer,
+                "'s FIN: the ",
+                peer,
+                " is in FIN-WAIT-2, waiting for the ",
+                me,
+                "'s FIN"
             ),
-            TcpState::TimeWait => write!(
+            TcpState::TimeWait => say!(
                 out,
-                "ACK of the {peer}'s FIN: the {peer} enters TIME-WAIT (Linux keeps it 60 s)"
+                "ACK of the ",
+                peer,
+                "'s FIN: the ",
+                peer,
+                " enters TIME-WAIT (Linux keeps it 60 s)"
             ),
-            TcpState::FinWait1 | TcpState::Closing => write!(out, "ACK of the {peer}'s FIN"),
-            TcpState::Closed => write!(
+            TcpState::FinWait1 | TcpState::Closing => say!(out, "ACK of the ", peer, "'s FIN"),
+            TcpState::Closed => say!(
                 out,
-                "last ACK: the {peer}'s socket is gone (CLOSED); the {me} stays in TIME-WAIT (Linux keeps it 60 s)"
+                "last ACK: the ",
+                peer,
+                "'s socket is gone (CLOSED); the ",
+                me,
+                " stays in TIME-WAIT (Linux keeps it 60 s)"
             ),
-            _ => write!(out, "acknowledges the {peer}'s FIN"),
+            _ => say!(out, "acknowledges the ", peer, "'s FIN"),
         },
-        Event::Fin if caused() => write!(
+        Event::Fin if caused() => say!(
             out,
-            "FIN: the {me} will send no more data; the {peer} reads EOF (recv() returns 0) and is in \
-             CLOSE-WAIT until it closes too; if it does, the {me}, having closed first, will hold TIME-WAIT"
+            "FIN: the ",
+            me,
+            " will send no more data; the ",
+            peer,
+            " reads EOF (recv() returns 0) and is in CLOSE-WAIT until it closes too; if it does, the ",
+            me,
+            ", having closed first, will hold TIME-WAIT"
         ),
-        Event::Fin => write!(
+        Event::Fin => say!(
             out,
-            "FIN: the {me} will send no more data; its program called close() or shutdown(SHUT_WR), or \
-             its process ended; the {peer} reads EOF (recv() returns 0) and is in CLOSE-WAIT until it \
-             closes too; if it does, the {me}, having closed first, will hold TIME-WAIT"
+            "FIN: the ",
+            me,
+            " will send no more data; its program called close() or shutdown(SHUT_WR), or its \
+             process ended; the ",
+            peer,
+            " reads EOF (recv() returns 0) and is in CLOSE-WAIT until it closes too; if it does, the ",
+            me,
+            ", having closed first, will hold TIME-WAIT"
         ),
         Event::AnsweringFin { after_ns } => {
-            let _ = write!(
-                out,
-                "FIN from the {me} too, {} after the {peer}'s",
-                secs(after_ns)
-            );
+            let _ = say!(out, "FIN from the ", me, " too, ");
+            push_secs(out, after_ns);
+            let _ = say!(out, " after the ", peer, "'s");
             if !caused() {
                 out.push_str(": its program closed the socket (or its process ended)");
             }
@@ -319,22 +413,29 @@ fn clause(row: &PacketRow<'_, '_>, event: &Event, me: &str, peer: &str, out: &mu
             "zero-length datagram from the {me}: sending an empty message in UDP still sends a datagram \
              (TCP would send nothing)"
         ),
-        Event::Datagram { len } => write!(
+        Event::Datagram { len } => say!(
             out,
-            "datagram of {len} {} from the {me} (one sendto() = one datagram)",
-            plural(u64::from(len), "byte", "bytes")
+            "datagram of ",
+            len,
+            " ",
+            plural(u64::from(len), "byte", "bytes"),
+            " from the ",
+            me,
+            " (one sendto() = one datagram)"
         ),
         Event::NoHandshake => out.write_str("no handshake: UDP just sends"),
         Event::Reply { to_frame } => write!(out, "reply to datagram #{to_frame}"),
         Event::PortUnreachable { answers } => {
             let dst = quoted_dst(row);
-            let _ = write!(out, "ICMP port unreachable: answers ");
+            out.push_str("ICMP port unreachable: answers ");
             answered(answers, out);
-            let _ = write!(
+            let _ = say!(
                 out,
-                "; no socket is bound to {dst}, so the kernel discards the datagram and says so; a connected \
-                 UDP socket (or one with IP_RECVERR) hears of it as ECONNREFUSED on its next call, an \
-                 unconnected one just waits"
+                "; no socket is bound to ",
+                dst,
+                ", so the kernel discards the datagram and says so; a connected UDP socket (or one \
+                 with IP_RECVERR) hears of it as ECONNREFUSED on its next call, an unconnected one \
+                 just waits"
             );
             Ok(())
         }
@@ -427,10 +528,10 @@ fn rst(
 ) -> std::fmt::Result {
     match kind {
         RstKind::Refused => {
-            let _ = write!(out, "connection refused: nothing listens on ");
+            out.push_str("connection refused: nothing listens on ");
             match server {
-                Some(s) => write!(out, "{s}")?,
-                None => out.write_str("that port")?,
+                Some(s) => crate::render::push_socket_addr(out, s),
+                None => out.push_str("that port"),
             }
             out.write_str(
                 ", so the kernel answers the SYN with RST; connect() fails at once with ECONNREFUSED",
@@ -469,7 +570,7 @@ fn rst(
 
 fn answered(frame: Option<u64>, out: &mut String) {
     let _ = match frame {
-        Some(f) => write!(out, "datagram #{f}"),
+        Some(f) => say!(out, "datagram #", f),
         None => out.write_str("the packet"),
     };
 }
@@ -478,7 +579,11 @@ fn quoted_dst(row: &PacketRow<'_, '_>) -> String {
     match row.packet.transport {
         Transport::Icmp(icmp) => match icmp.quoted {
             Some(q) => match q.dst_port {
-                Some(p) => std::net::SocketAddr::new(q.dst, p).to_string(),
+                Some(p) => {
+                    let mut s = String::new();
+                    crate::render::push_socket_addr(&mut s, std::net::SocketAddr::new(q.dst, p));
+                    s
+                }
                 None => q.dst.to_string(),
             },
             None => String::from("?"),
@@ -503,12 +608,20 @@ fn icmp_numbers(row: &PacketRow<'_, '_>) -> (u8, u8) {
 
 /// A duration as students read it: "85 µs", "40 ms", "1.0 s".
 fn secs(ns: i64) -> String {
+    let mut s = String::new();
+    push_secs(&mut s, ns);
+    s
+}
+
+/// A duration in the unit a reader takes in at a glance: `7 µs`, `12 ms`,
+/// `1.5 s`.
+fn push_secs(out: &mut String, ns: i64) {
     if ns < 1_000_000 {
-        format!("{} µs", ns / 1_000)
+        let _ = say!(out, ns / 1_000, " µs");
     } else if ns < 1_000_000_000 {
-        format!("{} ms", ns / 1_000_000)
+        let _ = say!(out, ns / 1_000_000, " ms");
     } else {
-        format!("{:.1} s", ns as f64 / 1e9)
+        let _ = write!(out, "{:.1} s", ns as f64 / 1e9);
     }
 }
 
