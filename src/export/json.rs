@@ -46,6 +46,8 @@ pub struct JsonRender<W: Write> {
     /// Packet rows also carry their header bytes and payload in hex (the
     /// classroom view's detail pane: `--web`, `--format html`).
     bytes: bool,
+    /// A conversation's outcome in words, reused from line to line.
+    scratch: String,
 }
 
 /// The block size for [`JsonRender::batched`]: the output BufWriter's capacity.
@@ -59,6 +61,7 @@ impl<W: Write> JsonRender<W> {
             line: Vec::new(),
             batch: 0,
             bytes: false,
+            scratch: String::new(),
         }
     }
 
@@ -252,7 +255,9 @@ impl<W: Write> Render for JsonRender<W> {
             o.name("server_state", state);
         }
         o.flag("evicted", s.evicted);
-        o.text("outcome", &crate::render::explain::outcome(s));
+        self.scratch.clear();
+        crate::render::explain::write_outcome(s, &mut self.scratch);
+        JsonOut(&mut self.line).text("outcome", &self.scratch);
         self.line.push(b'}');
         self.line_done()
     }

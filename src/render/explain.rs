@@ -646,80 +646,108 @@ fn protocol_name(protocol: u8) -> &'static str {
 
 /// How a conversation ended, in words (the summaries' "outcome").
 pub fn outcome(s: &ConnSummary) -> String {
+    let mut out = String::new();
+    write_outcome(s, &mut out);
+    out
+}
+
+/// [`outcome`], appended to `out` (JSON writes one per conversation line).
+pub fn write_outcome(s: &ConnSummary, out: &mut String) {
     let side = |by_client: bool| if by_client { "client" } else { "server" };
     let closer = |first: Option<bool>| first.map_or("", side);
-    let count =
-        |n: u64, one: &'static str, many: &'static str| format!("{n} {}", plural(n, one, many));
     let o = &s.outcome;
-    let text = match o.end {
-        End::Refused => format!(
-            "refused: the SYN was answered by RST (nothing listens on {})",
-            s.server
+    let _ = match o.end {
+        End::Refused => {
+            out.push_str("refused: the SYN was answered by RST (nothing listens on ");
+            crate::render::push_socket_addr(out, s.server);
+            say!(out, ")")
+        }
+        End::ClientGaveUp => say!(out, "the client gave up with RST before any answer"),
+        End::ResetAfterMissedSyn => say!(
+            out,
+            "capture began after the client's SYN; the server reset"
         ),
-        End::ClientGaveUp => "the client gave up with RST before any answer".to_string(),
-        End::ResetAfterMissedSyn => {
-            "capture began after the client's SYN; the server reset".to_string()
-        }
-        End::Aborted { by_client } => {
-            format!(
-                "aborted: the {} reset the connection (RST)",
-                side(by_client)
-            )
-        }
+        End::Aborted { by_client } => say!(
+            out,
+            "aborted: the ",
+            side(by_client),
+            " reset the connection (RST)"
+        ),
         End::Closed {
             simultaneous: true, ..
-        } => "closed normally, both at once (simultaneous close): both sides hold TIME-WAIT"
-            .to_string(),
+        } => say!(
+            out,
+            "closed normally, both at once (simultaneous close): both sides hold TIME-WAIT"
+        ),
         End::Closed {
             first_by_client, ..
-        } => format!(
-            "closed normally; the {} closed first and holds TIME-WAIT",
-            closer(first_by_client)
+        } => say!(
+            out,
+            "closed normally; the ",
+            closer(first_by_client),
+            " closed first and holds TIME-WAIT"
         ),
-        End::SynThenFin => "the client sent SYN then FIN without an answer".to_string(),
-        End::ClosedAfterMissedSyn => {
-            "capture began after the client's SYN; the server closed".to_string()
-        }
-        End::HalfClosed { by_client } => format!(
-            "half-closed: the {} sent FIN, the {} has not closed",
+        End::SynThenFin => say!(out, "the client sent SYN then FIN without an answer"),
+        End::ClosedAfterMissedSyn => say!(
+            out,
+            "capture began after the client's SYN; the server closed"
+        ),
+        End::HalfClosed { by_client } => say!(
+            out,
+            "half-closed: the ",
             side(by_client),
-            side(!by_client)
+            " sent FIN, the ",
+            side(!by_client),
+            " has not closed"
         ),
-        End::NoAnswer => "no answer to the SYN".to_string(),
-        End::Open => "established, still open when the capture ended".to_string(),
+        End::NoAnswer => say!(out, "no answer to the SYN"),
+        End::Open => say!(out, "established, still open when the capture ended"),
         End::Reset { by_client } => {
-            format!("the {} reset the connection (RST)", side(by_client))
+            say!(out, "the ", side(by_client), " reset the connection (RST)")
         }
-        End::StillOpen => "still open when the capture ended".to_string(),
-        End::Datagrams => format!(
-            "{} from the client, {} from the server",
-            count(s.packets_client, "datagram", "datagrams"),
-            count(s.packets_server, "datagram", "datagrams")
+        End::StillOpen => say!(out, "still open when the capture ended"),
+        End::Datagrams => say!(
+            out,
+            s.packets_client,
+            " ",
+            plural(s.packets_client, "datagram", "datagrams"),
+            " from the client, ",
+            s.packets_server,
+            " ",
+            plural(s.packets_server, "datagram", "datagrams"),
+            " from the server"
         ),
-        End::NoServer { icmp_errors } => format!(
-            "no server: {} answered by ICMP port unreachable (nothing bound to {})",
-            count(u64::from(icmp_errors), "datagram", "datagrams"),
-            s.server
-        ),
-        End::OneWay => "one way only: no reply seen".to_string(),
-        End::NoClientDatagram => "no datagram from the client".to_string(),
+        End::NoServer { icmp_errors } => {
+            let _ = say!(
+                out,
+                "no server: ",
+                icmp_errors,
+                " ",
+                plural(u64::from(icmp_errors), "datagram", "datagrams"),
+                " answered by ICMP port unreachable (nothing bound to "
+            );
+            crate::render::push_socket_addr(out, s.server);
+            say!(out, ")")
+        }
+        End::OneWay => say!(out, "one way only: no reply seen"),
+        End::NoClientDatagram => say!(out, "no datagram from the client"),
     };
-    let midstream = match (o.midstream, o.roles_guessed) {
+    out.push_str(match (o.midstream, o.roles_guessed) {
         (false, _) => "",
         (true, true) => " (capture began mid-connection: client and server guessed from the ports)",
         (true, false) => " (capture began mid-connection)",
-    };
-    let retries = if o.retransmissions > 0 {
-        format!(
-            ", {}",
-            count(
+    });
+    if o.retransmissions > 0 {
+        let _ = say!(
+            out,
+            ", ",
+            o.retransmissions,
+            " ",
+            plural(
                 u64::from(o.retransmissions),
                 "retransmission",
                 "retransmissions"
             )
-        )
-    } else {
-        String::new()
-    };
-    format!("{text}{midstream}{retries}")
+        );
+    }
 }

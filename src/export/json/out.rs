@@ -12,7 +12,7 @@
 
 use std::net::{IpAddr, SocketAddr};
 
-use crate::render::{ipv4_text, words};
+use crate::render::{ipv4_bytes, words};
 
 /// Appends `,"key":value` pairs to a line (the caller writes the `{` and
 /// the first pair).
@@ -112,7 +112,7 @@ impl JsonOut<'_> {
 /// the RFC says).
 fn push_ip(out: &mut Vec<u8>, ip: IpAddr) {
     match ip {
-        IpAddr::V4(v4) => out.extend_from_slice(ipv4_text(v4, &mut [0; 15]).as_bytes()),
+        IpAddr::V4(v4) => out.extend_from_slice(ipv4_bytes(v4, &mut [0; 15])),
         IpAddr::V6(v6) => {
             use std::io::Write as _;
             let _ = write!(out, "{v6}");
