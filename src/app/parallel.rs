@@ -12,14 +12,22 @@
 //! order as [`super::pipeline::pump_observed`] makes them on one thread,
 //! so the output is byte for byte the same.
 //!
+//! A packet crosses either decoded or as its frame, which the calling
+//! thread decodes again (decoding is a function of the frame alone): the
+//! frame when the calling thread is waiting for work, so the reader spends
+//! nothing on copying a decoded packet; decoded when it is behind. See
+//! [`Carried`].
+//!
 //! Live captures, streams, traced calls, BPF filters and the pcapng export
 //! stay on one thread (the pipeline decides): their rows are shown as
 //! packets arrive, or they need the frame itself.
 
 use std::ops::Range;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc;
 
-use crate::capture::{FrameSource, Poll};
+use crate::capture::link::LinkType;
+use crate::capture::{FrameSource, Poll, RawFrame};
 use crate::decode::{decode, Packet};
 use crate::render::explain::explain;
 use crate::render::progress::Progress;
@@ -46,15 +54,36 @@ const BATCH_PACKETS: usize = 256;
 /// Batches between the threads: the reader may run this far ahead.
 const IN_FLIGHT: usize = 16;
 
+/// How a packet crosses to the calling thread.
+// Not boxed: a box would be an allocation per packet, and the batches'
+// slots are reused; a frame writes only its own fields into its slot.
+#[allow(clippy::large_enum_variant)]
+enum Carried {
+    /// Decoded, without its borrows: `packet.payload` and `packet.headers`
+    /// are empty, and `payload` and `headers` say where their bytes are in
+    /// [`Batch::bytes`]. Always so for a datagram put back together from
+    /// fragments: its last fragment's frame alone does not give it.
+    Decoded {
+        packet: Packet<'static>,
+        payload: Range<usize>,
+        headers: Range<usize>,
+    },
+    /// The frame, its bytes in [`Batch::bytes`], to be decoded again by
+    /// the calling thread when it has time to spare.
+    Frame {
+        index: u64,
+        ts_ns: i64,
+        link: LinkType,
+        orig_len: u32,
+        data: Range<usize>,
+    },
+}
+
 /// A packet without its borrows: the bytes it shows are in its batch, its
 /// events in the batch's list. Before tracking ([`Cut::AfterDecoding`])
 /// the row's fields are empty.
 struct Tracked {
-    /// `payload` and `headers` are empty here; `payload` and `headers` below
-    /// say where their bytes are in [`Batch::bytes`].
-    packet: Packet<'static>,
-    payload: Range<usize>,
-    headers: Range<usize>,
+    carried: Carried,
     events: Range<usize>,
     conn: Option<ConnRef>,
     rel_seq: Option<u32>,
@@ -94,15 +123,33 @@ impl Batch {
         start..self.bytes.len()
     }
 
-    fn push_row(&mut self, row: &PacketRow<'_, '_>) {
-        let headers = self.keep(row.packet.headers);
-        let payload = self.keep(row.packet.payload);
+    /// How `packet`, decoded from `frame`, crosses: as the frame when
+    /// `as_frame` and decoding the frame again gives the packet.
+    fn carry(&mut self, frame: &RawFrame<'_>, packet: &Packet<'_>, as_frame: bool) -> Carried {
+        let whole =
+            packet.reassembled.is_none() && packet.ip.is_none_or(|ip| ip.fragment.is_none());
+        if as_frame && whole {
+            Carried::Frame {
+                index: frame.index,
+                ts_ns: frame.ts_ns,
+                link: frame.link,
+                orig_len: frame.orig_len,
+                data: self.keep(frame.data),
+            }
+        } else {
+            Carried::Decoded {
+                headers: self.keep(packet.headers),
+                payload: self.keep(packet.payload),
+                packet: packet.detached(),
+            }
+        }
+    }
+
+    fn push_row(&mut self, carried: Carried, row: &PacketRow<'_, '_>) {
         let start = self.events.len();
         self.events.extend_from_slice(&row.events);
         self.items.push(Item::Packet(Tracked {
-            packet: row.packet.detached(),
-            payload,
-            headers,
+            carried,
             events: start..self.events.len(),
             conn: row.conn,
             rel_seq: row.rel_seq,
@@ -114,13 +161,9 @@ impl Batch {
     }
 
     /// A packet not tracked yet ([`Cut::AfterDecoding`]).
-    fn push_packet(&mut self, packet: &Packet<'_>) {
-        let headers = self.keep(packet.headers);
-        let payload = self.keep(packet.payload);
+    fn push_packet(&mut self, carried: Carried) {
         self.items.push(Item::Packet(Tracked {
-            packet: packet.detached(),
-            payload,
-            headers,
+            carried,
             events: 0..0,
             conn: None,
             rel_seq: None,
@@ -153,11 +196,15 @@ fn read(
     cut: Cut,
     out: &mpsc::SyncSender<Batch>,
     back: &mpsc::Receiver<Batch>,
+    rendered: &AtomicU64,
 ) -> End {
     let mut tracker = Tracker::new();
     let mut reassembler = crate::decode::defrag::Reassembler::new();
     let mut batch = Batch::default();
     let mut taken = 0u64;
+    let mut sent = 0u64;
+    // Frames while the calling thread keeps up (at most one batch waits).
+    let mut as_frames = true;
     let mut source_error = None;
     // The renderer hung up (its output failed): it has its error to report.
     let hung_up = || End::Finished {
@@ -186,14 +233,15 @@ fn read(
         }
         taken += 1;
         let packet = reassembler.feed(decode(&frame));
+        let carried = batch.carry(&frame, &packet, as_frames);
         match cut {
             Cut::AfterTracking => {
                 let row = tracker.track(&packet);
-                batch.push_row(&row);
+                batch.push_row(carried, &row);
                 tracker.recycle(row);
                 batch.items.extend(tracker.drain_finished().map(Item::Conn));
             }
-            Cut::AfterDecoding => batch.push_packet(&packet),
+            Cut::AfterDecoding => batch.push_packet(carried),
         }
         if batch.items.len() >= BATCH_PACKETS {
             batch.packets = taken;
@@ -202,6 +250,8 @@ fn read(
             if out.send(std::mem::replace(&mut batch, next)).is_err() {
                 return hung_up();
             }
+            sent += 1;
+            as_frames = sent.saturating_sub(rendered.load(Ordering::Relaxed)) <= 1;
         }
     }
     if cut == Cut::AfterTracking {
@@ -236,14 +286,17 @@ pub(super) fn pump(
     };
     let (to_render, batches) = mpsc::sync_channel::<Batch>(IN_FLIGHT);
     let (give_back, emptied) = mpsc::channel::<Batch>();
+    // Batches rendered so far: how far behind the calling thread is.
+    let rendered_batches = AtomicU64::new(0);
     // With Cut::AfterDecoding, this thread's tracker.
     let mut tracker = Tracker::new();
     tracker.set_explain(explains);
+    let rendered_batches = &rendered_batches;
     std::thread::scope(|scope| {
         let reader = std::thread::Builder::new()
             .name("wirelab-read".into())
             .spawn_scoped(scope, move || {
-                read(source, count, cut, &to_render, &emptied)
+                read(source, count, cut, &to_render, &emptied, rendered_batches)
             })?;
         // The explanation and the events of the row being rendered; their
         // buffers are reused from row to row.
@@ -260,9 +313,30 @@ pub(super) fn pump(
                             continue;
                         }
                     };
-                    let mut packet: Packet<'_> = t.packet;
-                    packet.payload = batch.bytes.get(t.payload).unwrap_or_default();
-                    packet.headers = batch.bytes.get(t.headers).unwrap_or_default();
+                    let packet: Packet<'_> = match t.carried {
+                        Carried::Decoded {
+                            mut packet,
+                            payload,
+                            headers,
+                        } => {
+                            packet.payload = batch.bytes.get(payload).unwrap_or_default();
+                            packet.headers = batch.bytes.get(headers).unwrap_or_default();
+                            packet
+                        }
+                        Carried::Frame {
+                            index,
+                            ts_ns,
+                            link,
+                            orig_len,
+                            data,
+                        } => decode(&RawFrame {
+                            index,
+                            ts_ns,
+                            link,
+                            orig_len,
+                            data: batch.bytes.get(data).unwrap_or_default(),
+                        }),
+                    };
                     let mut row = match cut {
                         Cut::AfterDecoding => tracker.track(&packet),
                         Cut::AfterTracking => {
@@ -301,6 +375,7 @@ pub(super) fn pump(
                     }
                 }
                 progress.tick(batch.packets, batch.position);
+                rendered_batches.fetch_add(1, Ordering::Relaxed);
                 batch.clear();
                 // The reader may have finished: then the batch is dropped.
                 let _ = give_back.send(batch);
