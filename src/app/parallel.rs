@@ -54,37 +54,49 @@ const BATCH_PACKETS: usize = 256;
 /// Batches between the threads: the reader may run this far ahead.
 const IN_FLIGHT: usize = 16;
 
+/// Where some bytes are in [`Batch::bytes`] (32-bit: a batch holds far
+/// less than 4 GiB, and every packet's slot is smaller for it).
+#[derive(Debug, Clone, Copy)]
+struct Span {
+    start: u32,
+    len: u32,
+}
+
+impl Span {
+    fn of(self, bytes: &[u8]) -> &[u8] {
+        let start = self.start as usize;
+        bytes
+            .get(start..start + self.len as usize)
+            .unwrap_or_default()
+    }
+}
+
 /// How a packet crosses to the calling thread.
-// Not boxed: a box would be an allocation per packet, and the batches'
-// slots are reused; a frame writes only its own fields into its slot.
-#[allow(clippy::large_enum_variant)]
 enum Carried {
-    /// Decoded, without its borrows: `packet.payload` and `packet.headers`
-    /// are empty, and `payload` and `headers` say where their bytes are in
-    /// [`Batch::bytes`]. Always so for a datagram put back together from
-    /// fragments: its last fragment's frame alone does not give it.
-    Decoded {
-        packet: Packet<'static>,
-        payload: Range<usize>,
-        headers: Range<usize>,
-    },
-    /// The frame, its bytes in [`Batch::bytes`], to be decoded again by
-    /// the calling thread when it has time to spare.
+    /// Decoded: the packet is the next of [`Batch::packets`], its
+    /// `payload` and `headers` empty there and their bytes here. Always so
+    /// for a datagram put back together from fragments: its last
+    /// fragment's frame alone does not give it.
+    Decoded { payload: Span, headers: Span },
+    /// The frame, to be decoded again by the calling thread when it has
+    /// time to spare.
     Frame {
         index: u64,
         ts_ns: i64,
         link: LinkType,
         orig_len: u32,
-        data: Range<usize>,
+        data: Span,
     },
 }
 
-/// A packet without its borrows: the bytes it shows are in its batch, its
-/// events in the batch's list. Before tracking ([`Cut::AfterDecoding`])
-/// the row's fields are empty.
+/// A packet and what tracking found, without borrows. Before tracking
+/// ([`Cut::AfterDecoding`]) the row's fields are empty. Kept small (the
+/// packet itself and the conversation summaries are in side lists): every
+/// move of a slot copies all of it.
 struct Tracked {
     carried: Carried,
-    events: Range<usize>,
+    /// Where the row's events are in [`Batch::events`].
+    events: Range<u32>,
     conn: Option<ConnRef>,
     rel_seq: Option<u32>,
     rel_ack: Option<u32>,
@@ -96,7 +108,8 @@ struct Tracked {
 /// What the renderer is handed, in the order the pipeline made it.
 enum Item {
     Packet(Tracked),
-    Conn(ConnSummary),
+    /// The next of [`Batch::conns`].
+    Conn,
 }
 
 #[derive(Default)]
@@ -104,9 +117,11 @@ struct Batch {
     items: Vec<Item>,
     bytes: Vec<u8>,
     events: Vec<Event>,
+    packets: Vec<Packet<'static>>,
+    conns: Vec<ConnSummary>,
     /// Packets tracked so far and where the reader is in the file, after
     /// this batch (for the progress bar).
-    packets: u64,
+    packets_read: u64,
     position: Option<(u64, u64)>,
 }
 
@@ -115,12 +130,17 @@ impl Batch {
         self.items.clear();
         self.bytes.clear();
         self.events.clear();
+        self.packets.clear();
+        self.conns.clear();
     }
 
-    fn keep(&mut self, bytes: &[u8]) -> Range<usize> {
-        let start = self.bytes.len();
+    fn keep(&mut self, bytes: &[u8]) -> Span {
+        let start = self.bytes.len() as u32;
         self.bytes.extend_from_slice(bytes);
-        start..self.bytes.len()
+        Span {
+            start,
+            len: bytes.len() as u32,
+        }
     }
 
     /// How `packet`, decoded from `frame`, crosses: as the frame when
@@ -137,20 +157,20 @@ impl Batch {
                 data: self.keep(frame.data),
             }
         } else {
+            self.packets.push(packet.detached());
             Carried::Decoded {
                 headers: self.keep(packet.headers),
                 payload: self.keep(packet.payload),
-                packet: packet.detached(),
             }
         }
     }
 
     fn push_row(&mut self, carried: Carried, row: &PacketRow<'_, '_>) {
-        let start = self.events.len();
+        let start = self.events.len() as u32;
         self.events.extend_from_slice(&row.events);
         self.items.push(Item::Packet(Tracked {
             carried,
-            events: start..self.events.len(),
+            events: start..self.events.len() as u32,
             conn: row.conn,
             rel_seq: row.rel_seq,
             rel_ack: row.rel_ack,
@@ -172,6 +192,13 @@ impl Batch {
             states: None,
             carry_in: Utf8Carry::default(),
         }));
+    }
+
+    fn push_conns(&mut self, summaries: impl Iterator<Item = ConnSummary>) {
+        for summary in summaries {
+            self.conns.push(summary);
+            self.items.push(Item::Conn);
+        }
     }
 }
 
@@ -239,12 +266,12 @@ fn read(
                 let row = tracker.track(&packet);
                 batch.push_row(carried, &row);
                 tracker.recycle(row);
-                batch.items.extend(tracker.drain_finished().map(Item::Conn));
+                batch.push_conns(tracker.drain_finished());
             }
             Cut::AfterDecoding => batch.push_packet(carried),
         }
         if batch.items.len() >= BATCH_PACKETS {
-            batch.packets = taken;
+            batch.packets_read = taken;
             batch.position = source.position();
             let next = back.try_recv().unwrap_or_default();
             if out.send(std::mem::replace(&mut batch, next)).is_err() {
@@ -255,11 +282,9 @@ fn read(
         }
     }
     if cut == Cut::AfterTracking {
-        batch
-            .items
-            .extend(tracker.finish().into_iter().map(Item::Conn));
+        batch.push_conns(tracker.finish().into_iter());
     }
-    batch.packets = taken;
+    batch.packets_read = taken;
     batch.position = source.position();
     if out.send(batch).is_err() {
         return hung_up();
@@ -305,22 +330,25 @@ pub(super) fn pump(
         let rendered = (|| -> anyhow::Result<()> {
             // The reader's sender is dropped when it returns: the end.
             for mut batch in batches.iter() {
+                let mut conns = batch.conns.drain(..);
+                let mut packets = batch.packets.drain(..);
                 for item in batch.items.drain(..) {
                     let t = match item {
                         Item::Packet(t) => t,
-                        Item::Conn(summary) => {
-                            render.conn(&summary)?;
+                        Item::Conn => {
+                            if let Some(summary) = conns.next() {
+                                render.conn(&summary)?;
+                            }
                             continue;
                         }
                     };
                     let packet: Packet<'_> = match t.carried {
-                        Carried::Decoded {
-                            mut packet,
-                            payload,
-                            headers,
-                        } => {
-                            packet.payload = batch.bytes.get(payload).unwrap_or_default();
-                            packet.headers = batch.bytes.get(headers).unwrap_or_default();
+                        Carried::Decoded { payload, headers } => {
+                            let Some(mut packet) = packets.next() else {
+                                continue;
+                            };
+                            packet.payload = payload.of(&batch.bytes);
+                            packet.headers = headers.of(&batch.bytes);
                             packet
                         }
                         Carried::Frame {
@@ -334,15 +362,19 @@ pub(super) fn pump(
                             ts_ns,
                             link,
                             orig_len,
-                            data: batch.bytes.get(data).unwrap_or_default(),
+                            data: data.of(&batch.bytes),
                         }),
                     };
                     let mut row = match cut {
                         Cut::AfterDecoding => tracker.track(&packet),
                         Cut::AfterTracking => {
                             events.clear();
-                            events
-                                .extend_from_slice(batch.events.get(t.events).unwrap_or_default());
+                            events.extend_from_slice(
+                                batch
+                                    .events
+                                    .get(t.events.start as usize..t.events.end as usize)
+                                    .unwrap_or_default(),
+                            );
                             note.clear();
                             PacketRow {
                                 packet: &packet,
@@ -374,7 +406,8 @@ pub(super) fn pump(
                         }
                     }
                 }
-                progress.tick(batch.packets, batch.position);
+                drop((conns, packets));
+                progress.tick(batch.packets_read, batch.position);
                 rendered_batches.fetch_add(1, Ordering::Relaxed);
                 batch.clear();
                 // The reader may have finished: then the batch is dropped.
