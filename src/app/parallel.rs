@@ -12,11 +12,18 @@
 //! order as [`super::pipeline::pump_observed`] makes them on one thread,
 //! so the output is byte for byte the same.
 //!
-//! A packet crosses either decoded or as its frame, which the calling
-//! thread decodes again (decoding is a function of the frame alone): the
-//! frame when the calling thread is waiting for work, so the reader spends
-//! nothing on copying a decoded packet; decoded when it is behind. See
-//! [`Carried`].
+//! The two threads share the work as it comes, batch by batch, so that
+//! neither waits for the other:
+//! - a packet crosses either decoded or as its frame, which the calling
+//!   thread decodes again (decoding is a function of the frame alone): the
+//!   frame when the calling thread is waiting for work, so the reader spends
+//!   nothing on copying a decoded packet; decoded when it is behind
+//!   ([`Carried`]);
+//! - when the calling thread is behind, the reader also explains and writes
+//!   whole batches of rows itself, with the renderer's row writer
+//!   ([`crate::render::RowWriter`]: JSON and plain text rows need nothing
+//!   from the rows before them but the first packet's time), and the
+//!   calling thread passes the written rows on in their place.
 //!
 //! Live captures, streams, traced calls, BPF filters and the pcapng export
 //! stay on one thread (the pipeline decides): their rows are shown as
@@ -31,7 +38,7 @@ use crate::capture::{FrameSource, Poll, RawFrame};
 use crate::decode::{decode, Packet};
 use crate::render::explain::explain;
 use crate::render::progress::Progress;
-use crate::render::{Render, RunEnd};
+use crate::render::{Render, RowWriter, RunEnd};
 use crate::timeline::{ConnRef, ConnSummary, PacketRow, Utf8Carry};
 use crate::track::event::Event;
 use crate::track::state::TcpState;
@@ -53,6 +60,10 @@ enum Cut {
 const BATCH_PACKETS: usize = 256;
 /// Batches between the threads: the reader may run this far ahead.
 const IN_FLIGHT: usize = 16;
+/// The reader writes rows itself from this many batches waiting to be
+/// rendered, until no more than [`WRITE_UNTIL`] wait.
+const WRITE_FROM: u64 = 8;
+const WRITE_UNTIL: u64 = 4;
 
 /// Where some bytes are in [`Batch::bytes`] (32-bit: a batch holds far
 /// less than 4 GiB, and every packet's slot is smaller for it).
@@ -108,6 +119,11 @@ struct Tracked {
 /// What the renderer is handed, in the order the pipeline made it.
 enum Item {
     Packet(Tracked),
+    /// A row the reader wrote, in [`Batch::bytes`].
+    Written {
+        ts_ns: i64,
+        row: Span,
+    },
     /// The next of [`Batch::conns`].
     Conn,
 }
@@ -221,6 +237,7 @@ fn read(
     source: &mut (dyn FrameSource + Send),
     count: Option<u64>,
     cut: Cut,
+    mut writer: Option<Box<dyn RowWriter>>,
     out: &mpsc::SyncSender<Batch>,
     back: &mpsc::Receiver<Batch>,
     rendered: &AtomicU64,
@@ -230,8 +247,11 @@ fn read(
     let mut batch = Batch::default();
     let mut taken = 0u64;
     let mut sent = 0u64;
-    // Frames while the calling thread keeps up (at most one batch waits).
+    // Frames while the calling thread keeps up (at most one batch waits);
+    // rows written here while it does not.
     let mut as_frames = true;
+    let mut write_rows = false;
+    let mut first_ns = None;
     let mut source_error = None;
     // The renderer hung up (its output failed): it has its error to report.
     let hung_up = || End::Finished {
@@ -259,16 +279,38 @@ fn read(
             return End::Failed(e);
         }
         taken += 1;
+        let first_ns = *first_ns.get_or_insert(frame.ts_ns);
         let packet = reassembler.feed(decode(&frame));
-        let carried = batch.carry(&frame, &packet, as_frames);
-        match cut {
-            Cut::AfterTracking => {
+        match (cut, writer.as_mut()) {
+            (Cut::AfterTracking, Some(writer)) if write_rows => {
+                let mut row = tracker.track(&packet);
+                explain(&mut row);
+                let start = batch.bytes.len();
+                if let Err(e) = writer.write_row(&row, first_ns, &mut batch.bytes) {
+                    return End::Failed(e.into());
+                }
+                let row_bytes = Span {
+                    start: start as u32,
+                    len: (batch.bytes.len() - start) as u32,
+                };
+                batch.items.push(Item::Written {
+                    ts_ns: packet.ts_ns,
+                    row: row_bytes,
+                });
+                tracker.recycle(row);
+                batch.push_conns(tracker.drain_finished());
+            }
+            (Cut::AfterTracking, _) => {
+                let carried = batch.carry(&frame, &packet, as_frames);
                 let row = tracker.track(&packet);
                 batch.push_row(carried, &row);
                 tracker.recycle(row);
                 batch.push_conns(tracker.drain_finished());
             }
-            Cut::AfterDecoding => batch.push_packet(carried),
+            (Cut::AfterDecoding, _) => {
+                let carried = batch.carry(&frame, &packet, as_frames);
+                batch.push_packet(carried);
+            }
         }
         if batch.items.len() >= BATCH_PACKETS {
             batch.packets_read = taken;
@@ -278,7 +320,15 @@ fn read(
                 return hung_up();
             }
             sent += 1;
-            as_frames = sent.saturating_sub(rendered.load(Ordering::Relaxed)) <= 1;
+            // Batches sent and not yet rendered. The calling thread is kept
+            // supplied: rows are written here only while several batches wait
+            // (with hysteresis, so the share settles rather than flips).
+            let waiting = sent.saturating_sub(rendered.load(Ordering::Relaxed));
+            as_frames = waiting <= 1;
+            write_rows = match write_rows {
+                false => waiting >= WRITE_FROM,
+                true => waiting > WRITE_UNTIL,
+            };
         }
     }
     if cut == Cut::AfterTracking {
@@ -317,11 +367,23 @@ pub(super) fn pump(
     let mut tracker = Tracker::new();
     tracker.set_explain(explains);
     let rendered_batches = &rendered_batches;
+    let writer = match cut {
+        Cut::AfterTracking => render.row_writer(),
+        Cut::AfterDecoding => None,
+    };
     std::thread::scope(|scope| {
         let reader = std::thread::Builder::new()
             .name("wirelab-read".into())
             .spawn_scoped(scope, move || {
-                read(source, count, cut, &to_render, &emptied, rendered_batches)
+                read(
+                    source,
+                    count,
+                    cut,
+                    writer,
+                    &to_render,
+                    &emptied,
+                    rendered_batches,
+                )
             })?;
         // The explanation and the events of the row being rendered; their
         // buffers are reused from row to row.
@@ -335,6 +397,10 @@ pub(super) fn pump(
                 for item in batch.items.drain(..) {
                     let t = match item {
                         Item::Packet(t) => t,
+                        Item::Written { ts_ns, row } => {
+                            render.packet_written(ts_ns, row.of(&batch.bytes))?;
+                            continue;
+                        }
                         Item::Conn => {
                             if let Some(summary) = conns.next() {
                                 render.conn(&summary)?;

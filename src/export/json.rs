@@ -15,7 +15,7 @@ use serde::Serialize;
 
 use self::out::JsonOut;
 use crate::decode::Transport;
-use crate::render::{payload_text, Render, RunEnd};
+use crate::render::{payload_text, Render, RowWriter, RunEnd};
 use crate::timeline::{ConnSummary, PacketRow};
 
 #[derive(Serialize)]
@@ -111,6 +111,130 @@ fn to_io(e: serde_json::Error) -> io::Error {
     io::Error::other(e)
 }
 
+/// One packet row as a JSON object (no newline) appended to `line`;
+/// `bytes`: with its header bytes and payload in hex.
+fn write_packet(row: &PacketRow<'_, '_>, bytes: bool, line: &mut Vec<u8>) -> io::Result<()> {
+    let p = row.packet;
+    // The fields of docs/json-schema.md in order; a field that does not
+    // apply is left out.
+    line.extend_from_slice(b"{\"kind\":\"packet\"");
+    let mut o = JsonOut(line);
+    o.num("frame", p.frame);
+    o.num("ts_ns", p.ts_ns);
+    if let Some(ip) = p.ip {
+        o.ip("src", ip.src);
+        o.ip("dst", ip.dst);
+    }
+    match &p.transport {
+        Transport::Tcp(t) => {
+            o.name("proto", "tcp");
+            o.num("sport", t.src_port);
+            o.num("dport", t.dst_port);
+            o.key("tcp_flags");
+            o.0.push(b'[');
+            for (i, name) in t.flags.names().enumerate() {
+                if i > 0 {
+                    o.0.push(b',');
+                }
+                o.0.push(b'"');
+                o.0.extend_from_slice(name.as_bytes());
+                o.0.push(b'"');
+            }
+            o.0.push(b']');
+            o.num("seq", t.seq.0);
+            o.some("ack", t.ack.map(|a| a.0));
+            o.some("rel_seq", row.rel_seq);
+            o.some("rel_ack", row.rel_ack);
+            o.num("win", t.window);
+            o.some("win_scale", row.window_scale);
+            o.num("len", t.payload_len);
+        }
+        Transport::Udp(u) => {
+            o.name("proto", "udp");
+            o.num("sport", u.src_port);
+            o.num("dport", u.dst_port);
+            o.some("rel_seq", row.rel_seq);
+            o.some("rel_ack", row.rel_ack);
+            o.some("win_scale", row.window_scale);
+            o.num("len", u.payload_len);
+        }
+        Transport::Icmp(i) => {
+            o.name("proto", if i.v6 { "icmpv6" } else { "icmp" });
+            o.some("rel_seq", row.rel_seq);
+            o.some("rel_ack", row.rel_ack);
+            o.some("win_scale", row.window_scale);
+            o.num("icmp_type", i.icmp_type);
+            o.num("icmp_code", i.code);
+        }
+        Transport::Other { .. } | Transport::None => {
+            o.name("proto", "other");
+            o.some("rel_seq", row.rel_seq);
+            o.some("rel_ack", row.rel_ack);
+            o.some("win_scale", row.window_scale);
+        }
+    }
+    if let Some(c) = row.conn {
+        o.num("conn", c.id);
+        o.name(
+            "dir",
+            match c.direction {
+                crate::track::flow::Direction::ClientToServer => "c2s",
+                crate::track::flow::Direction::ServerToClient => "s2c",
+            },
+        );
+    }
+    if let Some([client, server]) = row.states {
+        o.name("client_state", client.name());
+        o.name("server_state", server.name());
+    }
+    o.num("wire_len", p.wire_len);
+    if p.truncated {
+        o.flag("truncated", true);
+    }
+    let payload = payload_text(row, 64);
+    if !payload.is_empty() {
+        o.text("payload", &payload);
+    }
+    if let Some(issue) = &p.issue {
+        o.text("issue", &issue.to_string());
+    }
+    line.extend_from_slice(b",\"events\":[");
+    for (i, event) in row.events.iter().enumerate() {
+        if i > 0 {
+            line.push(b',');
+        }
+        event.write_json(line);
+    }
+    line.push(b']');
+    if bytes {
+        line.extend_from_slice(b",\"headers\":");
+        let headers = crate::render::hex::header_lines(p);
+        serde_json::to_writer(&mut *line, &headers).map_err(to_io)?;
+        line.extend_from_slice(b",\"payload_hex\":");
+        serde_json::to_writer(&mut *line, &payload_hex(p.payload)).map_err(to_io)?;
+    }
+    JsonOut(line).text("note", &row.note);
+    line.push(b'}');
+    Ok(())
+}
+
+/// [`write_packet`] for another thread (see [`RowWriter`]): a JSON row
+/// depends on nothing but its own packet.
+struct JsonRows {
+    bytes: bool,
+}
+
+impl RowWriter for JsonRows {
+    fn write_row(
+        &mut self,
+        row: &PacketRow<'_, '_>,
+        _first_ns: i64,
+        out: &mut Vec<u8>,
+    ) -> io::Result<()> {
+        write_packet(row, self.bytes, out)
+    }
+}
+
 impl<W: Write> Render for JsonRender<W> {
     fn wants_notes(&self) -> bool {
         self.rows
@@ -119,107 +243,17 @@ impl<W: Write> Render for JsonRender<W> {
         if !self.rows {
             return Ok(());
         }
-        let p = row.packet;
-        // The fields of docs/json-schema.md in order; a field that does not
-        // apply is left out.
-        self.line.extend_from_slice(b"{\"kind\":\"packet\"");
-        let mut o = JsonOut(&mut self.line);
-        o.num("frame", p.frame);
-        o.num("ts_ns", p.ts_ns);
-        if let Some(ip) = p.ip {
-            o.ip("src", ip.src);
-            o.ip("dst", ip.dst);
-        }
-        match &p.transport {
-            Transport::Tcp(t) => {
-                o.name("proto", "tcp");
-                o.num("sport", t.src_port);
-                o.num("dport", t.dst_port);
-                o.key("tcp_flags");
-                o.0.push(b'[');
-                for (i, name) in t.flags.names().enumerate() {
-                    if i > 0 {
-                        o.0.push(b',');
-                    }
-                    o.0.push(b'"');
-                    o.0.extend_from_slice(name.as_bytes());
-                    o.0.push(b'"');
-                }
-                o.0.push(b']');
-                o.num("seq", t.seq.0);
-                o.some("ack", t.ack.map(|a| a.0));
-                o.some("rel_seq", row.rel_seq);
-                o.some("rel_ack", row.rel_ack);
-                o.num("win", t.window);
-                o.some("win_scale", row.window_scale);
-                o.num("len", t.payload_len);
-            }
-            Transport::Udp(u) => {
-                o.name("proto", "udp");
-                o.num("sport", u.src_port);
-                o.num("dport", u.dst_port);
-                o.some("rel_seq", row.rel_seq);
-                o.some("rel_ack", row.rel_ack);
-                o.some("win_scale", row.window_scale);
-                o.num("len", u.payload_len);
-            }
-            Transport::Icmp(i) => {
-                o.name("proto", if i.v6 { "icmpv6" } else { "icmp" });
-                o.some("rel_seq", row.rel_seq);
-                o.some("rel_ack", row.rel_ack);
-                o.some("win_scale", row.window_scale);
-                o.num("icmp_type", i.icmp_type);
-                o.num("icmp_code", i.code);
-            }
-            Transport::Other { .. } | Transport::None => {
-                o.name("proto", "other");
-                o.some("rel_seq", row.rel_seq);
-                o.some("rel_ack", row.rel_ack);
-                o.some("win_scale", row.window_scale);
-            }
-        }
-        if let Some(c) = row.conn {
-            o.num("conn", c.id);
-            o.name(
-                "dir",
-                match c.direction {
-                    crate::track::flow::Direction::ClientToServer => "c2s",
-                    crate::track::flow::Direction::ServerToClient => "s2c",
-                },
-            );
-        }
-        if let Some([client, server]) = row.states {
-            o.name("client_state", client.name());
-            o.name("server_state", server.name());
-        }
-        o.num("wire_len", p.wire_len);
-        if p.truncated {
-            o.flag("truncated", true);
-        }
-        let payload = payload_text(row, 64);
-        if !payload.is_empty() {
-            o.text("payload", &payload);
-        }
-        if let Some(issue) = &p.issue {
-            o.text("issue", &issue.to_string());
-        }
-        self.line.extend_from_slice(b",\"events\":[");
-        for (i, event) in row.events.iter().enumerate() {
-            if i > 0 {
-                self.line.push(b',');
-            }
-            event.write_json(&mut self.line);
-        }
-        self.line.push(b']');
-        if self.bytes {
-            self.line.extend_from_slice(b",\"headers\":");
-            let headers = crate::render::hex::header_lines(p);
-            serde_json::to_writer(&mut self.line, &headers).map_err(to_io)?;
-            self.line.extend_from_slice(b",\"payload_hex\":");
-            serde_json::to_writer(&mut self.line, &payload_hex(p.payload)).map_err(to_io)?;
-        }
-        JsonOut(&mut self.line).text("note", &row.note);
-        self.line.push(b'}');
+        write_packet(row, self.bytes, &mut self.line)?;
+        self.line_done()
+    }
+
+    fn row_writer(&self) -> Option<Box<dyn RowWriter>> {
+        self.rows
+            .then(|| Box::new(JsonRows { bytes: self.bytes }) as Box<dyn RowWriter>)
+    }
+
+    fn packet_written(&mut self, _ts_ns: i64, bytes: &[u8]) -> io::Result<()> {
+        self.line.extend_from_slice(bytes);
         self.line_done()
     }
 

@@ -61,6 +61,30 @@ pub trait Render {
     fn checks(&mut self, _checks: &[crate::lab::Check]) -> io::Result<()> {
         Ok(())
     }
+    /// A writer of this renderer's packet rows for another thread, if its
+    /// rows need nothing from the rows before them but the first packet's
+    /// time (a file replayed on two cores: app::parallel).
+    fn row_writer(&self) -> Option<Box<dyn RowWriter>> {
+        None
+    }
+    /// A packet row that [`Render::row_writer`]'s writer wrote, passed on in
+    /// place of [`Render::packet`].
+    fn packet_written(&mut self, _ts_ns: i64, _bytes: &[u8]) -> io::Result<()> {
+        Err(io::Error::other("this renderer writes its own rows"))
+    }
+}
+
+/// Writes packet rows as a renderer does, on another thread (see
+/// [`Render::row_writer`]).
+pub trait RowWriter: Send {
+    /// `row` appended to `out` as its renderer writes it; `first_ns` is
+    /// the first packet's time, for times relative to it.
+    fn write_row(
+        &mut self,
+        row: &PacketRow<'_, '_>,
+        first_ns: i64,
+        out: &mut Vec<u8>,
+    ) -> io::Result<()>;
 }
 
 /// Shows nothing (for `--format pcapng`, where the output is the capture itself).

@@ -7,7 +7,7 @@ use super::escape::escape_text;
 use super::explain::outcome;
 use super::{
     plural, push_endpoints, push_kind, push_numbers, push_payload, push_relative_time, push_states,
-    relative_time, EndpointCache, Render, RunEnd, SummaryKeeper, Verbosity,
+    relative_time, EndpointCache, Render, RowWriter, RunEnd, SummaryKeeper, Verbosity,
 };
 use crate::timeline::{ConnSummary, PacketRow};
 
@@ -192,9 +192,102 @@ impl<W: Write> TextRender<W> {
     }
 }
 
+/// A packet's row in the plain layout (no colour, no newline) appended to
+/// `line`; returns where its flags are, for colour.
+fn push_row(
+    line: &mut String,
+    row: &PacketRow<'_, '_>,
+    first: i64,
+    verbose: bool,
+    endpoints: &mut EndpointCache,
+) -> std::ops::Range<usize> {
+    super::push_int(line, row.packet.frame);
+    pad_left(line, 0, 6);
+    line.push(' ');
+    let start = line.len();
+    push_relative_time(line, row.packet.ts_ns, first, verbose);
+    pad_left(line, start, 10);
+    line.push(' ');
+    let start = line.len();
+    match row.conn {
+        Some(c) => {
+            line.push('#');
+            super::push_int(line, c.id);
+        }
+        None => line.push('-'),
+    }
+    pad_left(line, start, 4);
+    line.push(' ');
+    push_endpoints(line, row, endpoints);
+    line.push(' ');
+    let kind_start = line.len();
+    push_kind(line, row);
+    let kind_end = line.len();
+    line.push(' ');
+    push_numbers(line, row, verbose);
+    if row.states.is_some() {
+        line.push_str(" [");
+        push_states(line, row);
+        line.push(']');
+    }
+    line.push(' ');
+    line.push_str(&escape_text(&row.note));
+    let before = line.len();
+    line.push(' ');
+    push_payload(line, row, if verbose { 200 } else { 40 });
+    if line.len() == before + 1 {
+        line.truncate(before);
+    }
+    kind_start..kind_end
+}
+
+/// Rows in the plain layout, for another thread (see [`RowWriter`]): all
+/// a row needs from the rows before it is the first packet's time.
+struct TextRows {
+    verbose: bool,
+    line: String,
+    endpoints: EndpointCache,
+}
+
+impl RowWriter for TextRows {
+    fn write_row(
+        &mut self,
+        row: &PacketRow<'_, '_>,
+        first_ns: i64,
+        out: &mut Vec<u8>,
+    ) -> io::Result<()> {
+        self.line.clear();
+        push_row(
+            &mut self.line,
+            row,
+            first_ns,
+            self.verbose,
+            &mut self.endpoints,
+        );
+        self.line.push('\n');
+        out.extend_from_slice(self.line.as_bytes());
+        Ok(())
+    }
+}
+
 impl<W: Write> Render for TextRender<W> {
     fn wants_notes(&self) -> bool {
         self.rows
+    }
+    fn row_writer(&self) -> Option<Box<dyn RowWriter>> {
+        // Colour, `--hex` (its note comes once) and the compact layout stay here.
+        let plain = self.rows && !self.colour && !self.hex && self.wrap.is_none();
+        plain.then(|| {
+            Box::new(TextRows {
+                verbose: self.verbosity == Verbosity::Verbose,
+                line: String::new(),
+                endpoints: EndpointCache::default(),
+            }) as Box<dyn RowWriter>
+        })
+    }
+    fn packet_written(&mut self, ts_ns: i64, bytes: &[u8]) -> io::Result<()> {
+        self.first_ns.get_or_insert(ts_ns);
+        self.out.write_all(bytes)
     }
     fn packet(&mut self, row: &PacketRow<'_, '_>) -> io::Result<()> {
         let first = *self.first_ns.get_or_insert(row.packet.ts_ns);
@@ -208,45 +301,9 @@ impl<W: Write> Render for TextRender<W> {
         // The row is built in one reused buffer and written at once.
         let line = &mut self.line;
         line.clear();
-        super::push_int(line, row.packet.frame);
-        pad_left(line, 0, 6);
-        line.push(' ');
-        let start = line.len();
-        push_relative_time(line, row.packet.ts_ns, first, verbose);
-        pad_left(line, start, 10);
-        line.push(' ');
-        let start = line.len();
-        match row.conn {
-            Some(c) => {
-                line.push('#');
-                super::push_int(line, c.id);
-            }
-            None => line.push('-'),
-        }
-        pad_left(line, start, 4);
-        line.push(' ');
-        push_endpoints(line, row, &mut self.endpoints);
-        line.push(' ');
-        let kind_start = line.len();
-        push_kind(line, row);
-        let kind_end = line.len();
-        line.push(' ');
-        push_numbers(line, row, verbose);
-        if row.states.is_some() {
-            line.push_str(" [");
-            push_states(line, row);
-            line.push(']');
-        }
-        line.push(' ');
-        line.push_str(&escape_text(&row.note));
-        let before = line.len();
-        line.push(' ');
-        push_payload(line, row, if verbose { 200 } else { 40 });
-        if line.len() == before + 1 {
-            line.truncate(before);
-        }
+        let kind = push_row(line, row, first, verbose, &mut self.endpoints);
         if let (true, Some(style)) = (self.colour, flags_style(row)) {
-            paint(line, kind_start..kind_end, style);
+            paint(line, kind, style);
         }
         line.push('\n');
         if self.hex {
