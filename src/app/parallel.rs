@@ -218,6 +218,16 @@ impl Batch {
     }
 }
 
+/// How the threads share the work.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Share {
+    /// As it comes (see the module's comment).
+    Adaptive,
+    /// One way throughout, for the tests: each way must give the same output.
+    #[cfg_attr(not(test), allow(dead_code))]
+    Fixed { as_frames: bool, write_rows: bool },
+}
+
 /// How the reader's side ended.
 enum End {
     /// The end of the file, or a read error after which what was read is
@@ -237,6 +247,7 @@ fn read(
     source: &mut (dyn FrameSource + Send),
     count: Option<u64>,
     cut: Cut,
+    share: Share,
     mut writer: Option<Box<dyn RowWriter>>,
     out: &mpsc::SyncSender<Batch>,
     back: &mpsc::Receiver<Batch>,
@@ -249,8 +260,13 @@ fn read(
     let mut sent = 0u64;
     // Frames while the calling thread keeps up (at most one batch waits);
     // rows written here while it does not.
-    let mut as_frames = true;
-    let mut write_rows = false;
+    let (mut as_frames, mut write_rows) = match share {
+        Share::Adaptive => (true, false),
+        Share::Fixed {
+            as_frames,
+            write_rows,
+        } => (as_frames, write_rows),
+    };
     let mut first_ns = None;
     let mut source_error = None;
     // The renderer hung up (its output failed): it has its error to report.
@@ -323,12 +339,14 @@ fn read(
             // Batches sent and not yet rendered. The calling thread is kept
             // supplied: rows are written here only while several batches wait
             // (with hysteresis, so the share settles rather than flips).
-            let waiting = sent.saturating_sub(rendered.load(Ordering::Relaxed));
-            as_frames = waiting <= 1;
-            write_rows = match write_rows {
-                false => waiting >= WRITE_FROM,
-                true => waiting > WRITE_UNTIL,
-            };
+            if share == Share::Adaptive {
+                let waiting = sent.saturating_sub(rendered.load(Ordering::Relaxed));
+                as_frames = waiting <= 1;
+                write_rows = match write_rows {
+                    false => waiting >= WRITE_FROM,
+                    true => waiting > WRITE_UNTIL,
+                };
+            }
         }
     }
     if cut == Cut::AfterTracking {
@@ -352,6 +370,16 @@ pub(super) fn pump(
     render: &mut dyn Render,
     progress: &mut Progress,
     count: Option<u64>,
+) -> anyhow::Result<()> {
+    pump_shared(source, render, progress, count, Share::Adaptive)
+}
+
+fn pump_shared(
+    source: &mut (dyn FrameSource + Send),
+    render: &mut dyn Render,
+    progress: &mut Progress,
+    count: Option<u64>,
+    share: Share,
 ) -> anyhow::Result<()> {
     let explains = render.wants_notes();
     let cut = if explains {
@@ -379,6 +407,7 @@ pub(super) fn pump(
                     source,
                     count,
                     cut,
+                    share,
                     writer,
                     &to_render,
                     &emptied,
@@ -511,4 +540,102 @@ pub(super) fn pump(
             }
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::{pump_shared, Share};
+    use crate::app::pipeline::{pump_observed, Select};
+    use crate::capture::file::FileSource;
+    use crate::capture::FrameSource;
+    use crate::export::json::JsonRender;
+    use crate::render::progress::Progress;
+    use crate::render::text::TextRender;
+    use crate::render::{Render, Verbosity};
+
+    /// `format`'s output for `source`: on two threads shared as `share`,
+    /// or (`None`) through the pipeline's entry.
+    fn output(mut source: FileSource, format: &str, share: Option<Share>) -> Vec<u8> {
+        let mut out = Vec::new();
+        {
+            let mut render: Box<dyn Render + '_> = match format {
+                "json" => Box::new(JsonRender::new(&mut out, true).batched()),
+                "summary" => Box::new(TextRender::new(&mut out, Verbosity::Normal, false)),
+                _ => Box::new(TextRender::new(&mut out, Verbosity::Normal, true)),
+            };
+            let mut progress = Progress::off();
+            match share {
+                Some(share) => {
+                    pump_shared(&mut source, render.as_mut(), &mut progress, None, share)
+                }
+                None => pump_observed(
+                    &mut source,
+                    render.as_mut(),
+                    None,
+                    None,
+                    &mut progress,
+                    &mut Select::default(),
+                ),
+            }
+            .unwrap();
+        }
+        out
+    }
+
+    #[test]
+    fn every_way_of_sharing_the_work_gives_the_same_output_as_one_thread() {
+        let echo =
+            std::env::temp_dir().join(format!("wirelab-parallel-{}.pcap", std::process::id()));
+        // Enough packets for many batches, with conversations ending in each.
+        crate::synth::write_capture(
+            std::fs::File::create(&echo).unwrap(),
+            20_000,
+            crate::synth::Kind::Echo,
+        )
+        .unwrap();
+        let fragments = Path::new(env!("CARGO_MANIFEST_DIR")).join("captures/built/fragments.pcap");
+        for path in [echo.as_path(), fragments.as_path()] {
+            for format in ["text", "json", "summary"] {
+                // The same bytes as a stream stay on one thread.
+                let bytes = std::fs::read(path).unwrap();
+                let stream = FileSource::from_reader(
+                    Path::new("stream"),
+                    std::io::Cursor::new(bytes),
+                    0,
+                    true,
+                )
+                .unwrap();
+                assert!(stream.is_stream());
+                let one = output(stream, format, None);
+                assert!(!one.is_empty());
+                for share in [
+                    Share::Adaptive,
+                    Share::Fixed {
+                        as_frames: true,
+                        write_rows: false,
+                    },
+                    Share::Fixed {
+                        as_frames: false,
+                        write_rows: false,
+                    },
+                    Share::Fixed {
+                        as_frames: false,
+                        write_rows: true,
+                    },
+                ] {
+                    let mut file = FileSource::open(path).unwrap();
+                    assert!(file.sendable().is_some());
+                    let two = output(file, format, Some(share));
+                    assert!(
+                        one == two,
+                        "{format} of {} differs with {share:?}",
+                        path.display()
+                    );
+                }
+            }
+        }
+        let _ = std::fs::remove_file(&echo);
+    }
 }
