@@ -228,6 +228,26 @@ enum Share {
     Fixed { as_frames: bool, write_rows: bool },
 }
 
+/// What the reader does.
+struct Plan {
+    /// Frames to take (`-c N`), all if `None`.
+    count: Option<u64>,
+    cut: Cut,
+    share: Share,
+    /// The renderer's row writer, if it lends one.
+    writer: Option<Box<dyn RowWriter>>,
+}
+
+/// The reader's ends of the channels between the threads.
+struct Link<'a> {
+    /// Filled batches, to the calling thread.
+    out: &'a mpsc::SyncSender<Batch>,
+    /// Emptied batches, back.
+    back: &'a mpsc::Receiver<Batch>,
+    /// Batches the calling thread has rendered.
+    rendered: &'a AtomicU64,
+}
+
 /// How the reader's side ended.
 enum End {
     /// The end of the file, or a read error after which what was read is
@@ -243,16 +263,18 @@ enum End {
 /// Read, decode (and with [`Cut::AfterTracking`] track) `source` to its
 /// end or `count` frames, sending batches to `out` and taking emptied ones
 /// back from `back`.
-fn read(
-    source: &mut (dyn FrameSource + Send),
-    count: Option<u64>,
-    cut: Cut,
-    share: Share,
-    mut writer: Option<Box<dyn RowWriter>>,
-    out: &mpsc::SyncSender<Batch>,
-    back: &mpsc::Receiver<Batch>,
-    rendered: &AtomicU64,
-) -> End {
+fn read(source: &mut (dyn FrameSource + Send), plan: Plan, link: Link<'_>) -> End {
+    let Plan {
+        count,
+        cut,
+        share,
+        mut writer,
+    } = plan;
+    let Link {
+        out,
+        back,
+        rendered,
+    } = link;
     let mut tracker = Tracker::new();
     let mut reassembler = crate::decode::defrag::Reassembler::new();
     let mut batch = Batch::default();
@@ -403,16 +425,18 @@ fn pump_shared(
         let reader = std::thread::Builder::new()
             .name("wirelab-read".into())
             .spawn_scoped(scope, move || {
-                read(
-                    source,
+                let plan = Plan {
                     count,
                     cut,
                     share,
                     writer,
-                    &to_render,
-                    &emptied,
-                    rendered_batches,
-                )
+                };
+                let link = Link {
+                    out: &to_render,
+                    back: &emptied,
+                    rendered: rendered_batches,
+                };
+                read(source, plan, link)
             })?;
         // The explanation and the events of the row being rendered; their
         // buffers are reused from row to row.
