@@ -14,6 +14,7 @@ use pcap_parser::pcapng::Block;
 use pcap_parser::traits::PcapReaderIterator;
 use pcap_parser::{create_reader, PcapBlockOwned, PcapError};
 
+use super::classic::{Classic, Stop};
 use super::link::LinkType;
 use super::{FrameSource, RawFrame};
 
@@ -46,7 +47,10 @@ pub struct FileDamaged {
 /// A capture file opened for streaming.
 pub struct FileSource {
     path: PathBuf,
-    reader: Box<dyn PcapReaderIterator + Send>,
+    /// pcap-parser's reader, for everything but classic pcap.
+    reader: Option<Box<dyn PcapReaderIterator + Send>>,
+    /// Classic pcap, read by hand (capture::classic).
+    classic: Option<Classic>,
     capacity: usize,
     interfaces: Vec<Interface>,
     frames: u64,
@@ -94,7 +98,7 @@ impl FileSource {
             .map(|head| head.starts_with(&[0x1f, 0x8b]))
             .unwrap_or(false);
         if gzip {
-            let inner = OpenWithoutWaiting::new(flate2::bufread::MultiGzDecoder::new(reader));
+            let inner = flate2::bufread::MultiGzDecoder::new(reader);
             return FileSource::from_reader(path, inner, 0, stream).map_err(|_| {
                 anyhow!(
                     "{} is gzip-compressed, but what it holds is not a pcap or pcapng capture (or the gzip data is damaged)",
@@ -102,7 +106,7 @@ impl FileSource {
                 )
             });
         }
-        FileSource::from_reader(path, OpenWithoutWaiting::new(reader), size, stream)
+        FileSource::buffered(path, reader, size, stream)
     }
 
     /// True when the input is a pipe, FIFO or standard input: its frames
@@ -119,36 +123,104 @@ impl FileSource {
         size: u64,
         stream: bool,
     ) -> anyhow::Result<FileSource> {
-        let reader = create_reader(INITIAL_BUFFER, reader).map_err(|e| match e {
-            PcapError::HeaderNotRecognized => anyhow!(
-                "{} is not a capture file (no pcap or pcapng header)",
-                path.display()
-            ),
-            PcapError::Eof | PcapError::UnexpectedEof | PcapError::Incomplete(_) => {
-                anyhow!(
-                    "{} is empty or too short to be a capture file",
-                    path.display()
-                )
-            }
-            other => anyhow!("cannot read {}: {other}", path.display()),
-        })?;
-        Ok(FileSource {
+        FileSource::buffered(path, std::io::BufReader::new(reader), size, stream)
+    }
+
+    /// [`FileSource::from_reader`] once the input is buffered, so that its
+    /// first bytes can be looked at: classic pcap is read by hand
+    /// ([`Classic`]), any other format by pcap-parser.
+    fn buffered(
+        path: &Path,
+        input: impl std::io::BufRead + Send + 'static,
+        size: u64,
+        stream: bool,
+    ) -> anyhow::Result<FileSource> {
+        let mut source = FileSource {
             path: path.to_path_buf(),
-            reader,
+            reader: None,
+            classic: None,
             capacity: INITIAL_BUFFER,
             interfaces: Vec::new(),
             frames: 0,
             pending: 0,
             size,
             stream,
-        })
+        };
+        let input = match Classic::sniff(input, INITIAL_BUFFER, MAX_BUFFER) {
+            Ok(classic) => {
+                source.classic = Some(classic);
+                return Ok(source);
+            }
+            Err(input) => input,
+        };
+        let reader =
+            create_reader(INITIAL_BUFFER, OpenWithoutWaiting::new(input)).map_err(|e| match e {
+                PcapError::HeaderNotRecognized => anyhow!(
+                    "{} is not a capture file (no pcap or pcapng header)",
+                    path.display()
+                ),
+                PcapError::Eof | PcapError::UnexpectedEof | PcapError::Incomplete(_) => {
+                    anyhow!(
+                        "{} is empty or too short to be a capture file",
+                        path.display()
+                    )
+                }
+                other => anyhow!("cannot read {}: {other}", path.display()),
+            })?;
+        source.reader = Some(reader);
+        Ok(source)
+    }
+
+    /// Bytes read so far: where a damaged file stopped, and progress.
+    fn consumed(&self) -> u64 {
+        match (&self.classic, &self.reader) {
+            (Some(classic), _) => classic.consumed,
+            (None, Some(reader)) => reader.consumed() as u64,
+            (None, None) => 0,
+        }
+    }
+
+    /// [`FrameSource::next_frame`] for classic pcap.
+    fn next_classic(&mut self) -> anyhow::Result<Option<RawFrame<'_>>> {
+        let next = match self.classic.as_mut() {
+            Some(classic) => classic.next(),
+            None => return Ok(None),
+        };
+        let record = match next {
+            Ok(Some(record)) => record,
+            Ok(None) => return Ok(None),
+            Err(Stop::Truncated) => {
+                return Err(self.damaged("file ends in the middle of a record (truncated file)"))
+            }
+            Err(Stop::TooLarge) => {
+                return Err(self.damaged(format!(
+                    "a record is larger than {} MiB, which no real capture has",
+                    MAX_BUFFER >> 20
+                )))
+            }
+            Err(Stop::Read(e)) => return Err(anyhow!("cannot read {}: {e}", self.path.display())),
+        };
+        self.frames += 1;
+        let Some(classic) = self.classic.as_ref() else {
+            return Ok(None);
+        };
+        let units = classic.units_per_second;
+        let ticks = u64::from(record.ts_sec) * units + u64::from(record.ts_frac);
+        let data = classic.frame(record.at);
+        Ok(Some(RawFrame {
+            index: self.frames,
+            ts_ns: to_ns(ticks, units, 0),
+            link: classic.link,
+            orig_len: record.orig_len.max(data.len() as u32),
+            data,
+        }))
     }
 
     fn damaged(&self, reason: impl Into<String>) -> anyhow::Error {
         FileDamaged {
             path: self.path.clone(),
             reason: reason.into(),
-            offset: self.reader.consumed() as u64,
+            offset: self.consumed(),
             frames: self.frames,
         }
         .into()
@@ -202,16 +274,21 @@ impl FrameSource for FileSource {
     }
 
     fn position(&self) -> Option<(u64, u64)> {
-        (self.size > 0).then(|| (self.reader.consumed() as u64, self.size))
+        (self.size > 0).then(|| (self.consumed(), self.size))
     }
 
     fn next_frame(&mut self) -> anyhow::Result<Option<RawFrame<'_>>> {
+        if self.classic.is_some() {
+            return self.next_classic();
+        }
+        let Some(reader) = self.reader.as_mut() else {
+            return Ok(None);
+        };
         // The last frame's record, consumed without moving the buffer: a
         // consume that shifts copies half the buffer each time it passes
         // the middle (most of the file, over a replay); refill moves only
         // the unread tail.
-        self.reader
-            .consume_noshift(std::mem::take(&mut self.pending));
+        reader.consume_noshift(std::mem::take(&mut self.pending));
         loop {
             // What the current block means for us, decided while the block
             // borrows the reader's buffer; acted on after `consume`.
@@ -227,12 +304,12 @@ impl FrameSource for FileSource {
             }
             // The block borrows the buffer: its bytes are found again by
             // their place in it once the borrow has ended.
-            let base = self.reader.data().as_ptr() as usize;
+            let base = reader.data().as_ptr() as usize;
             let place = |data: &[u8]| {
                 let start = (data.as_ptr() as usize).wrapping_sub(base);
                 start..start + data.len()
             };
-            let step = match self.reader.next() {
+            let step = match reader.next() {
                 Ok((size, block)) => {
                     let step = match block {
                         PcapBlockOwned::LegacyHeader(header) => {
@@ -320,14 +397,14 @@ impl FrameSource for FileSource {
                     match step {
                         Step::Frame { .. } => self.pending = size,
                         Step::Skip => {
-                            self.reader.consume_noshift(size);
+                            reader.consume_noshift(size);
                         }
                     }
                     step
                 }
                 Err(PcapError::Eof) => return Ok(None),
                 Err(PcapError::Incomplete(_)) => {
-                    self.reader
+                    reader
                         .refill()
                         .map_err(|e| anyhow!("cannot read {}: {e}", self.path.display()))?;
                     continue;
@@ -340,8 +417,8 @@ impl FrameSource for FileSource {
                         )));
                     }
                     self.capacity *= 2;
-                    self.reader.grow(self.capacity);
-                    self.reader
+                    reader.grow(self.capacity);
+                    reader
                         .refill()
                         .map_err(|e| anyhow!("cannot read {}: {e}", self.path.display()))?;
                     continue;
@@ -375,7 +452,11 @@ impl FrameSource for FileSource {
                 self.frames += 1;
                 // `at` lies inside the unconsumed data (the record was not
                 // consumed yet); `get` keeps that a checked fact.
-                let data = self.reader.data().get(at).unwrap_or_default();
+                let data = self
+                    .reader
+                    .as_ref()
+                    .and_then(|r| r.data().get(at))
+                    .unwrap_or_default();
                 return Ok(Some(RawFrame {
                     index: self.frames,
                     ts_ns,

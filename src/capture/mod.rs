@@ -4,6 +4,7 @@
 //! buffer, so nothing grows with the number of packets.
 
 pub mod channel;
+mod classic;
 pub mod file;
 pub mod filter;
 pub mod link;
