@@ -201,7 +201,10 @@ mod tests {
         f
     }
 
-    fn read_all(bytes: Vec<u8>, max: usize) -> (Vec<(u32, u32, u32, usize)>, Option<Stop>) {
+    /// What a record gave: seconds, fraction, length on the wire, frame length.
+    type Seen = (u32, u32, u32, usize);
+
+    fn read_all(bytes: Vec<u8>, max: usize) -> (Vec<Seen>, Option<Stop>) {
         let Ok(mut c) = Classic::sniff(std::io::Cursor::new(bytes), 64, max) else {
             panic!("not sniffed as classic pcap");
         };
