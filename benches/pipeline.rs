@@ -1,6 +1,8 @@
-//! Per-stage benchmarks: decode (link, IP, TCP/UDP/ICMP), conversation
-//! tracking with and without explanations, and each renderer, on 100,000
-//! packets of the synthetic echo capture (`wirelab::synth`).
+//! Per-stage benchmarks: reading, decode (link, IP, TCP/UDP/ICMP),
+//! conversation tracking with and without explanations, and each renderer,
+//! on 100,000 packets of the synthetic echo capture (`wirelab::synth`); then
+//! the whole replay of that file as `wirelab replay` runs it, on two
+//! threads (`app::pump`).
 //!
 //! `cargo bench` (divan). Whole-program figures against tcpdump and tshark
 //! come from `scripts/bench`.
@@ -145,6 +147,28 @@ fn render(bencher: Bencher, format: &str) {
             };
             track_all(true, Some(r.as_mut()));
         });
+}
+
+/// The whole replay of the file, as `wirelab replay` runs it: reading,
+/// decoding and tracking on one thread, explaining and rendering on the
+/// other, sharing rows as they come (app::parallel).
+#[divan::bench(args = ["text", "json", "summary"])]
+fn replay_on_two_threads(bencher: Bencher, format: &str) {
+    let path =
+        std::env::temp_dir().join(format!("wirelab-bench-replay-{}.pcap", std::process::id()));
+    write_capture(std::fs::File::create(&path).unwrap(), PACKETS, Kind::Echo).unwrap();
+    bencher
+        .counter(divan::counter::ItemsCount::new(PACKETS))
+        .bench(|| {
+            let mut r: Box<dyn Render> = match format {
+                "json" => Box::new(JsonRender::new(io::sink(), true).batched()),
+                "summary" => Box::new(TextRender::new(io::sink(), Verbosity::Normal, false)),
+                _ => Box::new(TextRender::new(io::sink(), Verbosity::Normal, true)),
+            };
+            let mut source = FileSource::open(&path).unwrap();
+            wirelab::app::pump(&mut source, r.as_mut()).unwrap();
+        });
+    let _ = std::fs::remove_file(&path);
 }
 
 fn main() {

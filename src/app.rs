@@ -1,7 +1,8 @@
 //! Each command's flow, one module per command; this file only dispatches.
 //!
 //! Data flows one way: a source (`capture`) -> `decode` -> `track` (events)
-//! -> `render::explain` -> a renderer or exporter, in [`pipeline`].
+//! -> `render::explain` -> a renderer or exporter, in [`pipeline`] (a file
+//! on two threads: [`parallel`]).
 
 mod demo;
 mod live;
