@@ -210,11 +210,13 @@ impl Batch {
         }));
     }
 
-    fn push_conns(&mut self, summaries: impl Iterator<Item = ConnSummary>) {
-        for summary in summaries {
-            self.conns.push(summary);
+    /// The conversations that ended, moved from `ended` (left empty) in
+    /// one piece.
+    fn push_conns(&mut self, ended: &mut Vec<ConnSummary>) {
+        for _ in 0..ended.len() {
             self.items.push(Item::Conn);
         }
+        self.conns.append(ended);
     }
 }
 
@@ -336,14 +338,14 @@ fn read(source: &mut (dyn FrameSource + Send), plan: Plan, link: Link<'_>) -> En
                     row: row_bytes,
                 });
                 tracker.recycle(row);
-                batch.push_conns(tracker.drain_finished());
+                batch.push_conns(tracker.finished());
             }
             (Cut::AfterTracking, _) => {
                 let carried = batch.carry(&frame, &packet, as_frames);
                 let row = tracker.track(&packet);
                 batch.push_row(carried, &row);
                 tracker.recycle(row);
-                batch.push_conns(tracker.drain_finished());
+                batch.push_conns(tracker.finished());
             }
             (Cut::AfterDecoding, _) => {
                 let carried = batch.carry(&frame, &packet, as_frames);
@@ -372,7 +374,7 @@ fn read(source: &mut (dyn FrameSource + Send), plan: Plan, link: Link<'_>) -> En
         }
     }
     if cut == Cut::AfterTracking {
-        batch.push_conns(tracker.finish().into_iter());
+        batch.push_conns(&mut tracker.finish());
     }
     batch.packets_read = taken;
     batch.position = source.position();
@@ -445,18 +447,19 @@ fn pump_shared(
         let rendered = (|| -> anyhow::Result<()> {
             // The reader's sender is dropped when it returns: the end.
             for mut batch in batches.iter() {
-                let mut conns = batch.conns.drain(..);
+                // Slots are read in place (a move copied each one).
+                let mut conns = batch.conns.iter();
                 let mut packets = batch.packets.drain(..);
-                for item in batch.items.drain(..) {
+                for item in &batch.items {
                     let t = match item {
                         Item::Packet(t) => t,
                         Item::Written { ts_ns, row } => {
-                            render.packet_written(ts_ns, row.of(&batch.bytes))?;
+                            render.packet_written(*ts_ns, row.of(&batch.bytes))?;
                             continue;
                         }
                         Item::Conn => {
                             if let Some(summary) = conns.next() {
-                                render.conn(&summary)?;
+                                render.conn(summary)?;
                             }
                             continue;
                         }
@@ -515,7 +518,7 @@ fn pump_shared(
                     match cut {
                         Cut::AfterDecoding => {
                             tracker.recycle(row);
-                            for summary in tracker.drain_finished() {
+                            for summary in tracker.finished().drain(..) {
                                 render.conn(&summary)?;
                             }
                         }
@@ -525,7 +528,7 @@ fn pump_shared(
                         }
                     }
                 }
-                drop((conns, packets));
+                drop(packets);
                 progress.tick(batch.packets_read, batch.position);
                 rendered_batches.fetch_add(1, Ordering::Relaxed);
                 batch.clear();

@@ -292,6 +292,13 @@ impl Tracker {
         self.finished.drain(..)
     }
 
+    /// The summaries of conversations that ended, to be taken whole (by
+    /// `Vec::append`: one copy, not one move per summary); the list is
+    /// reused.
+    pub fn finished(&mut self) -> &mut Vec<ConnSummary> {
+        &mut self.finished
+    }
+
     /// End of input: summaries of every conversation still live, in
     /// first-seen order.
     pub fn finish(&mut self) -> Vec<ConnSummary> {
