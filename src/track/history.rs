@@ -39,6 +39,12 @@ impl History {
         &self.text
     }
 
+    /// The history's letters, taken (the conversation is over): the
+    /// summary keeps them without a copy.
+    pub fn take_text(&mut self) -> String {
+        std::mem::take(&mut self.text)
+    }
+
     pub fn record(&mut self, direction: Direction, letter: Letter) {
         let side = direction.sender();
         let add = match letter {

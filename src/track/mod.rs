@@ -120,8 +120,12 @@ impl Conversation {
         }
     }
 
-    fn summary(&self, evicted: bool) -> ConnSummary {
-        summary::summarize(self, evicted)
+    /// The summary of a conversation that is over: its history's letters
+    /// are moved into it, not copied.
+    fn summary(&mut self, evicted: bool) -> ConnSummary {
+        let mut summary = summary::summarize(self, evicted);
+        summary.history = self.history.take_text();
+        summary
     }
 }
 
@@ -307,7 +311,7 @@ impl Tracker {
         let mut rest: Vec<Box<Conversation>> = self.live.drain().map(|(_, c)| c).collect();
         rest.sort_unstable_by_key(|c| c.id);
         let mut out: Vec<ConnSummary> = self.finished.drain(..).collect();
-        out.extend(rest.into_iter().map(|c| c.summary(false)));
+        out.extend(rest.into_iter().map(|mut c| c.summary(false)));
         out
     }
 
@@ -402,7 +406,7 @@ impl Tracker {
                         Kind::Udp(_) => false,
                     });
                 if reuse {
-                    if let Some(old) = self.live.remove(&key) {
+                    if let Some(mut old) = self.live.remove(&key) {
                         self.finished.push(old.summary(false));
                     }
                 }
@@ -555,7 +559,7 @@ impl Tracker {
                 continue;
             };
             if crate::time::since(now, c.last_ns) > CLOSED_GRACE_NS || is_full {
-                if let Some(c) = self.live.remove(&key) {
+                if let Some(mut c) = self.live.remove(&key) {
                     self.finished.push(c.summary(false));
                 }
             } else {
