@@ -13,7 +13,7 @@ use std::io::{self, Write};
 
 use serde::Serialize;
 
-use self::out::JsonOut;
+use self::out::{key, JsonOut};
 use crate::decode::Transport;
 use crate::render::{payload_text, Render, RowWriter, RunEnd};
 use crate::timeline::{ConnSummary, PacketRow};
@@ -119,18 +119,18 @@ fn write_packet(row: &PacketRow<'_, '_>, bytes: bool, line: &mut Vec<u8>) -> io:
     // apply is left out.
     line.extend_from_slice(b"{\"kind\":\"packet\"");
     let mut o = JsonOut(line);
-    o.num("frame", p.frame);
-    o.num("ts_ns", p.ts_ns);
+    o.num(key!("frame"), p.frame);
+    o.num(key!("ts_ns"), p.ts_ns);
     if let Some(ip) = p.ip {
-        o.ip("src", ip.src);
-        o.ip("dst", ip.dst);
+        o.ip(key!("src"), ip.src);
+        o.ip(key!("dst"), ip.dst);
     }
     match &p.transport {
         Transport::Tcp(t) => {
-            o.name("proto", "tcp");
-            o.num("sport", t.src_port);
-            o.num("dport", t.dst_port);
-            o.key("tcp_flags");
+            o.name(key!("proto"), "tcp");
+            o.num(key!("sport"), t.src_port);
+            o.num(key!("dport"), t.dst_port);
+            o.key(key!("tcp_flags"));
             o.0.push(b'[');
             for (i, name) in t.flags.names().enumerate() {
                 if i > 0 {
@@ -141,42 +141,42 @@ fn write_packet(row: &PacketRow<'_, '_>, bytes: bool, line: &mut Vec<u8>) -> io:
                 o.0.push(b'"');
             }
             o.0.push(b']');
-            o.num("seq", t.seq.0);
-            o.some("ack", t.ack.map(|a| a.0));
-            o.some("rel_seq", row.rel_seq);
-            o.some("rel_ack", row.rel_ack);
-            o.num("win", t.window);
-            o.some("win_scale", row.window_scale);
-            o.num("len", t.payload_len);
+            o.num(key!("seq"), t.seq.0);
+            o.some(key!("ack"), t.ack.map(|a| a.0));
+            o.some(key!("rel_seq"), row.rel_seq);
+            o.some(key!("rel_ack"), row.rel_ack);
+            o.num(key!("win"), t.window);
+            o.some(key!("win_scale"), row.window_scale);
+            o.num(key!("len"), t.payload_len);
         }
         Transport::Udp(u) => {
-            o.name("proto", "udp");
-            o.num("sport", u.src_port);
-            o.num("dport", u.dst_port);
-            o.some("rel_seq", row.rel_seq);
-            o.some("rel_ack", row.rel_ack);
-            o.some("win_scale", row.window_scale);
-            o.num("len", u.payload_len);
+            o.name(key!("proto"), "udp");
+            o.num(key!("sport"), u.src_port);
+            o.num(key!("dport"), u.dst_port);
+            o.some(key!("rel_seq"), row.rel_seq);
+            o.some(key!("rel_ack"), row.rel_ack);
+            o.some(key!("win_scale"), row.window_scale);
+            o.num(key!("len"), u.payload_len);
         }
         Transport::Icmp(i) => {
-            o.name("proto", if i.v6 { "icmpv6" } else { "icmp" });
-            o.some("rel_seq", row.rel_seq);
-            o.some("rel_ack", row.rel_ack);
-            o.some("win_scale", row.window_scale);
-            o.num("icmp_type", i.icmp_type);
-            o.num("icmp_code", i.code);
+            o.name(key!("proto"), if i.v6 { "icmpv6" } else { "icmp" });
+            o.some(key!("rel_seq"), row.rel_seq);
+            o.some(key!("rel_ack"), row.rel_ack);
+            o.some(key!("win_scale"), row.window_scale);
+            o.num(key!("icmp_type"), i.icmp_type);
+            o.num(key!("icmp_code"), i.code);
         }
         Transport::Other { .. } | Transport::None => {
-            o.name("proto", "other");
-            o.some("rel_seq", row.rel_seq);
-            o.some("rel_ack", row.rel_ack);
-            o.some("win_scale", row.window_scale);
+            o.name(key!("proto"), "other");
+            o.some(key!("rel_seq"), row.rel_seq);
+            o.some(key!("rel_ack"), row.rel_ack);
+            o.some(key!("win_scale"), row.window_scale);
         }
     }
     if let Some(c) = row.conn {
-        o.num("conn", c.id);
+        o.num(key!("conn"), c.id);
         o.name(
-            "dir",
+            key!("dir"),
             match c.direction {
                 crate::track::flow::Direction::ClientToServer => "c2s",
                 crate::track::flow::Direction::ServerToClient => "s2c",
@@ -184,19 +184,19 @@ fn write_packet(row: &PacketRow<'_, '_>, bytes: bool, line: &mut Vec<u8>) -> io:
         );
     }
     if let Some([client, server]) = row.states {
-        o.name("client_state", client.name());
-        o.name("server_state", server.name());
+        o.name(key!("client_state"), client.name());
+        o.name(key!("server_state"), server.name());
     }
-    o.num("wire_len", p.wire_len);
+    o.num(key!("wire_len"), p.wire_len);
     if p.truncated {
-        o.flag("truncated", true);
+        o.flag(key!("truncated"), true);
     }
     let payload = payload_text(row, 64);
     if !payload.is_empty() {
-        o.text("payload", &payload);
+        o.text(key!("payload"), &payload);
     }
     if let Some(issue) = &p.issue {
-        o.text("issue", &issue.to_string());
+        o.text(key!("issue"), &issue.to_string());
     }
     line.extend_from_slice(b",\"events\":[");
     for (i, event) in row.events.iter().enumerate() {
@@ -213,7 +213,7 @@ fn write_packet(row: &PacketRow<'_, '_>, bytes: bool, line: &mut Vec<u8>) -> io:
         line.extend_from_slice(b",\"payload_hex\":");
         serde_json::to_writer(&mut *line, &payload_hex(p.payload)).map_err(to_io)?;
     }
-    JsonOut(line).text("note", &row.note);
+    JsonOut(line).text(key!("note"), &row.note);
     line.push(b'}');
     Ok(())
 }
@@ -270,28 +270,28 @@ impl<W: Write> Render for JsonRender<W> {
         let s = summary;
         self.line.extend_from_slice(b"{\"kind\":\"conn\"");
         let mut o = JsonOut(&mut self.line);
-        o.num("conn", s.conn);
-        o.name("proto", s.proto);
-        o.socket("client", s.client);
-        o.socket("server", s.server);
-        o.num("first_ns", s.first_ns);
-        o.num("last_ns", s.last_ns);
-        o.num("packets_client", s.packets_client);
-        o.num("packets_server", s.packets_server);
-        o.num("bytes_client", s.bytes_client);
-        o.num("bytes_server", s.bytes_server);
-        o.name("conn_state", s.conn_state);
-        o.text("history", &s.history);
+        o.num(key!("conn"), s.conn);
+        o.name(key!("proto"), s.proto);
+        o.socket(key!("client"), s.client);
+        o.socket(key!("server"), s.server);
+        o.num(key!("first_ns"), s.first_ns);
+        o.num(key!("last_ns"), s.last_ns);
+        o.num(key!("packets_client"), s.packets_client);
+        o.num(key!("packets_server"), s.packets_server);
+        o.num(key!("bytes_client"), s.bytes_client);
+        o.num(key!("bytes_server"), s.bytes_server);
+        o.name(key!("conn_state"), s.conn_state);
+        o.text(key!("history"), &s.history);
         if let Some(state) = s.client_state {
-            o.name("client_state", state);
+            o.name(key!("client_state"), state);
         }
         if let Some(state) = s.server_state {
-            o.name("server_state", state);
+            o.name(key!("server_state"), state);
         }
-        o.flag("evicted", s.evicted);
+        o.flag(key!("evicted"), s.evicted);
         self.scratch.clear();
         crate::render::explain::write_outcome(s, &mut self.scratch);
-        JsonOut(&mut self.line).text("outcome", &self.scratch);
+        JsonOut(&mut self.line).text(key!("outcome"), &self.scratch);
         self.line.push(b'}');
         self.line_done()
     }

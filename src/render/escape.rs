@@ -72,9 +72,7 @@ fn first_to_escape(text: &str) -> Option<usize> {
     while from < bytes.len() {
         let rest = &bytes[from..];
         let plain = words::words(rest)
-            .find(|&(_, w)| {
-                words::has_below(w, 0x20) || words::has_byte(w, 0x7f) || words::has_high(w)
-            })
+            .find(|&(_, w)| words::below(w, 0x20) | words::equal(w, 0x7f) | words::high(w) != 0)
             .map_or(rest.len() / 8 * 8, |(at, _)| at);
         // The first byte from there that is not printable ASCII: the start
         // of a character (all before it is ASCII).

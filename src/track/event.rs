@@ -15,7 +15,7 @@
 //! docs/json-schema.md lists them.
 
 use super::state::TcpState;
-use crate::export::json::out::JsonOut;
+use crate::export::json::out::{key, JsonOut};
 
 /// One thing a packet shows or implies. Byte numbers are relative to the
 /// sender's ISN, as Wireshark shows them (the first data byte is 1).
@@ -386,57 +386,57 @@ impl Event {
                 mss,
                 window_scale,
             } => {
-                o.num("isn", isn);
-                o.opt("mss", mss);
-                o.opt("window_scale", window_scale);
+                o.num(key!("isn"), isn);
+                o.opt(key!("mss"), mss);
+                o.opt(key!("window_scale"), window_scale);
             }
             Event::SynRetransmitted {
                 attempt,
                 since_first_ns,
                 since_previous_ns,
             } => {
-                o.num("attempt", attempt);
-                o.num("since_first_ns", since_first_ns);
-                o.num("since_previous_ns", since_previous_ns);
+                o.num(key!("attempt"), attempt);
+                o.num(key!("since_first_ns"), since_first_ns);
+                o.num(key!("since_previous_ns"), since_previous_ns);
             }
             Event::Data { first, last, len } => {
-                o.num("first", first);
-                o.num("last", last);
-                o.num("len", len);
+                o.num(key!("first"), first);
+                o.num(key!("last"), last);
+                o.num(key!("len"), len);
             }
             Event::Retransmission { first, last }
             | Event::PartialRetransmission { first, last } => {
-                o.num("first", first);
-                o.num("last", last);
+                o.num(key!("first"), first);
+                o.num(key!("last"), last);
             }
             Event::LargeSegment { len }
             | Event::ZeroWindowProbe { len }
-            | Event::Datagram { len } => o.num("len", len),
-            Event::OutOfOrder { missing } => o.num("missing", missing),
+            | Event::Datagram { len } => o.num(key!("len"), len),
+            Event::OutOfOrder { missing } => o.num(key!("missing"), missing),
             Event::KeepAlive { len, idle_ns } => {
-                o.num("len", len);
-                o.num("idle_ns", idle_ns);
+                o.num(key!("len"), len);
+                o.num(key!("idle_ns"), idle_ns);
             }
             Event::ProbeAnswer { window } | Event::WindowUpdate { window } => {
-                o.opt("window", window)
+                o.opt(key!("window"), window)
             }
             Event::Ack { received, new } => {
-                o.num("received", received);
-                o.num("new", new);
+                o.num(key!("received"), received);
+                o.num(key!("new"), new);
             }
-            Event::DelayedAck { delay_ns } => o.num("delay_ns", delay_ns),
+            Event::DelayedAck { delay_ns } => o.num(key!("delay_ns"), delay_ns),
             Event::DuplicateAck { n, expected } => {
-                o.num("n", n);
-                o.num("expected", expected);
+                o.num(key!("n"), n);
+                o.num(key!("expected"), expected);
             }
             Event::WindowChanged { from, to } => {
-                o.num("from", from);
-                o.num("to", to);
+                o.num(key!("from"), from);
+                o.num(key!("to"), to);
             }
-            Event::FinAcked { state } => o.name("state", state.name()),
-            Event::AnsweringFin { after_ns } => o.num("after_ns", after_ns),
+            Event::FinAcked { state } => o.name(key!("state"), state.name()),
+            Event::AnsweringFin { after_ns } => o.num(key!("after_ns"), after_ns),
             Event::Rst { kind } => {
-                o.key("kind");
+                o.key(key!("kind"));
                 o.0.extend_from_slice(kind.json().as_bytes());
             }
             Event::CausedBy {
@@ -444,20 +444,20 @@ impl Event {
                 pid,
                 before_ns,
             } => {
-                o.name("cause", cause.name());
-                o.opt("pid", pid);
-                o.num("before_ns", before_ns);
+                o.name(key!("cause"), cause.name());
+                o.opt(key!("pid"), pid);
+                o.num(key!("before_ns"), before_ns);
             }
             Event::KernelReset { reason } => match reason {
-                Some(r) => o.name("reason", r.code()),
+                Some(r) => o.name(key!("reason"), r.code()),
                 None => {
-                    o.key("reason");
+                    o.key(key!("reason"));
                     o.0.extend_from_slice(b"null");
                 }
             },
-            Event::Reply { to_frame } => o.num("to_frame", to_frame),
+            Event::Reply { to_frame } => o.num(key!("to_frame"), to_frame),
             Event::PortUnreachable { answers } | Event::IcmpError { answers } => {
-                o.opt("answers", answers)
+                o.opt(key!("answers"), answers)
             }
             Event::Fragment {
                 offset,
@@ -465,17 +465,17 @@ impl Event {
                 id,
                 last,
             } => {
-                o.num("offset", offset);
-                o.num("len", len);
-                o.num("id", id);
-                o.flag("last", last);
+                o.num(key!("offset"), offset);
+                o.num(key!("len"), len);
+                o.num(key!("id"), id);
+                o.flag(key!("last"), last);
             }
             Event::Reassembled { fragments, len, id } => {
-                o.num("fragments", fragments);
-                o.num("len", len);
-                o.num("id", id);
+                o.num(key!("fragments"), fragments);
+                o.num(key!("len"), len);
+                o.num(key!("id"), id);
             }
-            Event::OtherProtocol { protocol } => o.num("protocol", protocol),
+            Event::OtherProtocol { protocol } => o.num(key!("protocol"), protocol),
             Event::SynAckRetransmitted
             | Event::HandshakeDone
             | Event::RolesGuessed
@@ -498,19 +498,19 @@ impl Event {
             | Event::NotDecoded
             | Event::Truncated => {}
             Event::UdpLengthMismatch { field, ip_payload } => {
-                o.num("length_field", field);
-                o.num("ip_payload", ip_payload);
+                o.num(key!("length_field"), field);
+                o.num(key!("ip_payload"), ip_payload);
             }
             Event::TcpHeaderLength {
                 header_len,
                 ip_payload,
             } => {
-                o.num("header_len", header_len);
-                o.num("ip_payload", ip_payload);
+                o.num(key!("header_len"), header_len);
+                o.num(key!("ip_payload"), ip_payload);
             }
         }
         o.name(
-            "basis",
+            key!("basis"),
             match self.basis() {
                 Basis::Observed => "observed",
                 Basis::Inferred => "inferred",
@@ -550,6 +550,139 @@ mod tests {
         let j: serde_json::Value = serde_json::from_str(&json(&r)).unwrap();
         assert_eq!(j["code"], r.code());
         assert_eq!(j["kind"]["abort"]["before_any_reply"], true);
+    }
+
+    /// Every event with fields, each field set: the line is JSON, with
+    /// its code first, one key per field, and the basis last.
+    #[test]
+    fn every_event_writes_an_object_with_its_fields() {
+        use super::Cause;
+        use crate::kernel::ResetReason;
+        use crate::track::state::TcpState;
+        let events = [
+            (
+                Event::Syn {
+                    isn: 1,
+                    mss: Some(2),
+                    window_scale: Some(3),
+                },
+                3,
+            ),
+            (
+                Event::SynAck {
+                    isn: 1,
+                    mss: None,
+                    window_scale: None,
+                },
+                3,
+            ),
+            (
+                Event::SynRetransmitted {
+                    attempt: 2,
+                    since_first_ns: 3,
+                    since_previous_ns: 4,
+                },
+                3,
+            ),
+            (
+                Event::Data {
+                    first: 1,
+                    last: 2,
+                    len: 2,
+                },
+                3,
+            ),
+            (Event::LargeSegment { len: 9000 }, 1),
+            (Event::Retransmission { first: 1, last: 2 }, 2),
+            (Event::PartialRetransmission { first: 1, last: 2 }, 2),
+            (Event::OutOfOrder { missing: 5 }, 1),
+            (Event::KeepAlive { len: 1, idle_ns: 7 }, 2),
+            (Event::ZeroWindowProbe { len: 1 }, 1),
+            (Event::ProbeAnswer { window: Some(5) }, 1),
+            (
+                Event::Ack {
+                    received: 5,
+                    new: 2,
+                },
+                2,
+            ),
+            (Event::DelayedAck { delay_ns: 40 }, 1),
+            (Event::DuplicateAck { n: 2, expected: 9 }, 2),
+            (Event::WindowUpdate { window: None }, 1),
+            (Event::WindowChanged { from: 1, to: 2 }, 2),
+            (
+                Event::FinAcked {
+                    state: TcpState::TimeWait,
+                },
+                1,
+            ),
+            (Event::AnsweringFin { after_ns: 5 }, 1),
+            (
+                Event::Rst {
+                    kind: RstKind::Refused,
+                },
+                1,
+            ),
+            (
+                Event::CausedBy {
+                    cause: Cause::Shutdown,
+                    pid: Some(7),
+                    before_ns: 3,
+                },
+                3,
+            ),
+            (
+                Event::KernelReset {
+                    reason: Some(ResetReason::NoSocket),
+                },
+                1,
+            ),
+            (Event::Datagram { len: 4 }, 1),
+            (Event::Reply { to_frame: 3 }, 1),
+            (Event::PortUnreachable { answers: Some(2) }, 1),
+            (Event::IcmpError { answers: None }, 1),
+            (
+                Event::Fragment {
+                    offset: 8,
+                    len: 16,
+                    id: 3,
+                    last: true,
+                },
+                4,
+            ),
+            (
+                Event::Reassembled {
+                    fragments: 2,
+                    len: 30,
+                    id: 3,
+                },
+                3,
+            ),
+            (Event::OtherProtocol { protocol: 47 }, 1),
+            (
+                Event::UdpLengthMismatch {
+                    field: 9,
+                    ip_payload: 20,
+                },
+                2,
+            ),
+            (
+                Event::TcpHeaderLength {
+                    header_len: 12,
+                    ip_payload: 20,
+                },
+                2,
+            ),
+        ];
+        for (e, fields) in events {
+            let text = json(&e);
+            let j: serde_json::Value = serde_json::from_str(&text)
+                .unwrap_or_else(|err| panic!("{e:?} wrote {text}: {err}"));
+            let object = j.as_object().unwrap();
+            assert_eq!(j["code"], e.code(), "{text}");
+            assert!(text.starts_with("{\"code\":") && object.contains_key("basis"));
+            assert_eq!(object.len(), fields + 2, "{text}");
+        }
     }
 
     #[test]

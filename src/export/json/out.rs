@@ -14,8 +14,17 @@ use std::net::{IpAddr, SocketAddr};
 
 use crate::render::{ipv4_bytes, words};
 
+/// `,"name":`, the start of a pair, as one literal: written with one
+/// copy of a length known at compile time.
+macro_rules! key {
+    ($name:literal) => {
+        concat!(",\"", $name, "\":")
+    };
+}
+pub(crate) use key;
+
 /// Appends `,"key":value` pairs to a line (the caller writes the `{` and
-/// the first pair).
+/// the first pair). Each `key` is a [`key!`].
 pub struct JsonOut<'o>(pub &'o mut Vec<u8>);
 
 // Inlined: a key or name then has a length known at compile time, and its
@@ -24,9 +33,7 @@ pub struct JsonOut<'o>(pub &'o mut Vec<u8>);
 impl JsonOut<'_> {
     #[inline]
     pub fn key(&mut self, key: &str) {
-        self.0.extend_from_slice(b",\"");
         self.0.extend_from_slice(key.as_bytes());
-        self.0.extend_from_slice(b"\":");
     }
 
     #[inline]
@@ -129,7 +136,7 @@ pub fn quoted(out: &mut Vec<u8>, text: &str) {
 
 /// Whether any of eight bytes is a control character, `"` or `\\`.
 fn any_to_escape(word: u64) -> bool {
-    words::has_below(word, 0x20) || words::has_byte(word, b'"') || words::has_byte(word, b'\\')
+    words::below(word, 0x20) | words::equal(word, b'"') | words::equal(word, b'\\') != 0
 }
 
 /// What serde_json writes for a byte that needs escaping.
@@ -159,23 +166,25 @@ fn escaped(byte: u8) -> Option<&'static [u8]> {
 
 /// Append `bytes` (UTF-8) with JSON's escapes, as serde_json writes them.
 pub fn escape_into(out: &mut Vec<u8>, bytes: &[u8]) {
+    // Bytes before `done` are in `out`; runs with nothing to escape are
+    // copied in one piece.
     let mut done = 0;
-    let mut escape_from = |out: &mut Vec<u8>, at: usize, part: &[u8]| {
-        for (i, &b) in part.iter().enumerate() {
+    let mut escape = |out: &mut Vec<u8>, from: usize, to: usize| {
+        for (i, &b) in bytes.iter().enumerate().take(to).skip(from) {
             if let Some(e) = escaped(b) {
-                out.extend_from_slice(&bytes[done..at + i]);
+                out.extend_from_slice(&bytes[done..i]);
                 out.extend_from_slice(e);
-                done = at + i + 1;
+                done = i + 1;
             }
         }
     };
+    let words = bytes.len() / 8;
     for (at, word) in words::words(bytes) {
         if any_to_escape(word) {
-            escape_from(out, at, &bytes[at..at + 8]);
+            escape(out, at, at + 8);
         }
     }
-    let tail = bytes.len() / 8 * 8;
-    escape_from(out, tail, &bytes[tail..]);
+    escape(out, words * 8, bytes.len());
     out.extend_from_slice(&bytes[done..]);
 }
 
@@ -220,8 +229,8 @@ mod tests {
             let addr: std::net::SocketAddr = addr.parse().unwrap();
             let mut line = Vec::new();
             let mut o = JsonOut(&mut line);
-            o.socket("a", addr);
-            o.ip("i", addr.ip());
+            o.socket(key!("a"), addr);
+            o.ip(key!("i"), addr.ip());
             let theirs = format!(
                 ",\"a\":{},\"i\":{}",
                 serde_json::to_string(&addr).unwrap(),
