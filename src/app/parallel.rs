@@ -387,6 +387,23 @@ fn read(source: &mut (dyn FrameSource + Send), plan: Plan, link: Link<'_>) -> En
     }
 }
 
+/// Spins before waiting for a batch this many times (about 100 µs): a
+/// waiting thread must be woken by the sender, a system call that cost the
+/// reader 2-4% of its time when the calling thread was the quicker one.
+const SPINS: u32 = 20_000;
+
+/// The next batch, `None` once the reader has finished.
+fn next_batch(batches: &mpsc::Receiver<Batch>) -> Option<Batch> {
+    for _ in 0..SPINS {
+        match batches.try_recv() {
+            Ok(batch) => return Some(batch),
+            Err(mpsc::TryRecvError::Empty) => std::hint::spin_loop(),
+            Err(mpsc::TryRecvError::Disconnected) => return None,
+        }
+    }
+    batches.recv().ok()
+}
+
 /// The pipeline of [`super::pipeline::pump_observed`] for a file, on two
 /// threads (see the module's comment).
 pub(super) fn pump(
@@ -446,7 +463,7 @@ fn pump_shared(
         let mut events = Vec::new();
         let rendered = (|| -> anyhow::Result<()> {
             // The reader's sender is dropped when it returns: the end.
-            for mut batch in batches.iter() {
+            while let Some(mut batch) = next_batch(&batches) {
                 // Slots are read in place (a move copied each one).
                 let mut conns = batch.conns.iter();
                 let mut packets = batch.packets.drain(..);

@@ -80,7 +80,17 @@ impl Reassembler {
 
     /// `packet` as it goes on: unchanged unless it is the fragment that
     /// completes a datagram, which then carries the datagram's transport.
-    pub fn feed<'b>(&'b mut self, mut packet: Packet<'b>) -> Packet<'b> {
+    /// Inlined, so that a packet that is no fragment (nearly all) is not
+    /// moved in and out (a copy of 232 bytes each way).
+    #[inline]
+    pub fn feed<'b>(&'b mut self, packet: Packet<'b>) -> Packet<'b> {
+        match (packet.ip, packet.transport) {
+            (Some(ip), Transport::Other { .. }) if ip.fragment.is_some() => self.fragment(packet),
+            _ => packet,
+        }
+    }
+
+    fn fragment<'b>(&'b mut self, mut packet: Packet<'b>) -> Packet<'b> {
         let (Some(ip), Transport::Other { protocol }) = (packet.ip, packet.transport) else {
             return packet;
         };
