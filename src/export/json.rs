@@ -13,7 +13,7 @@ use std::io::{self, Write};
 
 use serde::Serialize;
 
-use self::out::{key, JsonOut};
+use self::out::{key, IpCache, JsonOut};
 use crate::decode::Transport;
 use crate::render::{payload_text, Render, RowWriter, RunEnd};
 use crate::timeline::{ConnSummary, PacketRow};
@@ -48,6 +48,7 @@ pub struct JsonRender<W: Write> {
     bytes: bool,
     /// A conversation's outcome in words, reused from line to line.
     scratch: String,
+    ips: IpCache,
 }
 
 /// The block size for [`JsonRender::batched`]: the output BufWriter's capacity.
@@ -62,6 +63,7 @@ impl<W: Write> JsonRender<W> {
             batch: 0,
             bytes: false,
             scratch: String::new(),
+            ips: IpCache::default(),
         }
     }
 
@@ -113,7 +115,12 @@ fn to_io(e: serde_json::Error) -> io::Error {
 
 /// One packet row as a JSON object (no newline) appended to `line`;
 /// `bytes`: with its header bytes and payload in hex.
-fn write_packet(row: &PacketRow<'_, '_>, bytes: bool, line: &mut Vec<u8>) -> io::Result<()> {
+fn write_packet(
+    row: &PacketRow<'_, '_>,
+    bytes: bool,
+    ips: &mut IpCache,
+    line: &mut Vec<u8>,
+) -> io::Result<()> {
     let p = row.packet;
     // The fields of docs/json-schema.md in order; a field that does not
     // apply is left out.
@@ -122,8 +129,8 @@ fn write_packet(row: &PacketRow<'_, '_>, bytes: bool, line: &mut Vec<u8>) -> io:
     o.num(key!("frame"), p.frame);
     o.num(key!("ts_ns"), p.ts_ns);
     if let Some(ip) = p.ip {
-        o.ip(key!("src"), ip.src);
-        o.ip(key!("dst"), ip.dst);
+        o.ip_cached(key!("src"), ip.src, ips);
+        o.ip_cached(key!("dst"), ip.dst, ips);
     }
     match &p.transport {
         Transport::Tcp(t) => {
@@ -222,6 +229,7 @@ fn write_packet(row: &PacketRow<'_, '_>, bytes: bool, line: &mut Vec<u8>) -> io:
 /// depends on nothing but its own packet.
 struct JsonRows {
     bytes: bool,
+    ips: IpCache,
 }
 
 impl RowWriter for JsonRows {
@@ -231,7 +239,7 @@ impl RowWriter for JsonRows {
         _first_ns: i64,
         out: &mut Vec<u8>,
     ) -> io::Result<()> {
-        write_packet(row, self.bytes, out)
+        write_packet(row, self.bytes, &mut self.ips, out)
     }
 }
 
@@ -243,13 +251,17 @@ impl<W: Write> Render for JsonRender<W> {
         if !self.rows {
             return Ok(());
         }
-        write_packet(row, self.bytes, &mut self.line)?;
+        write_packet(row, self.bytes, &mut self.ips, &mut self.line)?;
         self.line_done()
     }
 
     fn row_writer(&self) -> Option<Box<dyn RowWriter>> {
-        self.rows
-            .then(|| Box::new(JsonRows { bytes: self.bytes }) as Box<dyn RowWriter>)
+        self.rows.then(|| {
+            Box::new(JsonRows {
+                bytes: self.bytes,
+                ips: IpCache::default(),
+            }) as Box<dyn RowWriter>
+        })
     }
 
     fn packet_written(&mut self, _ts_ns: i64, bytes: &[u8]) -> io::Result<()> {

@@ -87,10 +87,12 @@ impl JsonOut<'_> {
     }
 
     #[inline]
-    pub fn ip(&mut self, key: &str, ip: IpAddr) {
+    /// An address, its text from `cache`.
+    #[inline]
+    pub fn ip_cached(&mut self, key: &str, ip: IpAddr, cache: &mut IpCache) {
         self.key(key);
         self.0.push(b'"');
-        push_ip(self.0, ip);
+        self.0.extend_from_slice(cache.text(ip));
         self.0.push(b'"');
     }
 
@@ -112,6 +114,33 @@ impl JsonOut<'_> {
         self.0
             .extend_from_slice(itoa::Buffer::new().format(addr.port()).as_bytes());
         self.0.push(b'"');
+    }
+}
+
+/// The text of the last two addresses written: a capture's packets mostly
+/// repeat the same ones (writing both of a row's was 180 instructions).
+#[derive(Debug, Default)]
+pub struct IpCache {
+    entries: [(Option<IpAddr>, Vec<u8>); 2],
+    /// The entry the next new address replaces.
+    next: usize,
+}
+
+impl IpCache {
+    pub fn text(&mut self, ip: IpAddr) -> &[u8] {
+        let at = match self.entries.iter().position(|(a, _)| *a == Some(ip)) {
+            Some(at) => at,
+            None => {
+                let at = self.next;
+                self.next = 1 - at;
+                let (address, text) = &mut self.entries[at];
+                *address = Some(ip);
+                text.clear();
+                push_ip(text, ip);
+                at
+            }
+        };
+        &self.entries[at].1
     }
 }
 
@@ -230,7 +259,7 @@ mod tests {
             let mut line = Vec::new();
             let mut o = JsonOut(&mut line);
             o.socket(key!("a"), addr);
-            o.ip(key!("i"), addr.ip());
+            o.ip_cached(key!("i"), addr.ip(), &mut super::IpCache::default());
             let theirs = format!(
                 ",\"a\":{},\"i\":{}",
                 serde_json::to_string(&addr).unwrap(),
