@@ -86,7 +86,6 @@ impl JsonOut<'_> {
         quoted(self.0, text);
     }
 
-    #[inline]
     /// An address, its text from `cache`.
     #[inline]
     pub fn ip_cached(&mut self, key: &str, ip: IpAddr, cache: &mut IpCache) {
