@@ -138,16 +138,7 @@ fn write_packet(
             o.num(key!("sport"), t.src_port);
             o.num(key!("dport"), t.dst_port);
             o.key(key!("tcp_flags"));
-            o.0.push(b'[');
-            for (i, name) in t.flags.names().enumerate() {
-                if i > 0 {
-                    o.0.push(b',');
-                }
-                o.0.push(b'"');
-                o.0.extend_from_slice(name.as_bytes());
-                o.0.push(b'"');
-            }
-            o.0.push(b']');
+            o.0.extend_from_slice(t.flags.json_names().as_bytes());
             o.num(key!("seq"), t.seq.0);
             o.some(key!("ack"), t.ack.map(|a| a.0));
             o.some(key!("rel_seq"), row.rel_seq);
