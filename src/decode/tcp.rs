@@ -203,11 +203,6 @@ mod tests {
         assert_eq!(TcpFlags(TcpFlags::RST).tcpdump(), "R");
         assert_eq!(TcpFlags(TcpFlags::ACK).tcpdump(), ".");
     }
-}
-
-#[cfg(test)]
-mod flag_tests {
-    use super::TcpFlags;
 
     #[test]
     fn every_flag_byte_is_named_in_text_and_json() {
