@@ -58,12 +58,13 @@ enum Cut {
 /// packet, few enough that a batch stays in the cache between the threads
 /// (256 loopback echo packets are about 100 KB; 2048 were slower).
 const BATCH_PACKETS: usize = 256;
-/// Batches between the threads: the reader may run this far ahead.
-const IN_FLIGHT: usize = 16;
+/// Batches between the threads: the reader may run this far ahead (16 were
+/// no faster and held more memory).
+const IN_FLIGHT: usize = 8;
 /// The reader writes rows itself from this many batches waiting to be
 /// rendered, until no more than [`WRITE_UNTIL`] wait.
-const WRITE_FROM: u64 = 8;
-const WRITE_UNTIL: u64 = 4;
+const WRITE_FROM: u64 = 4;
+const WRITE_UNTIL: u64 = 2;
 
 /// Where some bytes are in [`Batch::bytes`] (32-bit: a batch holds far
 /// less than 4 GiB, and every packet's slot is smaller for it).
@@ -142,12 +143,23 @@ struct Batch {
 }
 
 impl Batch {
+    /// Empty, for reuse. A batch that carried a burst (the tracker evicts
+    /// half its table at once when it is full: 10,000 summaries in one
+    /// batch) gives back what the burst took: kept in every batch that once
+    /// carried one, that was 80 MB on a SYN flood (tests/memory.rs).
     fn clear(&mut self) {
-        self.items.clear();
-        self.bytes.clear();
-        self.events.clear();
-        self.packets.clear();
-        self.conns.clear();
+        fn reset<T>(v: &mut Vec<T>, keep: usize) {
+            if v.capacity() > keep {
+                *v = Vec::new();
+            } else {
+                v.clear();
+            }
+        }
+        reset(&mut self.items, 4 * BATCH_PACKETS);
+        reset(&mut self.bytes, 1 << 20);
+        reset(&mut self.events, 4 * BATCH_PACKETS);
+        reset(&mut self.packets, BATCH_PACKETS);
+        reset(&mut self.conns, BATCH_PACKETS);
     }
 
     fn keep(&mut self, bytes: &[u8]) -> Span {
