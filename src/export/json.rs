@@ -15,7 +15,7 @@ use serde::Serialize;
 
 use self::out::{key, IpCache, JsonOut};
 use crate::decode::Transport;
-use crate::render::{payload_text, Render, RowWriter, RunEnd};
+use crate::render::{push_payload_text, Render, RowWriter, RunEnd};
 use crate::timeline::{ConnSummary, PacketRow};
 
 #[derive(Serialize)]
@@ -48,7 +48,7 @@ pub struct JsonRender<W: Write> {
     bytes: bool,
     /// A conversation's outcome in words, reused from line to line.
     scratch: String,
-    ips: IpCache,
+    cache: RowCache,
 }
 
 /// The block size for [`JsonRender::batched`]: the output BufWriter's capacity.
@@ -63,7 +63,7 @@ impl<W: Write> JsonRender<W> {
             batch: 0,
             bytes: false,
             scratch: String::new(),
-            ips: IpCache::default(),
+            cache: RowCache::default(),
         }
     }
 
@@ -118,9 +118,10 @@ fn to_io(e: serde_json::Error) -> io::Error {
 fn write_packet(
     row: &PacketRow<'_, '_>,
     bytes: bool,
-    ips: &mut IpCache,
+    cache: &mut RowCache,
     line: &mut Vec<u8>,
 ) -> io::Result<()> {
+    let RowCache { ips, scratch } = cache;
     let p = row.packet;
     // The fields of docs/json-schema.md in order; a field that does not
     // apply is left out.
@@ -189,9 +190,10 @@ fn write_packet(
     if p.truncated {
         o.flag(key!("truncated"), true);
     }
-    let payload = payload_text(row, 64);
-    if !payload.is_empty() {
-        o.text(key!("payload"), &payload);
+    scratch.clear();
+    push_payload_text(scratch, row, 64);
+    if !scratch.is_empty() {
+        o.text(key!("payload"), scratch);
     }
     if let Some(issue) = &p.issue {
         o.text(key!("issue"), &issue.to_string());
@@ -220,7 +222,15 @@ fn write_packet(
 /// depends on nothing but its own packet.
 struct JsonRows {
     bytes: bool,
+    cache: RowCache,
+}
+
+/// What writing rows reuses from row to row: the addresses' text, and a
+/// buffer for the payload's preview (no allocation per packet).
+#[derive(Debug, Default)]
+struct RowCache {
     ips: IpCache,
+    scratch: String,
 }
 
 impl RowWriter for JsonRows {
@@ -230,7 +240,7 @@ impl RowWriter for JsonRows {
         _first_ns: i64,
         out: &mut Vec<u8>,
     ) -> io::Result<()> {
-        write_packet(row, self.bytes, &mut self.ips, out)
+        write_packet(row, self.bytes, &mut self.cache, out)
     }
 }
 
@@ -242,7 +252,7 @@ impl<W: Write> Render for JsonRender<W> {
         if !self.rows {
             return Ok(());
         }
-        write_packet(row, self.bytes, &mut self.ips, &mut self.line)?;
+        write_packet(row, self.bytes, &mut self.cache, &mut self.line)?;
         self.line_done()
     }
 
@@ -250,7 +260,7 @@ impl<W: Write> Render for JsonRender<W> {
         self.rows.then(|| {
             Box::new(JsonRows {
                 bytes: self.bytes,
-                ips: IpCache::default(),
+                cache: RowCache::default(),
             }) as Box<dyn RowWriter>
         })
     }

@@ -95,6 +95,12 @@ fn first_to_escape(text: &str) -> Option<usize> {
 /// character cut at the end is shown as such.
 pub fn preview(carry_in: &[u8], payload: &[u8], max_chars: usize) -> String {
     let mut out = String::new();
+    push_preview(&mut out, carry_in, payload, max_chars);
+    out
+}
+
+/// [`preview`], appended to `out` (a row's buffer: no allocation per packet).
+pub fn push_preview(out: &mut String, carry_in: &[u8], payload: &[u8], max_chars: usize) {
     let mut rest = payload;
     if !carry_in.is_empty() {
         // The continuation bytes that complete the carried character.
@@ -113,7 +119,7 @@ pub fn preview(carry_in: &[u8], payload: &[u8], max_chars: usize) -> String {
             if let Ok(s) = std::str::from_utf8(&whole) {
                 out.push_str(" completes '");
                 for c in s.chars() {
-                    push_char(&mut out, c);
+                    push_char(out, c);
                 }
                 out.push('\'');
             }
@@ -125,19 +131,19 @@ pub fn preview(carry_in: &[u8], payload: &[u8], max_chars: usize) -> String {
     while !rest.is_empty() {
         if shown >= max_chars {
             out.push('…');
-            return out;
+            return;
         }
         match std::str::from_utf8(rest) {
             Ok(s) => {
                 for c in s.chars() {
                     if shown >= max_chars {
                         out.push('…');
-                        return out;
+                        return;
                     }
-                    push_char(&mut out, c);
+                    push_char(out, c);
                     shown += 1;
                 }
-                return out;
+                return;
             }
             Err(e) => {
                 let (good, bad) = rest.split_at(e.valid_up_to());
@@ -145,9 +151,9 @@ pub fn preview(carry_in: &[u8], payload: &[u8], max_chars: usize) -> String {
                 for c in std::str::from_utf8(good).unwrap_or_default().chars() {
                     if shown >= max_chars {
                         out.push('…');
-                        return out;
+                        return;
                     }
-                    push_char(&mut out, c);
+                    push_char(out, c);
                     shown += 1;
                 }
                 match e.error_len() {
@@ -165,13 +171,12 @@ pub fn preview(carry_in: &[u8], payload: &[u8], max_chars: usize) -> String {
                             let _ = write!(out, "{b:02x}");
                         }
                         out.push_str("… character continues in the next segment]");
-                        return out;
+                        return;
                     }
                 }
             }
         }
     }
-    out
 }
 
 #[cfg(test)]

@@ -485,7 +485,7 @@ pub fn push_payload(s: &mut String, row: &PacketRow<'_, '_>, max_chars: usize) {
         return;
     }
     s.push('"');
-    s.push_str(&payload_text(row, max_chars));
+    escape::push_preview(s, row.carry_in.as_slice(), row.packet.payload, max_chars);
     s.push('"');
     if row.packet.truncated && row.packet.payload.len() < usize::try_from(len).unwrap_or(usize::MAX)
     {
@@ -503,11 +503,10 @@ fn payload_len(row: &PacketRow<'_, '_>) -> u32 {
     }
 }
 
-/// The payload preview alone (no quotes, no cut marker); empty when there
-/// is no payload.
-pub fn payload_text(row: &PacketRow<'_, '_>, max_chars: usize) -> String {
-    if payload_len(row) == 0 {
-        return String::new();
+/// The payload preview alone (no quotes, no cut marker) appended to `out`;
+/// nothing when there is no payload.
+pub fn push_payload_text(out: &mut String, row: &PacketRow<'_, '_>, max_chars: usize) {
+    if payload_len(row) > 0 {
+        escape::push_preview(out, row.carry_in.as_slice(), row.packet.payload, max_chars);
     }
-    escape::preview(row.carry_in.as_slice(), row.packet.payload, max_chars)
 }
