@@ -71,13 +71,28 @@ tshark = next((r for r in results if r["command"].startswith("tshark")), None)
 print(f"{packets} packets, {os.path.getsize(path) / 2**20:.0f} MiB, median of {rounds} rounds, "
       f"{os.cpu_count()} cores")
 print()
-print("| command | time | packets/s | vs tcpdump | vs tshark | peak RSS |")
-print("|---|---|---|---|---|---|")
+table = ["| command | time | packets/s | vs tcpdump | vs tshark | peak RSS |",
+         "|---|---|---|---|---|---|"]
 for r in results:
     vs_tcpdump = f"{r['packets_per_second'] / tcpdump['packets_per_second']:.2f}x" if tcpdump else "-"
     vs_tshark = f"{r['packets_per_second'] / tshark['packets_per_second']:.1f}x" if tshark else "-"
-    print(f"| `{r['command']}` | {r['seconds']:.2f} s | {r['packets_per_second']:,} | {vs_tcpdump} | "
-          f"{vs_tshark} | {r['peak_rss_kib'] / 1024:.0f} MiB |")
+    table.append(f"| `{r['command']}` | {r['seconds']:.2f} s | {r['packets_per_second']:,} | {vs_tcpdump} | "
+                 f"{vs_tshark} | {r['peak_rss_kib'] / 1024:.0f} MiB |")
+print("\n".join(table))
+
+# README=1: the README's table (between its bench markers) replaced by this one.
+if os.environ.get("README") == "1":
+    readme = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "README.md")
+    with open(readme) as f:
+        text = f.read()
+    start, end = "<!-- scripts/bench: start -->\n", "<!-- scripts/bench: end -->"
+    if start not in text or end not in text:
+        sys.exit("bench: README.md has no bench markers")
+    head, rest = text.split(start, 1)
+    _, tail = rest.split(end, 1)
+    with open(readme, "w") as f:
+        f.write(head + start + "\n".join(table) + "\n" + end + tail)
+    print("README.md: table replaced")
 out = os.path.join(os.path.dirname(path), "bench.json")
 with open(out, "w") as f:
     json.dump({"file": path, "packets": packets, "rounds": rounds, "results": results}, f, indent=2)
