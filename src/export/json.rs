@@ -113,6 +113,12 @@ fn to_io(e: serde_json::Error) -> io::Error {
     io::Error::other(e)
 }
 
+/// `rel_seq` and `rel_ack`, where the schema places them for every protocol.
+fn relative(o: &mut JsonOut<'_>, row: &PacketRow<'_, '_>) {
+    o.some(key!("rel_seq"), row.rel_seq);
+    o.some(key!("rel_ack"), row.rel_ack);
+}
+
 /// One packet row as a JSON object (no newline) appended to `line`;
 /// `bytes`: with its header bytes and payload in hex.
 fn write_packet(
@@ -142,8 +148,7 @@ fn write_packet(
             o.0.extend_from_slice(t.flags.json_names().as_bytes());
             o.num(key!("seq"), t.seq.0);
             o.some(key!("ack"), t.ack.map(|a| a.0));
-            o.some(key!("rel_seq"), row.rel_seq);
-            o.some(key!("rel_ack"), row.rel_ack);
+            relative(&mut o, row);
             o.num(key!("win"), t.window);
             o.some(key!("win_scale"), row.window_scale);
             o.num(key!("len"), t.payload_len);
@@ -152,23 +157,20 @@ fn write_packet(
             o.name(key!("proto"), "udp");
             o.num(key!("sport"), u.src_port);
             o.num(key!("dport"), u.dst_port);
-            o.some(key!("rel_seq"), row.rel_seq);
-            o.some(key!("rel_ack"), row.rel_ack);
+            relative(&mut o, row);
             o.some(key!("win_scale"), row.window_scale);
             o.num(key!("len"), u.payload_len);
         }
         Transport::Icmp(i) => {
             o.name(key!("proto"), if i.v6 { "icmpv6" } else { "icmp" });
-            o.some(key!("rel_seq"), row.rel_seq);
-            o.some(key!("rel_ack"), row.rel_ack);
+            relative(&mut o, row);
             o.some(key!("win_scale"), row.window_scale);
             o.num(key!("icmp_type"), i.icmp_type);
             o.num(key!("icmp_code"), i.code);
         }
         Transport::Other { .. } | Transport::None => {
             o.name(key!("proto"), "other");
-            o.some(key!("rel_seq"), row.rel_seq);
-            o.some(key!("rel_ack"), row.rel_ack);
+            relative(&mut o, row);
             o.some(key!("win_scale"), row.window_scale);
         }
     }
