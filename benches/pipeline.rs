@@ -109,7 +109,7 @@ fn track_all(explain: bool, render: Option<&mut dyn Render>) {
         }
         black_box(&row.states);
         tracker.recycle(row);
-        for s in tracker.drain_finished() {
+        for s in tracker.finished().drain(..) {
             if let Some(r) = render.as_deref_mut() {
                 r.conn(&s).unwrap();
             }

@@ -68,7 +68,7 @@ pub fn packets(data: &[u8]) {
             let _ = r.packet(&row);
         }
         tracker.recycle(row);
-        for summary in tracker.drain_finished() {
+        for summary in tracker.finished().drain(..) {
             for r in renders.iter_mut() {
                 let _ = r.conn(&summary);
             }

@@ -5,7 +5,7 @@ use std::process::{Command, Stdio};
 
 use predicates::prelude::{predicate, PredicateBooleanExt};
 
-use crate::common::{one_line_error, repo, tcpdump_captures, wirelab};
+use crate::common::{assert_succeeded, one_line_error, repo, tcpdump_captures, wirelab};
 
 #[test]
 fn help_lists_replay_and_watch() {
@@ -119,11 +119,7 @@ fn broken_pipe_is_not_an_error() {
         .unwrap();
     drop(child.stdout.take());
     let out = child.wait_with_output().unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_succeeded(&out);
     assert!(
         out.stderr.is_empty(),
         "{}",

@@ -1,7 +1,7 @@
 //! `wirelab demo`: every lab runs on loopback with a real capture and
 //! passes its checks (API results and key packets, as measured on Linux).
 
-use crate::common::{repo, wirelab};
+use crate::common::{assert_succeeded, repo, wirelab};
 
 fn run_lab(name: &str) -> String {
     let out = wirelab()
@@ -324,11 +324,7 @@ fn demo_save_writes_pcapng_and_json_that_replay_reproduces() {
         .arg(&dir)
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_succeeded(&out);
     let saved = std::fs::read_to_string(dir.join("refused.jsonl")).unwrap();
     let replayed = wirelab()
         .args(["replay", "--format", "json"])
@@ -569,11 +565,7 @@ fn step_q_ends_the_lab_before_the_step_runs() {
     // Enter at the first prompt, q at the second.
     child.stdin.take().unwrap().write_all(b"\nq\n").unwrap();
     let out = child.wait_with_output().unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_succeeded(&out);
     let lines: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout)
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())

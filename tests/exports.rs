@@ -4,7 +4,9 @@
 
 use std::process::Command;
 
-use crate::common::{packet_events, packet_notes, replay_to_string, repo, wirelab};
+use crate::common::{
+    assert_succeeded, packet_events, packet_notes, replay_to_string, repo, wirelab,
+};
 
 #[test]
 fn export_snapshots_of_reference_captures() {
@@ -311,11 +313,7 @@ fn rendered_dom(html_file: &std::path::Path, fragment: &str, profile: &std::path
         .arg(url)
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_succeeded(&out);
     String::from_utf8(out.stdout).unwrap()
 }
 
@@ -411,11 +409,7 @@ fn a_multi_interface_pcapng_exports_with_its_interfaces_and_replays_the_same() {
         .arg(&input)
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_succeeded(&out);
     // tshark reads three interfaces, each frame with its own encapsulation.
     let fields = Command::new("tshark")
         .arg("-r")

@@ -9,7 +9,7 @@ use std::process::{Command, Stdio};
 
 use serde_json::Value;
 
-use crate::common::free_port;
+use crate::common::{assert_succeeded, free_port};
 
 const INSTANCES: &str = "/sys/kernel/tracing/instances";
 
@@ -239,11 +239,7 @@ fn without_root_the_states_are_said_to_be_inferred() {
         .args(["watch", "-d", "0.3", "-p", &free_port().to_string()])
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_succeeded(&out);
     let stderr = String::from_utf8_lossy(&out.stderr);
     let said: Vec<&str> = stderr
         .lines()

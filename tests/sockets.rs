@@ -16,7 +16,7 @@ use wirelab::sockets::server::{self, Mode, ServeOptions, SharedLog};
 use wirelab::sockets::shutdown::Shutdown;
 use wirelab::sockets::Calls;
 
-use crate::common::free_port;
+use crate::common::{assert_succeeded, free_port};
 
 fn local(port: u16) -> SocketAddr {
     SocketAddr::from(([127, 0, 0, 1], port))
@@ -438,11 +438,7 @@ fn client_capture_interleaves_socket_calls_with_packets() {
         ])
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_succeeded(&out);
     let lines: Vec<serde_json::Value> = String::from_utf8(out.stdout)
         .unwrap()
         .lines()
@@ -688,11 +684,7 @@ fn proxy_takes_host_names_like_serve_and_client() {
         .arg(format!("localhost:{b}"))
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_succeeded(&out);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(stdout.contains(&format!(":{a}) -> ok")), "{stdout}");
 }

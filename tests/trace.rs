@@ -4,7 +4,7 @@
 
 use serde_json::Value;
 
-use crate::common::{one_line_error, repo};
+use crate::common::{assert_succeeded, one_line_error, repo};
 
 /// Run `wirelab trace --format json -p PORT -p PORT+1 -- python3 PROGRAM
 /// PORT ARGS` (the ports keep other tests' loopback traffic out); its events.
@@ -412,11 +412,7 @@ fn pcapng_comments_carry_the_calls_before_each_packet() {
         .args([&port.to_string(), "plain"])
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_succeeded(&out);
     let t = std::process::Command::new("tshark")
         .arg("-r")
         .arg(&file)
@@ -488,11 +484,7 @@ fn without_ports_only_the_programs_own_traffic_is_shown() {
         .unwrap();
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
     busy.join().unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_succeeded(&out);
     let events: Vec<Value> = String::from_utf8_lossy(&out.stdout)
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
@@ -518,11 +510,7 @@ fn trace_command(port: u16, argv: &[&str]) -> Vec<Value> {
         .args(argv)
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_succeeded(&out);
     String::from_utf8_lossy(&out.stdout)
         .lines()
         .map(|l| serde_json::from_str(l).expect("JSON Lines"))

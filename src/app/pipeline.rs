@@ -209,7 +209,7 @@ pub fn pump_observed(
         render.packet(&row)?;
         tracker.recycle(row);
         progress.tick(tracker.stats().packets, source.position());
-        for summary in tracker.drain_finished() {
+        for summary in tracker.finished().drain(..) {
             render.conn(&summary)?;
         }
     }

@@ -46,8 +46,6 @@ pub struct JsonRender<W: Write> {
     /// Packet rows also carry their header bytes and payload in hex (the
     /// classroom view's detail pane: `--web`, `--format html`).
     bytes: bool,
-    /// A conversation's outcome in words, reused from line to line.
-    scratch: String,
     cache: RowCache,
 }
 
@@ -62,7 +60,6 @@ impl<W: Write> JsonRender<W> {
             line: Vec::new(),
             batch: 0,
             bytes: false,
-            scratch: String::new(),
             cache: RowCache::default(),
         }
     }
@@ -227,8 +224,9 @@ struct JsonRows {
     cache: RowCache,
 }
 
-/// What writing rows reuses from row to row: the addresses' text, and a
-/// buffer for the payload's preview (no allocation per packet).
+/// What writing lines reuses from line to line: the addresses' text, and a
+/// buffer for a payload's preview or a conversation's outcome (no
+/// allocation per line).
 #[derive(Debug, Default)]
 struct RowCache {
     ips: IpCache,
@@ -304,9 +302,10 @@ impl<W: Write> Render for JsonRender<W> {
             o.name(key!("server_state"), state);
         }
         o.flag(key!("evicted"), s.evicted);
-        self.scratch.clear();
-        crate::render::explain::write_outcome(s, &mut self.scratch);
-        JsonOut(&mut self.line).text(key!("outcome"), &self.scratch);
+        let scratch = &mut self.cache.scratch;
+        scratch.clear();
+        crate::render::explain::write_outcome(s, scratch);
+        JsonOut(&mut self.line).text(key!("outcome"), scratch);
         self.line.push(b'}');
         self.line_done()
     }

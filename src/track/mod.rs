@@ -291,14 +291,9 @@ impl Tracker {
         self.live.len()
     }
 
-    /// Summaries of conversations that ended since the last call.
-    pub fn drain_finished(&mut self) -> std::vec::Drain<'_, ConnSummary> {
-        self.finished.drain(..)
-    }
-
-    /// The summaries of conversations that ended, to be taken whole (by
-    /// `Vec::append`: one copy, not one move per summary); the list is
-    /// reused.
+    /// The summaries of conversations that ended since they were last
+    /// taken: drained one by one, or taken whole (by `Vec::append`: one
+    /// copy, not one move per summary); the list is reused.
     pub fn finished(&mut self) -> &mut Vec<ConnSummary> {
         &mut self.finished
     }

@@ -119,6 +119,17 @@ pub fn packet_notes(path: &Path) -> Vec<String> {
         .collect()
 }
 
+/// A run that must have succeeded; its stderr is the failure's message.
+#[allow(dead_code)]
+#[track_caller]
+pub fn assert_succeeded(out: &std::process::Output) {
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 /// A run that failed with exit code 2 and one line on stderr; that line.
 #[allow(dead_code)]
 pub fn one_line_error(out: &std::process::Output) -> String {
