@@ -1,29 +1,30 @@
 //! Replaying a capture file on two cores.
 //!
-//! A file needs no row shown the moment its packet arrives, so the work is
-//! split between a reader thread and the calling thread, at one of two
-//! places ([`Cut`]): with rows to render, the reader reads, decodes and
-//! tracks (the stages that keep state from packet to packet) and the
-//! calling thread explains and renders; with `--summary`, the reader reads
-//! and decodes and the calling thread tracks. Packets cross in batches, in
-//! order, with the bytes they show (headers and payload) copied beside
-//! them; emptied batches go back to be filled again, so nothing is
-//! allocated per packet. The renderer sees the same calls in the same
-//! order as [`super::pipeline::pump_observed`] makes them on one thread,
-//! so the output is byte for byte the same.
+//! A file needs no row shown the moment its packet arrives, so the stages
+//! are shared between two threads. With rows to render, each packet goes
+//! out and back ([`track_on_worker`]):
+//! - the calling thread reads and decodes (decoding keeps no state but IP
+//!   reassembly's, which is in frame order here);
+//! - a worker thread tracks, the stage that keeps state from packet to
+//!   packet and the largest one;
+//! - the calling thread explains and renders what comes back.
 //!
-//! The two threads share the work as it comes, batch by batch, so that
-//! neither waits for the other:
-//! - a packet crosses either decoded or as its frame, which the calling
-//!   thread decodes again (decoding is a function of the frame alone): the
-//!   frame when the calling thread is waiting for work, so the reader spends
-//!   nothing on copying a decoded packet; decoded when it is behind
-//!   ([`Carried`]);
-//! - when the calling thread is behind, the reader also explains and writes
-//!   whole batches of rows itself, with the renderer's row writer
-//!   ([`crate::render::RowWriter`]: JSON and plain text rows need nothing
-//!   from the rows before them but the first packet's time), and the
-//!   calling thread passes the written rows on in their place.
+//! Without explanations (`--summary`), tracking is most of the work, and
+//! the worker reads and decodes while the calling thread tracks
+//! ([`track_here`]).
+//!
+//! Packets cross in batches, in order, decoded once, with the bytes they
+//! show (headers and payload) copied beside them; emptied batches are
+//! filled again, so nothing is allocated per packet. The renderer sees the
+//! same calls in the same order as [`super::pipeline::pump_observed`] makes
+//! them on one thread, so the output is byte for byte the same.
+//!
+//! With rows to render, the calling thread has the larger share. When it
+//! falls behind, the worker also explains and writes whole batches of rows
+//! itself, with the renderer's row writer ([`crate::render::RowWriter`]:
+//! JSON and plain text rows need nothing from the rows before them but the
+//! first packet's time), and the calling thread passes the written rows on
+//! in their place.
 //!
 //! Live captures, streams, traced calls, BPF filters and the pcapng export
 //! stay on one thread (the pipeline decides): their rows are shown as
@@ -33,8 +34,8 @@ use std::ops::Range;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc;
 
-use crate::capture::link::LinkType;
-use crate::capture::{FrameSource, Poll, RawFrame};
+use crate::capture::{FrameSource, Poll};
+use crate::decode::defrag::Reassembler;
 use crate::decode::{decode, Packet};
 use crate::render::explain::explain;
 use crate::render::progress::Progress;
@@ -44,30 +45,20 @@ use crate::track::event::Event;
 use crate::track::state::TcpState;
 use crate::track::{Tracker, TrackerStats};
 
-/// Where the work is split between the two threads.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Cut {
-    /// The reader tracks as well; the calling thread explains and renders.
-    AfterTracking,
-    /// The calling thread tracks: `--summary` renders no rows, and
-    /// tracking is then the larger half.
-    AfterDecoding,
-}
-
 /// Packets per batch: enough that handing a batch over costs nothing per
 /// packet, few enough that a batch stays in the cache between the threads
-/// (256 loopback echo packets are about 100 KB; 2048 were slower).
+/// (2048 were slower).
 const BATCH_PACKETS: usize = 256;
-/// Batches between the threads: the reader may run this far ahead (16 were
-/// no faster and held more memory).
+/// Batches out at once: read ahead of the renderer this far (16 were no
+/// faster and held more memory).
 const IN_FLIGHT: usize = 8;
-/// The reader writes rows itself from this many batches waiting to be
-/// rendered, until no more than [`WRITE_UNTIL`] wait.
+/// The worker writes rows itself from this many tracked batches waiting to
+/// be rendered, until no more than [`WRITE_UNTIL`] wait.
 const WRITE_FROM: u64 = 4;
 const WRITE_UNTIL: u64 = 2;
 
-/// Where some bytes are in [`Batch::bytes`] (32-bit: a batch holds far
-/// less than 4 GiB, and every packet's slot is smaller for it).
+/// Where some bytes are in a batch's byte list (32-bit: a batch holds far
+/// less than 4 GiB).
 #[derive(Debug, Clone, Copy)]
 struct Span {
     start: u32,
@@ -83,30 +74,26 @@ impl Span {
     }
 }
 
-/// How a packet crosses to the calling thread.
-enum Carried {
-    /// Decoded: the packet is the next of [`Batch::packets`], its
-    /// `payload` and `headers` empty there and their bytes here. Always so
-    /// for a datagram put back together from fragments: its last
-    /// fragment's frame alone does not give it.
-    Decoded { payload: Span, headers: Span },
-    /// The frame, to be decoded again by the calling thread when it has
-    /// time to spare.
-    Frame {
-        index: u64,
-        ts_ns: i64,
-        link: LinkType,
-        orig_len: u32,
-        data: Span,
-    },
+/// A decoded packet without borrows: its `payload` and `headers` are
+/// empty, and their bytes are in [`Batch::bytes`].
+struct Decoded {
+    packet: Packet<'static>,
+    payload: Span,
+    headers: Span,
 }
 
-/// A packet and what tracking found, without borrows. Before tracking
-/// ([`Cut::AfterDecoding`]) the row's fields are empty. Kept small (the
-/// packet itself and the conversation summaries are in side lists): every
-/// move of a slot copies all of it.
+impl Decoded {
+    fn view<'b>(&self, bytes: &'b [u8]) -> Packet<'b> {
+        Packet {
+            payload: self.payload.of(bytes),
+            headers: self.headers.of(bytes),
+            ..self.packet.clone()
+        }
+    }
+}
+
+/// What tracking found in the next of [`Batch::packets`], without borrows.
 struct Tracked {
-    carried: Carried,
     /// Where the row's events are in [`Batch::events`].
     events: Range<u32>,
     conn: Option<ConnRef>,
@@ -120,26 +107,39 @@ struct Tracked {
 /// What the renderer is handed, in the order the pipeline made it.
 enum Item {
     Packet(Tracked),
-    /// A row the reader wrote, in [`Batch::bytes`].
-    Written {
-        ts_ns: i64,
-        row: Span,
-    },
+    /// A row the worker wrote (for the next of [`Batch::packets`]), in
+    /// [`Batch::rows`].
+    Written(Span),
     /// The next of [`Batch::conns`].
     Conn,
 }
 
+/// How the frames ended, on the batch that holds the last of them.
+enum Last {
+    /// The end of the file or of `-c N`, or a read error after which what
+    /// was read is still tracked to the end and rendered (a damaged file).
+    Finished(Option<anyhow::Error>),
+    /// Nothing more may be rendered (a link type wirelab cannot read).
+    Failed(anyhow::Error),
+}
+
 #[derive(Default)]
 struct Batch {
-    items: Vec<Item>,
+    /// Filled by the calling thread.
+    packets: Vec<Decoded>,
     bytes: Vec<u8>,
-    events: Vec<Event>,
-    packets: Vec<Packet<'static>>,
-    conns: Vec<ConnSummary>,
-    /// Packets tracked so far and where the reader is in the file, after
-    /// this batch (for the progress bar).
+    /// Frames read so far and where the reader is in the file, after this
+    /// batch (for the progress bar).
     packets_read: u64,
     position: Option<(u64, u64)>,
+    last: Option<Last>,
+    /// Filled by the worker.
+    items: Vec<Item>,
+    events: Vec<Event>,
+    conns: Vec<ConnSummary>,
+    rows: Vec<u8>,
+    /// The tracker's counts, on the last batch.
+    stats: Option<TrackerStats>,
 }
 
 impl Batch {
@@ -155,11 +155,14 @@ impl Batch {
                 v.clear();
             }
         }
-        reset(&mut self.items, 4 * BATCH_PACKETS);
-        reset(&mut self.bytes, 1 << 20);
-        reset(&mut self.events, 4 * BATCH_PACKETS);
         reset(&mut self.packets, BATCH_PACKETS);
+        reset(&mut self.bytes, 1 << 20);
+        reset(&mut self.items, 4 * BATCH_PACKETS);
+        reset(&mut self.events, 4 * BATCH_PACKETS);
         reset(&mut self.conns, BATCH_PACKETS);
+        reset(&mut self.rows, 1 << 20);
+        self.last = None;
+        self.stats = None;
     }
 
     fn keep(&mut self, bytes: &[u8]) -> Span {
@@ -171,33 +174,31 @@ impl Batch {
         }
     }
 
-    /// How `packet`, decoded from `frame`, crosses: as the frame when
-    /// `as_frame` and decoding the frame again gives the packet.
-    fn carry(&mut self, frame: &RawFrame<'_>, packet: &Packet<'_>, as_frame: bool) -> Carried {
-        let whole =
-            packet.reassembled.is_none() && packet.ip.is_none_or(|ip| ip.fragment.is_none());
-        if as_frame && whole {
-            Carried::Frame {
-                index: frame.index,
-                ts_ns: frame.ts_ns,
-                link: frame.link,
-                orig_len: frame.orig_len,
-                data: self.keep(frame.data),
-            }
-        } else {
-            self.packets.push(packet.detached());
-            Carried::Decoded {
-                headers: self.keep(packet.headers),
-                payload: self.keep(packet.payload),
-            }
-        }
+    fn push_packet(&mut self, packet: &Packet<'_>) {
+        let decoded = Decoded {
+            packet: packet.detached(),
+            headers: self.keep(packet.headers),
+            payload: self.keep(packet.payload),
+        };
+        self.packets.push(decoded);
     }
+}
 
-    fn push_row(&mut self, carried: Carried, row: &PacketRow<'_, '_>) {
+/// Tracked rows, their events and the conversations that ended, appended
+/// to a batch by the worker.
+#[derive(Default)]
+struct Out {
+    items: Vec<Item>,
+    events: Vec<Event>,
+    conns: Vec<ConnSummary>,
+    rows: Vec<u8>,
+}
+
+impl Out {
+    fn push_row(&mut self, row: &PacketRow<'_, '_>) {
         let start = self.events.len() as u32;
         self.events.extend_from_slice(&row.events);
         self.items.push(Item::Packet(Tracked {
-            carried,
             events: start..self.events.len() as u32,
             conn: row.conn,
             rel_seq: row.rel_seq,
@@ -205,20 +206,6 @@ impl Batch {
             window_scale: row.window_scale,
             states: row.states,
             carry_in: row.carry_in,
-        }));
-    }
-
-    /// A packet not tracked yet ([`Cut::AfterDecoding`]).
-    fn push_packet(&mut self, carried: Carried) {
-        self.items.push(Item::Packet(Tracked {
-            carried,
-            events: 0..0,
-            conn: None,
-            rel_seq: None,
-            rel_ack: None,
-            window_scale: None,
-            states: None,
-            carry_in: Utf8Carry::default(),
         }));
     }
 
@@ -232,179 +219,148 @@ impl Batch {
     }
 }
 
+/// The calling thread's first stage: frames read and decoded into batches.
+struct Feed<'s> {
+    source: &'s mut (dyn FrameSource + Send),
+    /// Frames to take (`-c N`), all if `None`.
+    count: Option<u64>,
+    taken: u64,
+    reassembler: Reassembler,
+}
+
+impl Feed<'_> {
+    /// Up to a batch of frames, decoded into `batch`; the batch that holds
+    /// the last of them says how they ended.
+    fn fill(&mut self, batch: &mut Batch) {
+        while batch.packets.len() < BATCH_PACKETS {
+            if self.count.is_some_and(|n| self.taken >= n) {
+                batch.last = Some(Last::Finished(None));
+                break;
+            }
+            let frame = match self.source.poll_frame() {
+                Ok(Poll::Frame(frame)) => frame,
+                Ok(Poll::End) => {
+                    batch.last = Some(Last::Finished(None));
+                    break;
+                }
+                // Only live captures are idle; a file is not.
+                Ok(Poll::Idle) => continue,
+                Err(e) => {
+                    batch.last = Some(Last::Finished(Some(e)));
+                    break;
+                }
+            };
+            if let Err(e) = super::pipeline::readable(frame.link) {
+                batch.last = Some(Last::Failed(e));
+                break;
+            }
+            self.taken += 1;
+            let packet = self.reassembler.feed(decode(&frame));
+            batch.push_packet(&packet);
+        }
+        batch.packets_read = self.taken;
+        batch.position = self.source.position();
+    }
+}
+
 /// How the threads share the work.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Share {
-    /// As it comes (see the module's comment).
+    /// The worker writes rows while the renderer is behind (see the
+    /// module's comment).
     Adaptive,
     /// One way throughout, for the tests: each way must give the same output.
     #[cfg_attr(not(test), allow(dead_code))]
-    Fixed { as_frames: bool, write_rows: bool },
+    Fixed { write_rows: bool },
 }
 
-/// What the reader does.
-struct Plan {
-    /// Frames to take (`-c N`), all if `None`.
-    count: Option<u64>,
-    cut: Cut,
-    share: Share,
-    /// The renderer's row writer, if it lends one.
-    writer: Option<Box<dyn RowWriter>>,
-}
-
-/// The reader's ends of the channels between the threads.
+/// The worker's ends of the channels between the threads.
 struct Link<'a> {
-    /// Filled batches, to the calling thread.
-    out: &'a mpsc::SyncSender<Batch>,
-    /// Emptied batches, back.
-    back: &'a mpsc::Receiver<Batch>,
+    /// Filled batches, from the calling thread.
+    input: &'a mpsc::Receiver<Batch>,
+    /// Tracked batches, back.
+    out: &'a mpsc::Sender<Batch>,
     /// Batches the calling thread has rendered.
     rendered: &'a AtomicU64,
 }
 
-/// How the reader's side ended.
-enum End {
-    /// The end of the file, or a read error after which what was read is
-    /// still rendered and finished (a damaged file).
-    Finished {
-        stats: TrackerStats,
-        source_error: Option<anyhow::Error>,
-    },
-    /// Nothing more may be rendered (a link type wirelab cannot read).
-    Failed(anyhow::Error),
-}
-
-/// Read, decode (and with [`Cut::AfterTracking`] track) `source` to its
-/// end or `count` frames, sending batches to `out` and taking emptied ones
-/// back from `back`.
-fn read(source: &mut (dyn FrameSource + Send), plan: Plan, link: Link<'_>) -> End {
-    let Plan {
-        count,
-        cut,
-        share,
-        mut writer,
-    } = plan;
-    let Link {
-        out,
-        back,
-        rendered,
-    } = link;
+/// Track the packets of each batch from `link.input` and send it back,
+/// until the batch that holds the last packet (or the calling thread hangs
+/// up). With `writer`, rows are explained and written here while the
+/// calling thread is behind.
+fn work(
+    share: Share,
+    mut writer: Option<Box<dyn RowWriter>>,
+    link: Link<'_>,
+) -> anyhow::Result<()> {
     let mut tracker = Tracker::new();
-    let mut reassembler = crate::decode::defrag::Reassembler::new();
-    let mut batch = Batch::default();
-    let mut taken = 0u64;
-    let mut sent = 0u64;
-    // Frames while the calling thread keeps up (at most one batch waits);
-    // rows written here while it does not.
-    let (mut as_frames, mut write_rows) = match share {
-        Share::Adaptive => (true, false),
-        Share::Fixed {
-            as_frames,
-            write_rows,
-        } => (as_frames, write_rows),
-    };
+    let mut out = Out::default();
     let mut first_ns = None;
-    let mut source_error = None;
-    // The renderer hung up (its output failed): it has its error to report.
-    let hung_up = || End::Finished {
-        stats: TrackerStats::default(),
-        source_error: None,
-    };
-    loop {
-        if count.is_some_and(|n| taken >= n) {
+    let mut done = 0u64;
+    let mut write_rows = share == Share::Fixed { write_rows: true };
+    // The calling thread hung up (its output failed): it has its error.
+    while let Some(mut batch) = next_batch(link.input) {
+        // The batch's lists, filled here while its packets are borrowed.
+        std::mem::swap(&mut out.items, &mut batch.items);
+        std::mem::swap(&mut out.events, &mut batch.events);
+        std::mem::swap(&mut out.conns, &mut batch.conns);
+        std::mem::swap(&mut out.rows, &mut batch.rows);
+        for decoded in &batch.packets {
+            let packet = decoded.view(&batch.bytes);
+            let first_ns = *first_ns.get_or_insert(packet.ts_ns);
+            let mut row = tracker.track(&packet);
+            match writer.as_mut() {
+                Some(writer) if write_rows => {
+                    explain(&mut row);
+                    let start = out.rows.len();
+                    writer.write_row(&row, first_ns, &mut out.rows)?;
+                    out.items.push(Item::Written(Span {
+                        start: start as u32,
+                        len: (out.rows.len() - start) as u32,
+                    }));
+                }
+                _ => out.push_row(&row),
+            }
+            tracker.recycle(row);
+            out.push_conns(tracker.finished());
+        }
+        let last = match batch.last {
+            Some(Last::Finished(_)) => {
+                out.push_conns(&mut tracker.finish());
+                batch.stats = Some(tracker.stats());
+                true
+            }
+            Some(Last::Failed(_)) => true,
+            None => false,
+        };
+        std::mem::swap(&mut out.items, &mut batch.items);
+        std::mem::swap(&mut out.events, &mut batch.events);
+        std::mem::swap(&mut out.conns, &mut batch.conns);
+        std::mem::swap(&mut out.rows, &mut batch.rows);
+        if link.out.send(batch).is_err() || last {
             break;
         }
-        let frame = match source.poll_frame() {
-            Ok(Poll::Frame(frame)) => frame,
-            Ok(Poll::End) => break,
-            // Only live captures are idle; a file is not.
-            Ok(Poll::Idle) => continue,
-            Err(e) => {
-                source_error = Some(e);
-                break;
-            }
-        };
-        if let Err(e) = super::pipeline::readable(frame.link) {
-            if out.send(batch).is_err() {
-                return hung_up();
-            }
-            return End::Failed(e);
-        }
-        taken += 1;
-        let first_ns = *first_ns.get_or_insert(frame.ts_ns);
-        let packet = reassembler.feed(decode(&frame));
-        match (cut, writer.as_mut()) {
-            (Cut::AfterTracking, Some(writer)) if write_rows => {
-                let mut row = tracker.track(&packet);
-                explain(&mut row);
-                let start = batch.bytes.len();
-                if let Err(e) = writer.write_row(&row, first_ns, &mut batch.bytes) {
-                    return End::Failed(e.into());
-                }
-                let row_bytes = Span {
-                    start: start as u32,
-                    len: (batch.bytes.len() - start) as u32,
-                };
-                batch.items.push(Item::Written {
-                    ts_ns: packet.ts_ns,
-                    row: row_bytes,
-                });
-                tracker.recycle(row);
-                batch.push_conns(tracker.finished());
-            }
-            (Cut::AfterTracking, _) => {
-                let carried = batch.carry(&frame, &packet, as_frames);
-                let row = tracker.track(&packet);
-                batch.push_row(carried, &row);
-                tracker.recycle(row);
-                batch.push_conns(tracker.finished());
-            }
-            (Cut::AfterDecoding, _) => {
-                let carried = batch.carry(&frame, &packet, as_frames);
-                batch.push_packet(carried);
-            }
-        }
-        if batch.items.len() >= BATCH_PACKETS {
-            batch.packets_read = taken;
-            batch.position = source.position();
-            let next = back.try_recv().unwrap_or_default();
-            if out.send(std::mem::replace(&mut batch, next)).is_err() {
-                return hung_up();
-            }
-            sent += 1;
-            // Batches sent and not yet rendered. The calling thread is kept
-            // supplied: rows are written here only while several batches wait
-            // (with hysteresis, so the share settles rather than flips).
-            if share == Share::Adaptive {
-                let waiting = sent.saturating_sub(rendered.load(Ordering::Relaxed));
-                as_frames = waiting <= 1;
-                write_rows = match write_rows {
-                    false => waiting >= WRITE_FROM,
-                    true => waiting > WRITE_UNTIL,
-                };
-            }
+        done += 1;
+        // Batches tracked and not yet rendered. Rows are written here only
+        // while several wait (with hysteresis, so the share settles rather
+        // than flips).
+        if share == Share::Adaptive {
+            let waiting = done.saturating_sub(link.rendered.load(Ordering::Relaxed));
+            write_rows = match write_rows {
+                false => waiting >= WRITE_FROM,
+                true => waiting > WRITE_UNTIL,
+            };
         }
     }
-    if cut == Cut::AfterTracking {
-        batch.push_conns(&mut tracker.finish());
-    }
-    batch.packets_read = taken;
-    batch.position = source.position();
-    if out.send(batch).is_err() {
-        return hung_up();
-    }
-    End::Finished {
-        stats: tracker.stats(),
-        source_error,
-    }
+    Ok(())
 }
 
 /// Spins before waiting for a batch this many times (about 100 µs): a
 /// waiting thread must be woken by the sender, a system call that cost the
-/// reader 2-4% of its time when the calling thread was the quicker one.
+/// other thread 2-4% of its time.
 const SPINS: u32 = 20_000;
 
-/// The next batch, `None` once the reader has finished.
+/// The next batch, `None` once the other side has hung up.
 fn next_batch(batches: &mpsc::Receiver<Batch>) -> Option<Batch> {
     for _ in 0..SPINS {
         match batches.try_recv() {
@@ -427,6 +383,12 @@ pub(super) fn pump(
     pump_shared(source, render, progress, count, Share::Adaptive)
 }
 
+/// How the frames ended, with the tracker's counts.
+struct Ended {
+    last: Last,
+    stats: TrackerStats,
+}
+
 fn pump_shared(
     source: &mut (dyn FrameSource + Send),
     render: &mut dyn Render,
@@ -434,168 +396,227 @@ fn pump_shared(
     count: Option<u64>,
     share: Share,
 ) -> anyhow::Result<()> {
-    let explains = render.wants_notes();
-    let cut = if explains {
-        Cut::AfterTracking
+    let feed = Feed {
+        source,
+        count,
+        taken: 0,
+        reassembler: Reassembler::new(),
+    };
+    let ended = if render.wants_notes() {
+        track_on_worker(feed, render, progress, share)?
     } else {
-        Cut::AfterDecoding
+        track_here(feed, render, progress)?
     };
-    let (to_render, batches) = mpsc::sync_channel::<Batch>(IN_FLIGHT);
-    let (give_back, emptied) = mpsc::channel::<Batch>();
-    // Batches rendered so far: how far behind the calling thread is.
-    let rendered_batches = AtomicU64::new(0);
-    // With Cut::AfterDecoding, this thread's tracker.
-    let mut tracker = Tracker::new();
-    tracker.set_explain(explains);
-    let rendered_batches = &rendered_batches;
-    let writer = match cut {
-        Cut::AfterTracking => render.row_writer(),
-        Cut::AfterDecoding => None,
-    };
-    std::thread::scope(|scope| {
-        let reader = std::thread::Builder::new()
-            .name("wirelab-read".into())
-            .spawn_scoped(scope, move || {
-                let plan = Plan {
-                    count,
-                    cut,
-                    share,
-                    writer,
-                };
-                let link = Link {
-                    out: &to_render,
-                    back: &emptied,
-                    rendered: rendered_batches,
-                };
-                read(source, plan, link)
+    progress.finish();
+    match ended.last {
+        Last::Failed(e) => Err(e),
+        Last::Finished(source_error) => {
+            render.finish(&RunEnd {
+                stats: ended.stats,
+                drops: None,
             })?;
-        // The explanation and the events of the row being rendered; their
-        // buffers are reused from row to row.
-        let mut note = String::new();
-        let mut events = Vec::new();
-        let rendered = (|| -> anyhow::Result<()> {
-            // The reader's sender is dropped when it returns: the end.
-            while let Some(mut batch) = next_batch(&batches) {
-                // Slots are read in place (a move copied each one).
-                let mut conns = batch.conns.iter();
-                let mut packets = batch.packets.drain(..);
-                for item in &batch.items {
-                    let t = match item {
-                        Item::Packet(t) => t,
-                        Item::Written { ts_ns, row } => {
-                            render.packet_written(*ts_ns, row.of(&batch.bytes))?;
-                            continue;
-                        }
-                        Item::Conn => {
-                            if let Some(summary) = conns.next() {
-                                render.conn(summary)?;
-                            }
-                            continue;
-                        }
-                    };
-                    let packet: Packet<'_> = match t.carried {
-                        Carried::Decoded { payload, headers } => {
-                            let Some(mut packet) = packets.next() else {
-                                continue;
-                            };
-                            packet.payload = payload.of(&batch.bytes);
-                            packet.headers = headers.of(&batch.bytes);
-                            packet
-                        }
-                        Carried::Frame {
-                            index,
-                            ts_ns,
-                            link,
-                            orig_len,
-                            data,
-                        } => decode(&RawFrame {
-                            index,
-                            ts_ns,
-                            link,
-                            orig_len,
-                            data: data.of(&batch.bytes),
-                        }),
-                    };
-                    let mut row = match cut {
-                        Cut::AfterDecoding => tracker.track(&packet),
-                        Cut::AfterTracking => {
-                            events.clear();
-                            events.extend_from_slice(
-                                batch
-                                    .events
-                                    .get(t.events.start as usize..t.events.end as usize)
-                                    .unwrap_or_default(),
-                            );
-                            note.clear();
-                            PacketRow {
-                                packet: &packet,
-                                conn: t.conn,
-                                rel_seq: t.rel_seq,
-                                rel_ack: t.rel_ack,
-                                window_scale: t.window_scale,
-                                states: t.states,
-                                carry_in: t.carry_in,
-                                events: std::mem::take(&mut events),
-                                note: std::mem::take(&mut note),
-                            }
-                        }
-                    };
-                    if explains {
-                        explain(&mut row);
+            match source_error {
+                Some(e) => Err(e),
+                None => Ok(()),
+            }
+        }
+    }
+}
+
+/// With rows to render: the calling thread reads, decodes, explains and
+/// renders; the worker tracks (and writes rows while the renderer is
+/// behind).
+fn track_on_worker(
+    mut feed: Feed<'_>,
+    render: &mut dyn Render,
+    progress: &mut Progress,
+    share: Share,
+) -> anyhow::Result<Ended> {
+    let writer = render.row_writer();
+    let (to_worker, input) = mpsc::channel::<Batch>();
+    let (out, tracked) = mpsc::channel::<Batch>();
+    // Batches rendered so far: how far behind the calling thread is.
+    let rendered = AtomicU64::new(0);
+    let rendered = &rendered;
+    std::thread::scope(|scope| {
+        let worker = std::thread::Builder::new()
+            .name("wirelab-track".into())
+            .spawn_scoped(scope, move || {
+                let link = Link {
+                    input: &input,
+                    out: &out,
+                    rendered,
+                };
+                work(share, writer, link)
+            })?;
+        let mut show = Show {
+            render,
+            note: String::new(),
+            events: Vec::new(),
+        };
+        let ended = (|| -> anyhow::Result<Option<Ended>> {
+            let mut spare: Vec<Batch> = Vec::new();
+            let mut out_now = 0;
+            let mut reading = true;
+            loop {
+                // The worker is kept supplied: it has up to IN_FLIGHT
+                // batches ahead of the one rendered next.
+                while reading && out_now < IN_FLIGHT {
+                    let mut batch = spare.pop().unwrap_or_default();
+                    feed.fill(&mut batch);
+                    reading = batch.last.is_none();
+                    if to_worker.send(batch).is_err() {
+                        return Ok(None);
                     }
+                    out_now += 1;
+                }
+                // None: the worker has returned (an error, reported at its
+                // join).
+                let Some(mut batch) = next_batch(&tracked) else {
+                    return Ok(None);
+                };
+                out_now -= 1;
+                show.batch(&batch)?;
+                progress.tick(batch.packets_read, batch.position);
+                rendered.fetch_add(1, Ordering::Relaxed);
+                if let Some(last) = batch.last.take() {
+                    let stats = batch.stats.unwrap_or_default();
+                    return Ok(Some(Ended { last, stats }));
+                }
+                batch.clear();
+                spare.push(batch);
+            }
+        })();
+        // On an error the worker is told to stop by the closed channel.
+        drop(to_worker);
+        drop(tracked);
+        let worked = worker
+            .join()
+            .unwrap_or_else(|_| Err(anyhow::anyhow!("the tracking thread panicked")));
+        let ended = ended?;
+        worked?;
+        ended.ok_or_else(|| anyhow::anyhow!("the tracking thread stopped early"))
+    })
+}
+
+/// Without explanations (`--summary`), tracking is the larger share: the
+/// worker reads and decodes, the calling thread tracks and renders.
+fn track_here(
+    mut feed: Feed<'_>,
+    render: &mut dyn Render,
+    progress: &mut Progress,
+) -> anyhow::Result<Ended> {
+    let (out, filled) = mpsc::sync_channel::<Batch>(IN_FLIGHT);
+    let (give_back, emptied) = mpsc::channel::<Batch>();
+    std::thread::scope(|scope| {
+        std::thread::Builder::new()
+            .name("wirelab-read".into())
+            .spawn_scoped(scope, move || loop {
+                let mut batch = emptied.try_recv().unwrap_or_default();
+                feed.fill(&mut batch);
+                let last = batch.last.is_some();
+                // The calling thread hung up (its output failed): it has
+                // its error.
+                if out.send(batch).is_err() || last {
+                    break;
+                }
+            })?;
+        let mut tracker = Tracker::new();
+        tracker.set_explain(false);
+        let ended = (|| -> anyhow::Result<Ended> {
+            while let Some(mut batch) = next_batch(&filled) {
+                for decoded in &batch.packets {
+                    let packet = decoded.view(&batch.bytes);
+                    let row = tracker.track(&packet);
                     render.packet(&row)?;
-                    match cut {
-                        Cut::AfterDecoding => {
-                            tracker.recycle(row);
-                            for summary in tracker.finished().drain(..) {
-                                render.conn(&summary)?;
-                            }
-                        }
-                        Cut::AfterTracking => {
-                            events = row.events;
-                            note = row.note;
-                        }
+                    tracker.recycle(row);
+                    for summary in tracker.finished().drain(..) {
+                        render.conn(&summary)?;
                     }
                 }
-                drop(packets);
                 progress.tick(batch.packets_read, batch.position);
-                rendered_batches.fetch_add(1, Ordering::Relaxed);
+                if let Some(last) = batch.last.take() {
+                    if let Last::Finished(_) = last {
+                        for summary in tracker.finish() {
+                            render.conn(&summary)?;
+                        }
+                    }
+                    let stats = tracker.stats();
+                    return Ok(Ended { last, stats });
+                }
                 batch.clear();
                 // The reader may have finished: then the batch is dropped.
                 let _ = give_back.send(batch);
             }
-            Ok(())
+            Err(anyhow::anyhow!("the reading thread stopped early"))
         })();
         // On an error the reader is told to stop by the closed channel.
-        drop(batches);
-        let end = reader
-            .join()
-            .unwrap_or_else(|_| End::Failed(anyhow::anyhow!("the reader thread panicked")));
-        rendered?;
-        progress.finish();
-        match end {
-            End::Failed(e) => Err(e),
-            End::Finished {
-                stats,
-                source_error,
-            } => {
-                let stats = match cut {
-                    Cut::AfterTracking => stats,
-                    Cut::AfterDecoding => {
-                        for summary in tracker.finish() {
-                            render.conn(&summary)?;
-                        }
-                        tracker.stats()
-                    }
-                };
-                render.finish(&RunEnd { stats, drops: None })?;
-                match source_error {
-                    Some(e) => Err(e),
-                    None => Ok(()),
-                }
-            }
-        }
+        drop(filled);
+        ended
     })
+}
+
+/// The calling thread's last stage: a tracked batch explained and rendered.
+struct Show<'r> {
+    render: &'r mut dyn Render,
+    /// The explanation and the events of the row being rendered; their
+    /// buffers are reused from row to row.
+    note: String,
+    events: Vec<Event>,
+}
+
+impl Show<'_> {
+    fn batch(&mut self, batch: &Batch) -> anyhow::Result<()> {
+        let mut packets = batch.packets.iter();
+        let mut conns = batch.conns.iter();
+        for item in &batch.items {
+            let t = match item {
+                Item::Packet(t) => t,
+                Item::Written(row) => {
+                    if let Some(decoded) = packets.next() {
+                        self.render
+                            .packet_written(decoded.packet.ts_ns, row.of(&batch.rows))?;
+                    }
+                    continue;
+                }
+                Item::Conn => {
+                    if let Some(summary) = conns.next() {
+                        self.render.conn(summary)?;
+                    }
+                    continue;
+                }
+            };
+            let Some(decoded) = packets.next() else {
+                continue;
+            };
+            let packet = decoded.view(&batch.bytes);
+            self.events.clear();
+            self.events.extend_from_slice(
+                batch
+                    .events
+                    .get(t.events.start as usize..t.events.end as usize)
+                    .unwrap_or_default(),
+            );
+            self.note.clear();
+            let mut row = PacketRow {
+                packet: &packet,
+                conn: t.conn,
+                rel_seq: t.rel_seq,
+                rel_ack: t.rel_ack,
+                window_scale: t.window_scale,
+                states: t.states,
+                carry_in: t.carry_in,
+                events: std::mem::take(&mut self.events),
+                note: std::mem::take(&mut self.note),
+            };
+            explain(&mut row);
+            let shown = self.render.packet(&row);
+            self.events = row.events;
+            self.note = row.note;
+            shown?;
+        }
+        Ok(())
+    }
 }
 
 #[cfg(test)]
@@ -668,18 +689,8 @@ mod tests {
                 assert!(!one.is_empty());
                 for share in [
                     Share::Adaptive,
-                    Share::Fixed {
-                        as_frames: true,
-                        write_rows: false,
-                    },
-                    Share::Fixed {
-                        as_frames: false,
-                        write_rows: false,
-                    },
-                    Share::Fixed {
-                        as_frames: false,
-                        write_rows: true,
-                    },
+                    Share::Fixed { write_rows: false },
+                    Share::Fixed { write_rows: true },
                 ] {
                     let mut file = FileSource::open(path).unwrap();
                     assert!(file.sendable().is_some());
