@@ -34,7 +34,7 @@ use std::ops::Range;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc;
 
-use crate::capture::{FrameSource, Poll};
+use crate::capture::FrameSource;
 use crate::decode::defrag::Reassembler;
 use crate::decode::{decode, Packet};
 use crate::render::explain::explain;
@@ -142,27 +142,38 @@ struct Batch {
     stats: Option<TrackerStats>,
 }
 
+/// `v` emptied, and its memory given back if a burst had grown it past
+/// `keep` items.
+fn reset<T>(v: &mut Vec<T>, keep: usize) {
+    if v.capacity() > keep {
+        *v = Vec::new();
+    } else {
+        v.clear();
+    }
+}
+
 impl Batch {
-    /// Empty, for reuse. A batch that carried a burst (the tracker evicts
-    /// half its table at once when it is full: 10,000 summaries in one
-    /// batch) gives back what the burst took: kept in every batch that once
-    /// carried one, that was 80 MB on a SYN flood (tests/memory.rs).
+    /// Empty, for reuse, but for the conversation summaries (see
+    /// [`Batch::clear_conns`]). A batch that carried a burst (the tracker
+    /// evicts half its table at once when it is full: 10,000 summaries in
+    /// one batch) gives back what the burst took: kept in every batch that
+    /// once carried one, that was 80 MB on a SYN flood (tests/memory.rs).
     fn clear(&mut self) {
-        fn reset<T>(v: &mut Vec<T>, keep: usize) {
-            if v.capacity() > keep {
-                *v = Vec::new();
-            } else {
-                v.clear();
-            }
-        }
         reset(&mut self.packets, BATCH_PACKETS);
         reset(&mut self.bytes, 1 << 20);
         reset(&mut self.items, 4 * BATCH_PACKETS);
         reset(&mut self.events, 4 * BATCH_PACKETS);
-        reset(&mut self.conns, BATCH_PACKETS);
         reset(&mut self.rows, 1 << 20);
         self.last = None;
         self.stats = None;
+    }
+
+    /// The summaries dropped, by the thread that made them: glibc's malloc
+    /// takes a slow path, with a lock, for memory that another thread
+    /// allocated (perf: malloc and free were 4% of a replay when the
+    /// calling thread dropped the worker's summaries).
+    fn clear_conns(&mut self) {
+        reset(&mut self.conns, BATCH_PACKETS);
     }
 
     fn keep(&mut self, bytes: &[u8]) -> Span {
@@ -237,14 +248,14 @@ impl Feed<'_> {
                 batch.last = Some(Last::Finished(None));
                 break;
             }
-            let frame = match self.source.poll_frame() {
-                Ok(Poll::Frame(frame)) => frame,
-                Ok(Poll::End) => {
+            // A file is never idle (only live captures are): its frames
+            // are taken as they are, not through `poll_frame`.
+            let frame = match self.source.next_frame() {
+                Ok(Some(frame)) => frame,
+                Ok(None) => {
                     batch.last = Some(Last::Finished(None));
                     break;
                 }
-                // Only live captures are idle; a file is not.
-                Ok(Poll::Idle) => continue,
                 Err(e) => {
                     batch.last = Some(Last::Finished(Some(e)));
                     break;
@@ -300,6 +311,7 @@ fn work(
     let mut write_rows = share == Share::Fixed { write_rows: true };
     // The calling thread hung up (its output failed): it has its error.
     while let Some(mut batch) = next_batch(link.input) {
+        batch.clear_conns();
         // The batch's lists, filled here while its packets are borrowed.
         std::mem::swap(&mut out.items, &mut batch.items);
         std::mem::swap(&mut out.events, &mut batch.events);
@@ -545,6 +557,7 @@ fn track_here(
                     return Ok(Ended { last, stats });
                 }
                 batch.clear();
+                batch.clear_conns();
                 // The reader may have finished: then the batch is dropped.
                 let _ = give_back.send(batch);
             }

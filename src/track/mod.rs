@@ -550,16 +550,19 @@ impl Tracker {
             self.closing.pop_front();
             let is_full = full(&self.live);
             // Gone already, or the 4-tuple now belongs to a newer connection.
-            let Some(c) = self.live.get(&key).filter(|c| c.id == id) else {
+            // (One lookup: the entry is removed in place.)
+            let Entry::Occupied(entry) = self.live.entry(key) else {
                 continue;
             };
-            if crate::time::since(now, c.last_ns) > CLOSED_GRACE_NS || is_full {
-                if let Some(mut c) = self.live.remove(&key) {
-                    self.finished.push(c.summary(false));
-                }
+            if entry.get().id != id {
+                continue;
+            }
+            let last_ns = entry.get().last_ns;
+            if crate::time::since(now, last_ns) > CLOSED_GRACE_NS || is_full {
+                self.finished.push(entry.remove().summary(false));
             } else {
                 // Late packets (a retransmitted FIN, say): wait from the last one.
-                self.closing.push_back((c.last_ns, key, id));
+                self.closing.push_back((last_ns, key, id));
             }
         }
         let mut early = 0;
