@@ -34,6 +34,7 @@ use std::ops::Range;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc;
 
+use crate::capture::file::FileSource;
 use crate::capture::FrameSource;
 use crate::decode::defrag::Reassembler;
 use crate::decode::{decode, Packet};
@@ -232,7 +233,10 @@ impl Out {
 
 /// The calling thread's first stage: frames read and decoded into batches.
 struct Feed<'s> {
-    source: &'s mut (dyn FrameSource + Send),
+    /// The file itself, not a `dyn FrameSource`: its frames come back
+    /// from an inlined call, not through memory (perf: reading a returned
+    /// frame back was the calling thread's hottest instruction).
+    source: &'s mut FileSource,
     /// Frames to take (`-c N`), all if `None`.
     count: Option<u64>,
     taken: u64,
@@ -387,7 +391,7 @@ fn next_batch(batches: &mpsc::Receiver<Batch>) -> Option<Batch> {
 /// The pipeline of [`super::pipeline::pump_observed`] for a file, on two
 /// threads (see the module's comment).
 pub(super) fn pump(
-    source: &mut (dyn FrameSource + Send),
+    source: &mut FileSource,
     render: &mut dyn Render,
     progress: &mut Progress,
     count: Option<u64>,
@@ -402,7 +406,7 @@ struct Ended {
 }
 
 fn pump_shared(
-    source: &mut (dyn FrameSource + Send),
+    source: &mut FileSource,
     render: &mut dyn Render,
     progress: &mut Progress,
     count: Option<u64>,
@@ -706,7 +710,7 @@ mod tests {
                     Share::Fixed { write_rows: true },
                 ] {
                     let mut file = FileSource::open(path).unwrap();
-                    assert!(file.sendable().is_some());
+                    assert!(file.read_ahead().is_some());
                     let two = output(file, format, Some(share));
                     assert!(
                         one == two,

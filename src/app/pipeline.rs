@@ -156,7 +156,7 @@ pub fn pump_observed(
     select: &mut Select,
 ) -> anyhow::Result<()> {
     if calls.is_none() && tap.is_none() && select.filter.is_none() {
-        if let Some(file) = source.sendable() {
+        if let Some(file) = source.read_ahead() {
             return super::parallel::pump(file, render, progress, select.count);
         }
     }

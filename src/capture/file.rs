@@ -268,7 +268,7 @@ fn to_ns(ticks: u64, units_per_second: u64, offset_seconds: i64) -> i64 {
 }
 
 impl FrameSource for FileSource {
-    fn sendable(&mut self) -> Option<&mut (dyn FrameSource + Send)> {
+    fn read_ahead(&mut self) -> Option<&mut FileSource> {
         if self.stream {
             None
         } else {

@@ -65,10 +65,10 @@ pub trait FrameSource {
         false
     }
 
-    /// This source, if it may be read on another thread ahead of the
-    /// renderer (app::parallel): a file. A live capture or a stream is
-    /// not, so that each row is shown as its packet arrives.
-    fn sendable(&mut self) -> Option<&mut (dyn FrameSource + Send)> {
+    /// This source, if it is a file that may be read ahead of the renderer
+    /// (app::parallel). A live capture or a stream may not, so that each
+    /// row is shown as its packet arrives.
+    fn read_ahead(&mut self) -> Option<&mut file::FileSource> {
         None
     }
 
