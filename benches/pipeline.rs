@@ -108,7 +108,7 @@ fn track_all(explain: bool, render: Option<&mut dyn Render>) {
             r.packet(&row).unwrap();
         }
         black_box(&row.states);
-        tracker.recycle(row);
+        tracker.recycle(&mut row);
         for s in tracker.finished().drain(..) {
             if let Some(r) = render.as_deref_mut() {
                 r.conn(&s).unwrap();

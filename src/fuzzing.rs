@@ -67,7 +67,7 @@ pub fn packets(data: &[u8]) {
         for r in renders.iter_mut() {
             let _ = r.packet(&row);
         }
-        tracker.recycle(row);
+        tracker.recycle(&mut row);
         for summary in tracker.finished().drain(..) {
             for r in renders.iter_mut() {
                 let _ = r.conn(&summary);

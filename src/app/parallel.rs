@@ -337,7 +337,7 @@ fn work(
                 }
                 _ => out.push_row(&row),
             }
-            tracker.recycle(row);
+            tracker.recycle(&mut row);
             out.push_conns(tracker.finished());
         }
         let last = match batch.last {
@@ -543,9 +543,9 @@ fn track_here(
             while let Some(mut batch) = next_batch(&filled) {
                 for decoded in &batch.packets {
                     let packet = decoded.view(&batch.bytes);
-                    let row = tracker.track(&packet);
+                    let mut row = tracker.track(&packet);
                     render.packet(&row)?;
-                    tracker.recycle(row);
+                    tracker.recycle(&mut row);
                     for summary in tracker.finished().drain(..) {
                         render.conn(&summary)?;
                     }

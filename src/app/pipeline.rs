@@ -207,7 +207,7 @@ pub fn pump_observed(
             tap.frame(&frame, &row)?;
         }
         render.packet(&row)?;
-        tracker.recycle(row);
+        tracker.recycle(&mut row);
         progress.tick(tracker.stats().packets, source.position());
         for summary in tracker.finished().drain(..) {
             render.conn(&summary)?;

@@ -44,13 +44,14 @@ pub struct Packet<'a> {
     /// The transport payload bytes that were captured (may be shorter than
     /// the payload length on the wire).
     pub payload: &'a [u8],
-    /// Where and why decoding stopped early, if it did.
-    pub issue: Option<DecodeIssue>,
+    /// Where and why decoding stopped early, if it did (boxed: it is rare,
+    /// and every packet is the smaller by 32 bytes to copy).
+    pub issue: Option<Box<DecodeIssue>>,
     /// The captured IP and TCP/UDP header bytes, as they are on the wire
     /// (for the `--hex` view); empty for other packets.
     pub headers: &'a [u8],
     /// How many of `headers` are the IP header (with IPv6 extension headers).
-    pub ip_header_len: usize,
+    pub ip_header_len: u32,
     /// A transport header whose length disagrees with the IP header: the
     /// header is decoded all the same (as tshark does) and this says how.
     pub length_lie: Option<LengthLie>,
@@ -213,11 +214,11 @@ impl std::fmt::Display for DecodeIssue {
     }
 }
 
-fn issue(layer: &'static str, reason: impl Into<String>) -> Option<DecodeIssue> {
-    Some(DecodeIssue {
+fn issue(layer: &'static str, reason: impl Into<String>) -> Option<Box<DecodeIssue>> {
+    Some(Box::new(DecodeIssue {
         layer,
         reason: reason.into(),
-    })
+    }))
 }
 
 /// BSD address families that mean IPv4 / IPv6 in a NULL or LOOP header
@@ -446,7 +447,7 @@ fn decode_any<'a>(frame: &RawFrame<'a>) -> Packet<'a> {
     let sliced = match slice_link(frame.link, frame.data) {
         Ok(sliced) => sliced,
         Err(e) => {
-            packet.issue = Some(e);
+            packet.issue = Some(Box::new(e));
             return packet;
         }
     };
@@ -561,7 +562,7 @@ fn set_headers<'a>(
             .unwrap_or((tp + header_len).min(data.len()));
         if ip <= tp && tp <= end {
             packet.headers = &data[ip..end];
-            packet.ip_header_len = tp - ip;
+            packet.ip_header_len = u32::try_from(tp - ip).unwrap_or(u32::MAX);
         }
     }
 }

@@ -37,7 +37,10 @@ fn u32_at(b: &[u8], at: usize) -> Option<(String, u32)> {
 /// The lines for one packet: each header's bytes, then its fields with the
 /// bytes that encode them. Empty when the packet has no TCP/UDP header.
 pub fn header_lines(packet: &Packet<'_>) -> Vec<String> {
-    let (ip, transport) = match packet.headers.split_at_checked(packet.ip_header_len) {
+    let (ip, transport) = match packet
+        .headers
+        .split_at_checked(packet.ip_header_len as usize)
+    {
         Some(parts) if !packet.headers.is_empty() => parts,
         _ => return Vec::new(),
     };

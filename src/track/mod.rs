@@ -278,9 +278,11 @@ impl Tracker {
 
     /// Hand back a row once it was rendered, so the next row reuses its
     /// buffers instead of allocating.
-    pub fn recycle(&mut self, row: PacketRow<'_, '_>) {
-        self.spare = row.note;
-        self.spare_events = row.events;
+    /// (By reference: moving the row in cost a copy of all of it, and a
+    /// stall reading the buffers back out of that copy.)
+    pub fn recycle(&mut self, row: &mut PacketRow<'_, '_>) {
+        self.spare = std::mem::take(&mut row.note);
+        self.spare_events = std::mem::take(&mut row.events);
     }
 
     pub fn stats(&self) -> TrackerStats {
