@@ -29,7 +29,7 @@ const RECORD_HEADER: usize = 16;
 /// One record's frame: where it is in the buffer, and its header's fields.
 pub(super) struct Record {
     pub ts_sec: u32,
-    /// Microseconds or nanoseconds, as the file says ([`Classic::units_per_second`]).
+    /// Microseconds or nanoseconds, as the file says ([`Classic::ns_per_unit`]).
     pub ts_frac: u32,
     pub orig_len: u32,
     pub at: Range<usize>,
@@ -57,7 +57,9 @@ pub(super) struct Classic {
     /// Bytes consumed before `buf[start]`, the file header included.
     pub consumed: u64,
     big_endian: bool,
-    pub units_per_second: u64,
+    /// Nanoseconds in a unit of a record's time fraction: 1000 for
+    /// microseconds, 1 for nanoseconds.
+    pub ns_per_unit: i64,
     pub link: LinkType,
     max_record: usize,
 }
@@ -96,7 +98,7 @@ impl Classic {
             pending: 0,
             consumed: FILE_HEADER as u64,
             big_endian,
-            units_per_second: if nanos { 1_000_000_000 } else { 1_000_000 },
+            ns_per_unit: if nanos { 1 } else { 1000 },
             // The upper bits carry FCS information (pcap spec, "LinkType and
             // additional information"); the link type is the low 16 bits.
             link: LinkType::from_number(network & 0xFFFF),
@@ -208,7 +210,7 @@ mod tests {
         let Ok(mut c) = Classic::sniff(std::io::Cursor::new(bytes), 64, max) else {
             panic!("not sniffed as classic pcap");
         };
-        assert_eq!(c.units_per_second, 1_000_000_000);
+        assert_eq!(c.ns_per_unit, 1);
         let mut seen = Vec::new();
         loop {
             match c.next() {

@@ -206,9 +206,8 @@ impl FileSource {
         };
         // Seconds and a fraction in units that divide 10^9: no division
         // (to_ns's 128-bit one showed in profiles), the same nanoseconds.
-        let ns_per_unit = 1_000_000_000 / classic.units_per_second.max(1);
         let ts_ns = i64::from(record.ts_sec) * 1_000_000_000
-            + i64::from(record.ts_frac) * ns_per_unit as i64;
+            + i64::from(record.ts_frac) * classic.ns_per_unit;
         let data = classic.frame(record.at);
         Ok(Some(RawFrame {
             index: self.frames,
