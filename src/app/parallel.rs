@@ -96,7 +96,7 @@ impl Decoded {
 
 /// What tracking found in the next of [`Batch::packets`], without borrows.
 struct Tracked {
-    /// Where the row's events are in [`Batch::events`].
+    /// Where the row's events are in [`Out::events`].
     events: Range<u32>,
     conn: Option<ConnRef>,
     rel_seq: Option<u32>,
@@ -110,9 +110,9 @@ struct Tracked {
 enum Item {
     Packet(Tracked),
     /// A row the worker wrote (for the next of [`Batch::packets`]), in
-    /// [`Batch::rows`].
+    /// [`Out::rows`].
     Written(Span),
-    /// The next of [`Batch::conns`].
+    /// The next of [`Out::conns`].
     Conn,
 }
 
@@ -135,11 +135,9 @@ struct Batch {
     packets_read: u64,
     position: Option<(u64, u64)>,
     last: Option<Last>,
-    /// Filled by the worker.
-    items: Vec<Item>,
-    events: Vec<Event>,
-    conns: Vec<ConnSummary>,
-    rows: Vec<u8>,
+    /// Filled by the worker (a field of its own: written while the
+    /// packets above are read).
+    out: Out,
     /// The tracker's counts, on the last batch.
     stats: Option<TrackerStats>,
 }
@@ -163,19 +161,19 @@ impl Batch {
     fn clear(&mut self) {
         reset(&mut self.packets, BATCH_PACKETS);
         reset(&mut self.bytes, 1 << 20);
-        reset(&mut self.items, 4 * BATCH_PACKETS);
-        reset(&mut self.events, 4 * BATCH_PACKETS);
-        reset(&mut self.rows, 1 << 20);
+        reset(&mut self.out.items, 4 * BATCH_PACKETS);
+        reset(&mut self.out.events, 4 * BATCH_PACKETS);
+        reset(&mut self.out.rows, 1 << 20);
         self.last = None;
         self.stats = None;
     }
 
     /// The summaries dropped, by the thread that made them: glibc's malloc
     /// takes a slow path, with a lock, for memory that another thread
-    /// allocated (perf: malloc and free were 4% of a replay when the
-    /// calling thread dropped the worker's summaries).
+    /// allocated (perf: malloc and free were about 5% of a replay when the
+    /// calling thread dropped the worker's summaries, 2.5% since).
     fn clear_conns(&mut self) {
-        reset(&mut self.conns, BATCH_PACKETS);
+        reset(&mut self.out.conns, BATCH_PACKETS);
     }
 
     fn keep(&mut self, bytes: &[u8]) -> Span {
@@ -197,8 +195,8 @@ impl Batch {
     }
 }
 
-/// Tracked rows, their events and the conversations that ended, appended
-/// to a batch by the worker.
+/// Tracked rows, their events, the rows the worker wrote and the
+/// conversations that ended: what the worker adds to a batch.
 #[derive(Default)]
 struct Out {
     items: Vec<Item>,
@@ -234,9 +232,8 @@ impl Out {
 
 /// The calling thread's first stage: frames read and decoded into batches.
 struct Feed<'s> {
-    /// The file itself, not a `dyn FrameSource`: its frames come back
-    /// from an inlined call, not through memory (perf: reading a returned
-    /// frame back was the calling thread's hottest instruction).
+    /// The file itself, not a `dyn FrameSource`: its frames are read
+    /// without a virtual call.
     source: &'s mut FileSource,
     /// Frames to take (`-c N`), all if `None`.
     count: Option<u64>,
@@ -310,18 +307,13 @@ fn work(
     link: Link<'_>,
 ) -> anyhow::Result<()> {
     let mut tracker = Tracker::new();
-    let mut out = Out::default();
     let mut first_ns = None;
     let mut done = 0u64;
     let mut write_rows = share == Share::Fixed { write_rows: true };
     // The calling thread hung up (its output failed): it has its error.
     while let Some(mut batch) = next_batch(link.input) {
         batch.clear_conns();
-        // The batch's lists, filled here while its packets are borrowed.
-        std::mem::swap(&mut out.items, &mut batch.items);
-        std::mem::swap(&mut out.events, &mut batch.events);
-        std::mem::swap(&mut out.conns, &mut batch.conns);
-        std::mem::swap(&mut out.rows, &mut batch.rows);
+        let out = &mut batch.out;
         for decoded in &batch.packets {
             let packet = decoded.view(&batch.bytes);
             let first_ns = *first_ns.get_or_insert(packet.ts_ns);
@@ -350,10 +342,6 @@ fn work(
             Some(Last::Failed(_)) => true,
             None => false,
         };
-        std::mem::swap(&mut out.items, &mut batch.items);
-        std::mem::swap(&mut out.events, &mut batch.events);
-        std::mem::swap(&mut out.conns, &mut batch.conns);
-        std::mem::swap(&mut out.rows, &mut batch.rows);
         if link.out.send(batch).is_err() || last {
             break;
         }
@@ -585,15 +573,16 @@ struct Show<'r> {
 
 impl Show<'_> {
     fn batch(&mut self, batch: &Batch) -> anyhow::Result<()> {
+        let out = &batch.out;
         let mut packets = batch.packets.iter();
-        let mut conns = batch.conns.iter();
-        for item in &batch.items {
+        let mut conns = out.conns.iter();
+        for item in &out.items {
             let t = match item {
                 Item::Packet(t) => t,
                 Item::Written(row) => {
                     if let Some(decoded) = packets.next() {
                         self.render
-                            .packet_written(decoded.packet.ts_ns, row.of(&batch.rows))?;
+                            .packet_written(decoded.packet.ts_ns, row.of(&out.rows))?;
                     }
                     continue;
                 }
@@ -610,8 +599,7 @@ impl Show<'_> {
             let packet = decoded.view(&batch.bytes);
             self.events.clear();
             self.events.extend_from_slice(
-                batch
-                    .events
+                out.events
                     .get(t.events.start as usize..t.events.end as usize)
                     .unwrap_or_default(),
             );
