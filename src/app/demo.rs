@@ -79,10 +79,21 @@ pub(super) fn demo(args: &DemoArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// A port that no socket uses: free to listen on, and in no other
+/// socket's address either. A port the kernel offers can still be the far
+/// end of a TIME-WAIT left by an earlier lab or run (its server's port),
+/// and the lab's socket states would show that socket as its own (CI: the
+/// abort lab's "no TIME-WAIT is left" failed once in 5 runs of `demo all`).
 fn free_port() -> anyhow::Result<u16> {
-    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
-        .local_addr()?
-        .port())
+    for _ in 0..100 {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")?
+            .local_addr()?
+            .port();
+        if crate::lab::sockstate::snapshot(&[port]).is_none_or(|rows| rows.is_empty()) {
+            return Ok(port);
+        }
+    }
+    bail!("no free port: every port the kernel offered is in use by another socket")
 }
 
 /// Run one lab: capture its ports, run its program, then check what was seen.
