@@ -1,5 +1,7 @@
 """A client bound to a fixed port (PORT + 1) connects, closes first, and
-connects again from the same port after the server is gone."""
+connects again from the same port to the same server while its first
+socket is in TIME-WAIT (Linux lets it: the bound socket takes the 4-tuple
+over; fixed_client_port.jsonl is one such run, recorded)."""
 import socket
 
 from common import HOST, PORT, listener
