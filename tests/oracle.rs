@@ -232,6 +232,9 @@ struct Tally {
     unavoidable: usize,
     /// RSTs whose explanation was held against the kernel's reason.
     resets: usize,
+    /// Ends of a reused 4-tuple whose earlier state was held against the
+    /// kernel's.
+    reuses: usize,
     disagreements: Vec<String>,
 }
 
@@ -350,6 +353,40 @@ fn compare(name: &str, lines: &[Value], tally: &mut Tally) {
             check(p, i64::MAX, true);
         }
     }
+    // A new connection on an earlier one's ports: the states we say the
+    // earlier one left its two ends in must be where the kernel's record
+    // of those sockets ended (TIME-WAIT, or CLOSED).
+    for p in &packets {
+        let events = p["events"].as_array().cloned().unwrap_or_default();
+        let Some(e) = events.iter().find(|e| e["code"] == "ports_reused") else {
+            continue;
+        };
+        let Some(&previous_start) = e["previous"].as_u64().and_then(|c| started.get(&c)) else {
+            tally.disagreements.push(format!(
+                "{name}: frame {}: ports reused from a conversation not in the capture",
+                p["frame"]
+            ));
+            continue;
+        };
+        let (sender, receiver) = (addr(p, "src"), addr(p, "dst"));
+        for (local, remote, said) in [
+            (&sender, &receiver, &e["sender_state"]),
+            (&receiver, &sender, &e["receiver_state"]),
+        ] {
+            let Some((_, ended)) =
+                life_of(&lives, local, remote, previous_start).and_then(|life| life.last())
+            else {
+                continue; // the kernel did not report that socket
+            };
+            tally.reuses += 1;
+            if said.as_str() != Some(ended.as_str()) {
+                tally.disagreements.push(format!(
+                    "{name}: frame {}: ports reused; {local} left in {said}, kernel {ended}",
+                    p["frame"]
+                ));
+            }
+        }
+    }
     // A RST cause we name must not contradict the kernel's reason: the
     // reason comes on the RST's row (when the kernel traced it before
     // sending) or in a kernel row naming the RST's frame.
@@ -444,8 +481,8 @@ fn inferred_states_agree_with_the_kernels() {
         eprintln!("  {d}");
     }
     eprintln!(
-        "oracle: {} RSTs held against the kernel's reason",
-        tally.resets
+        "oracle: {} RSTs held against the kernel's reason; {} ends of reused ports against its last state",
+        tally.resets, tally.reuses
     );
     assert!(
         tally.compared > 200,
@@ -453,6 +490,12 @@ fn inferred_states_agree_with_the_kernels() {
         tally.compared
     );
     assert!(tally.resets >= 4, "too few RSTs compared: {}", tally.resets);
+    // fixed_client_port takes its own TIME-WAIT over: both ends.
+    assert!(
+        tally.reuses >= 2,
+        "too few reused ports compared: {}",
+        tally.reuses
+    );
     assert!(
         tally.disagreements.is_empty(),
         "{} disagreements with the kernel:\n{}",

@@ -125,6 +125,19 @@ fn clause(row: &PacketRow<'_, '_>, event: &Event, me: &str, peer: &str, out: &mu
             }
             Ok(())
         }
+        Event::PortsReused {
+            previous,
+            after_ns,
+            sender,
+            receiver,
+            timestamps,
+        } => {
+            let _ = say!(out, "the same ports as connection #", previous, ", ");
+            push_secs(out, after_ns);
+            out.push_str(" after its last packet");
+            ports_reused(sender, receiver, timestamps, me, peer, out);
+            Ok(())
+        }
         Event::SynRetransmitted {
             attempt,
             since_first_ns,
@@ -607,6 +620,59 @@ fn icmp_numbers(row: &PacketRow<'_, '_>) -> (u8, u8) {
 }
 
 /// A duration as students read it: "85 µs", "40 ms", "1.0 s".
+/// Why a new connection could take an earlier one's ports, from the states
+/// that connection left its two ends in (`me`: this SYN's sender). The
+/// rules are Linux's (measured: tests/programs/oracle/fixed_client_port.py).
+fn ports_reused(
+    sender: TcpState,
+    receiver: TcpState,
+    timestamps: Option<bool>,
+    me: &str,
+    peer: &str,
+    out: &mut String,
+) {
+    if sender == TcpState::TimeWait {
+        let _ = say!(
+            out,
+            "; the ",
+            me,
+            " still held that connection in TIME-WAIT, and its kernel gave the ports to a new socket: \
+             Linux does that only when the old connection used TCP timestamps"
+        );
+        out.push_str(match timestamps {
+            Some(true) => " (it did)",
+            Some(false) => " (this one did not: the client's system has other rules than Linux)",
+            None => "",
+        });
+        out.push_str(
+            ", at once for a socket bound to the port with bind(), otherwise after a second \
+             if net.ipv4.tcp_tw_reuse allows",
+        );
+    } else if receiver == TcpState::TimeWait {
+        let _ = say!(
+            out,
+            "; the ",
+            peer,
+            " still held that connection in TIME-WAIT: a socket in TIME-WAIT takes a new SYN as a new \
+             connection when its sequence number is above the old connection's, or its timestamp newer \
+             (RFC 6191); otherwise it answers with an ACK of the old connection"
+        );
+    } else if sender.is_finished() && receiver.is_finished() {
+        out.push_str("; that connection had ended on both sides, so its ports were free again");
+    } else {
+        let _ = say!(
+            out,
+            "; as far as the capture shows, that connection had not ended (the ",
+            me,
+            " was ",
+            sender.name(),
+            "), but the ",
+            me,
+            "'s host no longer has it: its end was not captured, or the host restarted"
+        );
+    }
+}
+
 fn secs(ns: i64) -> String {
     let mut s = String::new();
     push_secs(&mut s, ns);

@@ -28,6 +28,19 @@ pub enum Event {
         mss: Option<u16>,
         window_scale: Option<u8>,
     },
+    /// A SYN on the ports of an earlier conversation, `previous`, whose
+    /// last packet came `after_ns` before: a new connection on the same
+    /// 4-tuple (Wireshark: "TCP Port numbers reused"). `sender` and
+    /// `receiver`: the states that conversation left this SYN's sender and
+    /// receiver in; `timestamps`: its SYN and SYN-ACK both carried the
+    /// timestamp option (`None`: not both captured whole).
+    PortsReused {
+        previous: u64,
+        after_ns: i64,
+        sender: TcpState,
+        receiver: TcpState,
+        timestamps: Option<bool>,
+    },
     /// The same SYN again: no SYN-ACK came back.
     SynRetransmitted {
         attempt: u32,
@@ -287,6 +300,7 @@ impl Event {
     pub fn code(&self) -> &'static str {
         match self {
             Event::Syn { .. } => "syn",
+            Event::PortsReused { .. } => "ports_reused",
             Event::SynRetransmitted { .. } => "syn_retransmitted",
             Event::SynAck { .. } => "syn_ack",
             Event::SynAckRetransmitted => "syn_ack_retransmitted",
@@ -389,6 +403,19 @@ impl Event {
                 o.num(key!("isn"), isn);
                 o.opt(key!("mss"), mss);
                 o.opt(key!("window_scale"), window_scale);
+            }
+            Event::PortsReused {
+                previous,
+                after_ns,
+                sender,
+                receiver,
+                timestamps,
+            } => {
+                o.num(key!("previous"), previous);
+                o.num(key!("after_ns"), after_ns);
+                o.name(key!("sender_state"), sender.name());
+                o.name(key!("receiver_state"), receiver.name());
+                o.opt_flag(key!("timestamps"), timestamps);
             }
             Event::SynRetransmitted {
                 attempt,
@@ -575,6 +602,16 @@ mod tests {
                     window_scale: None,
                 },
                 3,
+            ),
+            (
+                Event::PortsReused {
+                    previous: 1,
+                    after_ns: 2,
+                    sender: TcpState::TimeWait,
+                    receiver: TcpState::Closed,
+                    timestamps: Some(true),
+                },
+                5,
             ),
             (
                 Event::SynRetransmitted {

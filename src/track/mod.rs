@@ -402,8 +402,14 @@ impl Tracker {
                         Kind::Tcp(t) => t.is_new_syn(src == c.client, seg.seq),
                         Kind::Udp(_) => false,
                     });
+                let mut reused = None;
                 if reuse {
                     if let Some(mut old) = self.live.remove(&key) {
+                        if let Kind::Tcp(t) = &old.kind {
+                            let side = usize::from(src != old.client);
+                            let after_ns = crate::time::since(packet.ts_ns, old.last_ns);
+                            reused = Some(t.ports_reused(side, old.id, after_ns));
+                        }
                         self.finished.push(old.summary(false));
                     }
                 }
@@ -428,6 +434,9 @@ impl Tracker {
                 count(conv, direction, packet.ts_ns, seg.payload_len);
                 row.conn = Some(conv.conn_ref(direction));
                 tcp::track_segment(conv, direction, &seg, packet, &mut row);
+                // After the SYN's own events: "handshake 1/3", then whose
+                // ports these were.
+                row.events.extend(reused);
                 let finished = !conv.closing && conv.is_finished();
                 if finished {
                     conv.closing = true;

@@ -60,6 +60,8 @@ pub struct Endpoint {
     sent_since_syn: bool,
     /// This side's SYN was captured whole, options included.
     options_seen: bool,
+    /// This side's SYN carried the timestamp option (RFC 7323).
+    timestamps: bool,
 }
 
 impl Endpoint {
@@ -74,6 +76,7 @@ impl Endpoint {
         // A SYN cut by snaplen may have lost its options: then "no window
         // scale" is not known.
         self.options_seen = !packet.truncated;
+        self.timestamps = seg.options.timestamp.is_some();
         self.state = state;
         self.last_sent_ns = ts_ns;
     }
@@ -115,6 +118,28 @@ impl TcpConversation {
             // This side never sent a SYN: a new connection only if the
             // existing one is over.
             None => self.is_finished(),
+        }
+    }
+
+    /// Both SYNs carried the timestamp option, so every segment does
+    /// (RFC 7323); `None` when either SYN was not captured whole.
+    pub fn used_timestamps(&self) -> Option<bool> {
+        let [client, server] = &self.ends;
+        if !(client.options_seen && server.options_seen) {
+            return None;
+        }
+        Some(client.timestamps && server.timestamps)
+    }
+
+    /// A new SYN from `side` (0 client, 1 server) on this conversation's
+    /// 4-tuple: the states this conversation left both ends in.
+    pub fn ports_reused(&self, side: usize, previous: u64, after_ns: i64) -> Event {
+        Event::PortsReused {
+            previous,
+            after_ns,
+            sender: self.ends[side].state,
+            receiver: self.ends[1 - side].state,
+            timestamps: self.used_timestamps(),
         }
     }
 

@@ -470,10 +470,88 @@ fn new_syn_on_a_finished_tuple_starts_a_new_conversation() {
     let rows = run(&mut tracker, &segs);
     assert_eq!(rows[3].conn, 1);
     assert_eq!(rows[4].conn, 2);
+    // The client's RST closed it on both sides.
+    assert!(rows[4].has(|e| matches!(
+        e,
+        Event::PortsReused {
+            previous: 1,
+            sender: TcpState::Closed,
+            receiver: TcpState::Closed,
+            ..
+        }
+    )));
     let summaries = tracker.finish();
     assert_eq!(summaries.len(), 2);
     assert_eq!(summaries[0].conn_state, "RSTO");
     assert_eq!(summaries[1].conn_state, "S0");
+}
+
+/// A handshake, then the first closer's FIN, the answering FIN and the
+/// last ACK: the first closer holds TIME-WAIT.
+fn closed_by(client_first: bool) -> Vec<Seg> {
+    let mut segs = handshake();
+    let (c1, s1) = (C_ISN.wrapping_add(1), S_ISN + 1);
+    let (mine, theirs) = if client_first { (c1, s1) } else { (s1, c1) };
+    segs.push(seg(client_first, mine, Some(theirs), "F", b""));
+    segs.push(seg(
+        !client_first,
+        theirs,
+        Some(mine.wrapping_add(1)),
+        "F",
+        b"",
+    ));
+    segs.push(seg(
+        client_first,
+        mine.wrapping_add(1),
+        Some(theirs.wrapping_add(1)),
+        "",
+        b"",
+    ));
+    segs
+}
+
+#[test]
+fn a_new_syn_on_ports_in_time_wait_says_whose_time_wait_it_was() {
+    for client_first in [true, false] {
+        let mut segs = closed_by(client_first);
+        segs.push(seg(true, C_ISN.wrapping_add(65537), None, "S", b""));
+        let rows = run(&mut Tracker::new(), &segs);
+        let holder = if client_first {
+            rows[5].client
+        } else {
+            rows[5].server
+        };
+        assert_eq!(holder, TcpState::TimeWait);
+        let (sender, receiver) = if client_first {
+            (TcpState::TimeWait, TcpState::Closed)
+        } else {
+            (TcpState::Closed, TcpState::TimeWait)
+        };
+        // After the SYN's own event; the old SYNs had no options but were
+        // whole: no timestamps, known.
+        assert!(matches!(rows[6].events[0], Event::Syn { .. }));
+        assert_eq!(
+            rows[6].events[1..],
+            [Event::PortsReused {
+                previous: 1,
+                after_ns: 1_000_000,
+                sender,
+                receiver,
+                timestamps: Some(false),
+            }]
+        );
+        assert_eq!(rows[6].conn, 2);
+    }
+}
+
+#[test]
+fn a_syn_sent_again_or_a_first_syn_does_not_reuse_ports() {
+    let mut segs = handshake();
+    segs.insert(1, seg(true, C_ISN, None, "S", b""));
+    let rows = run(&mut Tracker::new(), &segs);
+    assert!(rows
+        .iter()
+        .all(|r| !r.has(|e| matches!(e, Event::PortsReused { .. }))));
 }
 
 // ---- UDP ----

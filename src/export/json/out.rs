@@ -70,6 +70,18 @@ impl JsonOut<'_> {
             .extend_from_slice(if value { b"true" } else { b"false" });
     }
 
+    /// `true`, `false`, or `null`.
+    #[inline]
+    pub fn opt_flag(&mut self, key: &str, value: Option<bool>) {
+        match value {
+            Some(v) => self.flag(key, v),
+            None => {
+                self.key(key);
+                self.0.extend_from_slice(b"null");
+            }
+        }
+    }
+
     /// One of wirelab's own names (a state, a code): nothing to escape.
     #[inline]
     pub fn name(&mut self, key: &str, name: &str) {
