@@ -295,6 +295,28 @@ def hostile(port):
     u.close()
 
 
+def tcp_ports_reused(port):
+    """A client bound to one port (port + 1000) connects three times to the
+    same server: it closes first and holds TIME-WAIT, and its next socket,
+    bound to the same port, takes that TIME-WAIT over (Linux allows it as
+    the connection used TCP timestamps); then the server closes first and
+    holds TIME-WAIT, and the third SYN on the same 4-tuple opens a new
+    connection there."""
+    srv = listener(port)
+    for client_first in (True, False, True):
+        c = socket.socket()
+        c.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        c.bind((HOST4, port + 1000))
+        c.connect((HOST4, port))
+        s, _ = srv.accept()
+        first, second = (c, s) if client_first else (s, c)
+        first.close()
+        second.recv(16)
+        second.close()
+        time.sleep(0.1)
+    srv.close()
+
+
 def main():
     scenario, port = sys.argv[1], int(sys.argv[2])
     if scenario == "tcp_echo":
@@ -323,6 +345,8 @@ def main():
         tcp_listener_closed(port)
     elif scenario == "tcp_close_wait":
         tcp_close_wait(port)
+    elif scenario == "tcp_ports_reused":
+        tcp_ports_reused(port)
     else:
         sys.exit(f"unknown scenario {scenario}")
 

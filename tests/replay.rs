@@ -173,3 +173,43 @@ fn midstream_capture_says_roles_are_guessed_and_refused_rst_is_seq_zero() {
     assert_eq!(refused[1].1["rel_seq"], 0);
     assert_eq!(refused[1].1["events"][0]["kind"], "refused");
 }
+
+// A client bound to one port connects three times to one server: first it
+// holds the TIME-WAIT (and its next socket takes it over), then the server
+// does. The SYNs that reuse the ports are tshark's tcp.analysis.reused_ports
+// frames (7 and 13), and each says whose TIME-WAIT it was.
+#[test]
+fn a_syn_on_ports_in_time_wait_says_whose_time_wait_it_was() {
+    let rows = codes("captures/lab/tcp_ports_reused.pcap");
+    let reused: Vec<&serde_json::Value> = rows
+        .iter()
+        .flat_map(|(_, p)| p["events"].as_array().into_iter().flatten())
+        .filter(|e| e["code"] == "ports_reused")
+        .collect();
+    let frames: Vec<u64> = rows
+        .iter()
+        .filter(|(c, _)| c.iter().any(|c| c == "ports_reused"))
+        .map(|(_, p)| p["frame"].as_u64().unwrap())
+        .collect();
+    assert_eq!(frames, [7, 13]);
+    let said = |e: &serde_json::Value| {
+        (
+            e["previous"].as_u64().unwrap(),
+            e["sender_state"].as_str().unwrap().to_string(),
+            e["receiver_state"].as_str().unwrap().to_string(),
+            e["timestamps"].as_bool(),
+        )
+    };
+    assert_eq!(
+        said(reused[0]),
+        (1, "TIME-WAIT".into(), "CLOSED".into(), Some(true))
+    );
+    assert_eq!(
+        said(reused[1]),
+        (2, "CLOSED".into(), "TIME-WAIT".into(), Some(true))
+    );
+    // The row before each: the earlier connection's last ACK left that side
+    // in TIME-WAIT.
+    assert_eq!(states(&rows[5].1), ("TIME-WAIT", "CLOSED"));
+    assert_eq!(states(&rows[11].1), ("CLOSED", "TIME-WAIT"));
+}
