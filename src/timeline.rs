@@ -133,6 +133,10 @@ pub struct ConnSummary {
     pub server_state: Option<&'static str>,
     /// True when evicted before the end (idle, or the table was full).
     pub evicted: bool,
+    /// A later conversation that opened on the same ports (its SYN ended
+    /// whatever TIME-WAIT this one left).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reused_by: Option<u64>,
 }
 
 /// How a conversation ended, read off its packets.

@@ -212,4 +212,13 @@ fn a_syn_on_ports_in_time_wait_says_whose_time_wait_it_was() {
     // in TIME-WAIT.
     assert_eq!(states(&rows[5].1), ("TIME-WAIT", "CLOSED"));
     assert_eq!(states(&rows[11].1), ("CLOSED", "TIME-WAIT"));
+    // Each summary names the conversation that took its ports over.
+    let path = repo().join("captures/lab/tcp_ports_reused.pcap");
+    let reused_by: Vec<serde_json::Value> = replay_to_string(&path, "json")
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .filter(|l| l["kind"] == "conn")
+        .map(|l| l["reused_by"].clone())
+        .collect();
+    assert_eq!(reused_by, [2.into(), 3.into(), serde_json::Value::Null]);
 }

@@ -302,6 +302,7 @@ impl<W: Write> Render for JsonRender<W> {
             o.name(key!("server_state"), state);
         }
         o.flag(key!("evicted"), s.evicted);
+        o.some(key!("reused_by"), s.reused_by);
         let scratch = &mut self.cache.scratch;
         scratch.clear();
         crate::render::explain::write_outcome(s, scratch);

@@ -710,6 +710,19 @@ fn protocol_name(protocol: u8) -> &'static str {
     }
 }
 
+/// "holds TIME-WAIT" (`both`: "hold"), or until when it did.
+fn time_wait(reused_by: Option<u64>, both: bool, out: &mut String) -> std::fmt::Result {
+    match reused_by {
+        None => say!(out, if both { "hold" } else { "holds" }, " TIME-WAIT"),
+        Some(conn) => say!(
+            out,
+            "held TIME-WAIT until connection #",
+            conn,
+            " took the ports"
+        ),
+    }
+}
+
 /// How a conversation ended, in words (the summaries' "outcome").
 pub fn outcome(s: &ConnSummary) -> String {
     let mut out = String::new();
@@ -741,18 +754,21 @@ pub fn write_outcome(s: &ConnSummary, out: &mut String) {
         ),
         End::Closed {
             simultaneous: true, ..
-        } => say!(
-            out,
-            "closed normally, both at once (simultaneous close): both sides hold TIME-WAIT"
-        ),
+        } => {
+            out.push_str("closed normally, both at once (simultaneous close): both sides ");
+            time_wait(s.reused_by, true, out)
+        }
         End::Closed {
             first_by_client, ..
-        } => say!(
-            out,
-            "closed normally; the ",
-            closer(first_by_client),
-            " closed first and holds TIME-WAIT"
-        ),
+        } => {
+            let _ = say!(
+                out,
+                "closed normally; the ",
+                closer(first_by_client),
+                " closed first and "
+            );
+            time_wait(s.reused_by, false, out)
+        }
         End::SynThenFin => say!(out, "the client sent SYN then FIN without an answer"),
         End::ClosedAfterMissedSyn => say!(
             out,

@@ -408,9 +408,9 @@ impl Tracker {
                         if let Kind::Tcp(t) = &old.kind {
                             let side = usize::from(src != old.client);
                             let after_ns = crate::time::since(packet.ts_ns, old.last_ns);
-                            reused = Some(t.ports_reused(side, old.id, after_ns));
+                            reused =
+                                Some((t.ports_reused(side, old.id, after_ns), old.summary(false)));
                         }
-                        self.finished.push(old.summary(false));
                     }
                 }
                 let mut listening = self.listening.take();
@@ -434,16 +434,20 @@ impl Tracker {
                 count(conv, direction, packet.ts_ns, seg.payload_len);
                 row.conn = Some(conv.conn_ref(direction));
                 tcp::track_segment(conv, direction, &seg, packet, &mut row);
-                // After the SYN's own events: "handshake 1/3", then whose
-                // ports these were.
-                row.events.extend(reused);
+                let id = conv.id;
                 let finished = !conv.closing && conv.is_finished();
                 if finished {
                     conv.closing = true;
-                    let id = conv.id;
                     self.closing.push_back((packet.ts_ns, key, id));
                 }
                 self.listening = listening;
+                if let Some((event, mut summary)) = reused {
+                    // After the SYN's own events: "handshake 1/3", then
+                    // whose ports these were.
+                    row.events.push(event);
+                    summary.reused_by = Some(id);
+                    self.finished.push(summary);
+                }
                 if seg.flags.rst() {
                     // The kernel said it would send this one: its reason.
                     if let Some(i) = self.coming_rsts.iter().position(|c| {

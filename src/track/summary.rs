@@ -38,6 +38,7 @@ pub fn summarize(conv: &Conversation, evicted: bool) -> ConnSummary {
         client_state: states.map(|s| s.0),
         server_state: states.map(|s| s.1),
         evicted,
+        reused_by: None,
     }
 }
 

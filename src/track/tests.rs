@@ -483,7 +483,9 @@ fn new_syn_on_a_finished_tuple_starts_a_new_conversation() {
     let summaries = tracker.finish();
     assert_eq!(summaries.len(), 2);
     assert_eq!(summaries[0].conn_state, "RSTO");
+    assert_eq!(summaries[0].reused_by, Some(2));
     assert_eq!(summaries[1].conn_state, "S0");
+    assert_eq!(summaries[1].reused_by, None);
 }
 
 /// A handshake, then the first closer's FIN, the answering FIN and the
