@@ -405,11 +405,18 @@ impl Tracker {
                 let mut reused = None;
                 if reuse {
                     if let Some(mut old) = self.live.remove(&key) {
-                        if let Kind::Tcp(t) = &old.kind {
-                            let side = usize::from(src != old.client);
-                            let after_ns = crate::time::since(packet.ts_ns, old.last_ns);
-                            reused =
-                                Some((t.ports_reused(side, old.id, after_ns), old.summary(false)));
+                        let event = match &old.kind {
+                            Kind::Tcp(t) => {
+                                let side = usize::from(src != old.client);
+                                let after_ns = crate::time::since(packet.ts_ns, old.last_ns);
+                                Some(t.ports_reused(side, old.id, after_ns))
+                            }
+                            Kind::Udp(_) => None,
+                        };
+                        let summary = old.summary(false);
+                        match event {
+                            Some(event) => reused = Some((event, summary)),
+                            None => self.finished.push(summary),
                         }
                     }
                 }
