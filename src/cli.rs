@@ -288,7 +288,7 @@ pub struct WatchArgs {
     /// A BPF capture filter, as tcpdump takes it (e.g. "tcp port 12333")
     #[arg(short, long, value_name = "EXPR")]
     pub filter: Option<String>,
-    /// Only this port (repeatable); ICMP errors are kept so unreachable answers show
+    /// Only this port (repeatable), and the ICMP errors about its packets (a port unreachable shows)
     #[arg(short, long = "port", value_name = "P")]
     pub ports: Vec<u16>,
     /// Stop after this many packets

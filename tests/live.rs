@@ -341,3 +341,156 @@ fn watch_mid_connection_takes_roles_from_the_listening_socket() {
     );
     assert_eq!(first["events"][0]["code"], "roles_from_listener", "{first}");
 }
+
+/// `--port P` keeps the ICMP errors about P's packets and no others: a
+/// busy sender to another closed port (an ICMP error each) must neither
+/// show nor push P's packets out of the kernel's buffer (measured before:
+/// 1162 unrelated errors, 650 packets dropped, none of P's left). In a
+/// private namespace: the flood reaches no other test.
+#[test]
+fn watch_with_a_port_keeps_its_icmp_errors_and_leaves_out_others() {
+    let script = r#"
+        ip link set lo up
+        "$1" watch --format json -p 7000 >"$2.out" 2>"$2.err" &
+        w=$!
+        until grep -q "capturing on" "$2.err" 2>/dev/null; do sleep 0.05; done
+        python3 -c '
+import socket
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+for i in range(20000):
+    s.sendto(b"x", ("127.0.0.1", 9))
+    if i == 10000:
+        s.sendto(b"ours", ("127.0.0.1", 7000))
+s6 = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+s6.bind(("::1", 7000))
+s6.sendto(b"x", ("::1", 9))
+other6 = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+for _ in range(100):
+    other6.sendto(b"x", ("::1", 10))
+'
+        sleep 0.3
+        kill -INT $w
+        wait $w || { cat "$2.err" >&2; exit 1; }
+        cat "$2.out"
+    "#;
+    let dir = std::env::temp_dir().join(format!("wirelab-icmp-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let out = Command::new("unshare")
+        .args([
+            "-n",
+            "sh",
+            "-c",
+            script,
+            "sh",
+            env!("CARGO_BIN_EXE_wirelab"),
+        ])
+        .arg(dir.join("w"))
+        .output()
+        .unwrap();
+    std::fs::remove_dir_all(&dir).unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let packets: Vec<serde_json::Value> = stdout
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|v| v["kind"] == "packet")
+        .collect();
+    let summary: Vec<(String, String)> = packets
+        .iter()
+        .map(|p| {
+            (
+                p["proto"].as_str().unwrap_or("").to_string(),
+                p["dst"].as_str().unwrap_or("").to_string(),
+            )
+        })
+        .collect();
+    // Our datagram and its port unreachable, then the IPv6 datagram from
+    // port 7000 to port 9 and its port unreachable: nothing about port 10.
+    assert_eq!(
+        summary,
+        [
+            ("udp".to_string(), "127.0.0.1".to_string()),
+            ("icmp".to_string(), "127.0.0.1".to_string()),
+            ("udp".to_string(), "::1".to_string()),
+            ("icmpv6".to_string(), "::1".to_string()),
+        ],
+        "{stdout}"
+    );
+    assert_eq!(packets[1]["events"][0]["answers"], packets[0]["frame"]);
+    assert_eq!(packets[3]["events"][0]["answers"], packets[2]["frame"]);
+}
+
+/// A capture started amid a flood of other traffic reads past what reached
+/// the kernel's buffer before its filter was attached, before it says it
+/// is ready: the port's packets sent the moment it says so must all be
+/// kept (none taken for the flood's). The drops this prevents were
+/// measured on the host's loopback under a flood (596 frames received, 84
+/// dropped, none of the port's); in a namespace the buffer stays roomier
+/// and they did not recur, so this guards what the skip keeps.
+#[test]
+fn watch_started_amid_a_flood_keeps_the_first_packets_of_its_port() {
+    let script = r#"
+        ip link set lo up
+        python3 -c '
+import socket, time
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+end = time.time() + 4
+while time.time() < end:
+    s.sendto(b"x" * 1000, ("127.0.0.1", 9))
+' &
+        flood=$!
+        sleep 0.5
+        : >"$2.err"
+        # Ready to send the moment the capture says it is ready.
+        python3 -c '
+import socket, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+while "capturing on" not in open(sys.argv[1]).read():
+    pass
+for i in range(5):
+    s.sendto(b"ours", ("127.0.0.1", 7000))
+' "$2.err" &
+        sender=$!
+        "$1" watch --format json -p 7000 >"$2.out" 2>"$2.err" &
+        w=$!
+        wait $sender
+        sleep 0.3
+        kill -INT $w
+        wait $w || { cat "$2.err" >&2; exit 1; }
+        kill $flood
+        cat "$2.out"
+    "#;
+    let dir = std::env::temp_dir().join(format!("wirelab-flood-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let out = Command::new("unshare")
+        .args([
+            "-n",
+            "sh",
+            "-c",
+            script,
+            "sh",
+            env!("CARGO_BIN_EXE_wirelab"),
+        ])
+        .arg(dir.join("w"))
+        .output()
+        .unwrap();
+    std::fs::remove_dir_all(&dir).unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let protos: Vec<String> = stdout
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|v| v["kind"] == "packet")
+        .map(|p| p["proto"].as_str().unwrap_or("").to_string())
+        .collect();
+    // Each datagram and its port unreachable.
+    assert_eq!(protos, ["udp", "icmp"].repeat(5), "{stdout}");
+}

@@ -46,19 +46,66 @@ pub(super) fn kernel_record(
 }
 
 /// The BPF expression for `--filter` and `--port`.
+///
+/// With ports, an ICMP error stays in when the packet it quotes has one of
+/// them (a port unreachable is part of the story), and no other ICMP: a
+/// flood of unrelated errors on the loopback would bury the ports'
+/// packets and fill the kernel's buffer (measured: a busy UDP sender to a
+/// closed port next to a test's connection left none of its packets).
+/// The quoted header starts 8 bytes into the ICMP message: IPv4's is
+/// IHL words long, IPv6's 40 bytes (no extension headers: libpcap's
+/// `icmp6[]` assumes none).
 pub fn capture_filter(filter: Option<&str>, ports: &[u16]) -> Option<String> {
     let ports = if ports.is_empty() {
         None
     } else {
-        let list: Vec<String> = ports.iter().map(|p| format!("port {p}")).collect();
-        // ICMP stays in: a port-unreachable answer is part of the story.
-        Some(format!("{} or icmp or icmp6", list.join(" or ")))
+        let any = |quoted: &dyn Fn(u16) -> String| {
+            ports
+                .iter()
+                .map(|&p| quoted(p))
+                .collect::<Vec<_>>()
+                .join(" or ")
+        };
+        let tcp_udp = any(&|p| format!("port {p}"));
+        let icmp = any(&|p| {
+            format!(
+                "icmp[(8 + ((icmp[8] & 0xf) << 2)):2] = {p} or icmp[(10 + ((icmp[8] & 0xf) << 2)):2] = {p}"
+            )
+        });
+        let icmp6 = any(&|p| format!("icmp6[48:2] = {p} or icmp6[50:2] = {p}"));
+        Some(format!(
+            "{tcp_udp} \
+             or (icmp and (icmp[0] = 3 or icmp[0] = 4 or icmp[0] = 5 or icmp[0] = 11 or icmp[0] = 12) and ({icmp})) \
+             or (icmp6 and icmp6[0] < 128 and ({icmp6}))"
+        ))
     };
     match (filter, ports) {
         (Some(f), Some(p)) => Some(format!("({f}) and ({p})")),
         (Some(f), None) => Some(f.to_string()),
         (None, Some(p)) => Some(p),
         (None, None) => None,
+    }
+}
+
+/// What [`capture_filter`] keeps, in words, for the "capturing on" line.
+pub fn filter_words(filter: Option<&str>, ports: &[u16]) -> String {
+    let mut words = Vec::new();
+    if let Some(f) = filter {
+        words.push(format!("filter \"{f}\""));
+    }
+    if !ports.is_empty() {
+        let list: Vec<String> = ports.iter().map(u16::to_string).collect();
+        words.push(format!(
+            "{} {} and ICMP errors about {}",
+            if ports.len() == 1 { "port" } else { "ports" },
+            list.join(", "),
+            if ports.len() == 1 { "it" } else { "them" }
+        ));
+    }
+    if words.is_empty() {
+        "all".to_string()
+    } else {
+        words.join(", ")
     }
 }
 

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 
-use super::live::{capture_filter, Session};
+use super::live::{filter_words, Session};
 use super::output::{Run, Sink};
 use crate::cli::{ClientArgs, KernelArgs, OnOff, OutputArgs, ProxyArgs, ServeArgs, Transport};
 use crate::sockets::shutdown::Shutdown;
@@ -77,7 +77,7 @@ fn with_capture(
     eprintln!(
         "wirelab: capturing on {} ({})",
         session.source.interface(),
-        capture_filter(None, ports).as_deref().unwrap_or("all")
+        filter_words(None, ports)
     );
     let sink = Sink::open(output.path(), None, output.force)?;
     let args = output.clone();

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use anyhow::{bail, Context};
 
-use super::live::{capture_filter, kernel_record};
+use super::live::{capture_filter, filter_words, kernel_record};
 use super::output::{Run, Sink};
 use crate::capture::channel::ChannelSource;
 use crate::capture::live::{LiveOptions, LiveSource};
@@ -21,12 +21,15 @@ pub(super) fn watch(args: &WatchArgs) -> anyhow::Result<()> {
         Some(d) => Some(Duration::from_secs_f64(d)),
         None => None,
     };
+    let filter = args.filter().map_err(anyhow::Error::msg)?;
+    if let (Some(f), false) = (filter.as_deref(), args.ports.is_empty()) {
+        // Alone first: a typo is then named in the user's own words, not
+        // inside the long expression the ports add to it.
+        crate::capture::filter::FrameFilter::new(f)?;
+    }
     let options = LiveOptions {
         interface: args.interface.clone(),
-        filter: capture_filter(
-            args.filter().map_err(anyhow::Error::msg)?.as_deref(),
-            &args.ports,
-        ),
+        filter: capture_filter(filter.as_deref(), &args.ports),
         count: args.count,
         duration,
     };
@@ -47,11 +50,11 @@ pub(super) fn watch(args: &WatchArgs) -> anyhow::Result<()> {
         "wirelab: capturing on {} ({}){}; Ctrl-C to stop",
         source.interface(),
         source.link(),
-        options
-            .filter
-            .as_deref()
-            .map(|f| format!(", filter \"{f}\""))
-            .unwrap_or_default()
+        if options.filter.is_some() {
+            format!(", {}", filter_words(filter.as_deref(), &args.ports))
+        } else {
+            String::new()
+        }
     );
     let sink = Sink::open(args.output.path(), None, args.output.force)?;
     let what = format!("wirelab watch on {}", source.interface());
