@@ -255,18 +255,7 @@ for _ in range(3): s.sendto(b"x",("10.9.9.2",9)); time.sleep(0.3)'
         cat "$2.err" >&2
         exit $code
     "#;
-    let out = Command::new("unshare")
-        .args([
-            "-n",
-            "sh",
-            "-c",
-            script,
-            "sh",
-            env!("CARGO_BIN_EXE_wirelab"),
-        ])
-        .arg(&file)
-        .output()
-        .unwrap();
+    let out = namespace_run(script, &file);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{stderr}");
     assert!(
@@ -453,18 +442,7 @@ for i in range(5):
 fn in_namespace(script: &str, name: &str) -> String {
     let dir = std::env::temp_dir().join(format!("wirelab-{name}-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
-    let out = Command::new("unshare")
-        .args([
-            "-n",
-            "sh",
-            "-c",
-            script,
-            "sh",
-            env!("CARGO_BIN_EXE_wirelab"),
-        ])
-        .arg(dir.join("w"))
-        .output()
-        .unwrap();
+    let out = namespace_run(script, &dir.join("w"));
     std::fs::remove_dir_all(&dir).unwrap();
     assert!(
         out.status.success(),
@@ -481,4 +459,20 @@ fn packets_of(timeline: &str) -> Vec<serde_json::Value> {
         .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
         .filter(|v| v["kind"] == "packet")
         .collect()
+}
+
+/// `sh -c script sh WIRELAB FILE` in a private network namespace.
+fn namespace_run(script: &str, file: &std::path::Path) -> std::process::Output {
+    Command::new("unshare")
+        .args([
+            "-n",
+            "sh",
+            "-c",
+            script,
+            "sh",
+            env!("CARGO_BIN_EXE_wirelab"),
+        ])
+        .arg(file)
+        .output()
+        .unwrap()
 }
