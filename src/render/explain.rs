@@ -619,7 +619,6 @@ fn icmp_numbers(row: &PacketRow<'_, '_>) -> (u8, u8) {
     }
 }
 
-/// A duration as students read it: "85 µs", "40 ms", "1.0 s".
 /// Why a new connection could take an earlier one's ports, from the states
 /// that connection left its two ends in (`me`: this SYN's sender). The
 /// rules are Linux's (measured: tests/programs/oracle/fixed_client_port.py).
@@ -673,6 +672,7 @@ fn ports_reused(
     }
 }
 
+/// A duration as students read it: "85 µs", "40 ms", "1.0 s".
 fn secs(ns: i64) -> String {
     let mut s = String::new();
     push_secs(&mut s, ns);

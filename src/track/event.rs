@@ -477,10 +477,7 @@ impl Event {
             }
             Event::KernelReset { reason } => match reason {
                 Some(r) => o.name(key!("reason"), r.code()),
-                None => {
-                    o.key(key!("reason"));
-                    o.0.extend_from_slice(b"null");
-                }
+                None => o.null(key!("reason")),
             },
             Event::Reply { to_frame } => o.num(key!("to_frame"), to_frame),
             Event::PortUnreachable { answers } | Event::IcmpError { answers } => {

@@ -48,10 +48,7 @@ impl JsonOut<'_> {
     pub fn opt<N: itoa::Integer>(&mut self, key: &str, n: Option<N>) {
         match n {
             Some(n) => self.num(key, n),
-            None => {
-                self.key(key);
-                self.0.extend_from_slice(b"null");
-            }
+            None => self.null(key),
         }
     }
 
@@ -75,11 +72,15 @@ impl JsonOut<'_> {
     pub fn opt_flag(&mut self, key: &str, value: Option<bool>) {
         match value {
             Some(v) => self.flag(key, v),
-            None => {
-                self.key(key);
-                self.0.extend_from_slice(b"null");
-            }
+            None => self.null(key),
         }
+    }
+
+    /// `null` for a value that is not known.
+    #[inline]
+    pub fn null(&mut self, key: &str) {
+        self.key(key);
+        self.0.extend_from_slice(b"null");
     }
 
     /// One of wirelab's own names (a state, a code): nothing to escape.
